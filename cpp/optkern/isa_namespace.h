@@ -1,0 +1,9 @@
+// Every template compiled in a per-ISA translation unit lives in namespace
+// optkern::OPTKERN_ISA_NAMESPACE. Without that, an inline function instantiated in both the AVX2
+// and the baseline unit would be merged by the linker into one copy, possibly the AVX2 one, which
+// would then run (and fault) on a CPU without AVX2. For the same reason these headers use compiler
+// builtins instead of <cmath>/<algorithm> templates.
+#pragma once
+#ifndef OPTKERN_ISA_NAMESPACE
+#error "define OPTKERN_ISA_NAMESPACE before including per-ISA kernel headers (see cpp/isa/)"
+#endif

@@ -1,0 +1,23 @@
+// Instantiates every algorithm's kernels for float32 and float64 and fills the KernelTable of one
+// ISA. Included by exactly one translation unit per ISA (cpp/isa/kernels_<isa>.cpp), which first
+// defines OPTKERN_ISA_NAMESPACE, OPTKERN_ISA_NAME and OPTKERN_KERNEL_TABLE_FUNCTION; CMake compiles
+// each with only that ISA's flags.
+#pragma once
+#include "optkern/isa_namespace.h"
+#include "optkern/kernel_table.h"
+#include "optkern/math/adagrad.h"
+#include "optkern/math/adam.h"
+#include "optkern/math/rmsprop.h"
+#include "optkern/math/sgd.h"
+
+namespace optkern {
+
+const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
+#define OPTKERN_TABLE_ROW(name, Params) \
+  {&OPTKERN_ISA_NAMESPACE::name##_step<float>, &OPTKERN_ISA_NAMESPACE::name##_step<double>},
+  static const KernelTable table = {OPTKERN_ISA_NAME, OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ROW)};
+#undef OPTKERN_TABLE_ROW
+  return table;
+}
+
+}  // namespace optkern

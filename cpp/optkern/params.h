@@ -1,0 +1,104 @@
+// One plain struct per algorithm: everything a kernel needs for one step of one parameter group.
+//
+// Python computes every field in float64 (step-dependent scalars such as bias corrections
+// included: each optimizer class's `_coefficients`) and the reference receives the very same
+// values, so the kernel never recomputes beta**t. Each kernel casts the doubles to the array dtype
+// in exactly one place (its *Coefficients<T> constructor), as the reference does.
+//
+// `kArrays` names the arrays a tensor brings, in the order of the math function's arguments and of
+// the reference function's arguments; `needs_array` says which optional ones this step uses.
+// `for_each_field` lists the fields once, for the Python binding (constructed from a dict).
+#pragma once
+#include <array>
+
+namespace optkern {
+
+// Twin: optkern.SGD._coefficients / optkern.reference.sgd
+struct SgdParams {
+  static constexpr const char* kName = "sgd";
+  static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "momentum_buffer"};
+  double lr = 0, momentum = 0, one_minus_dampening = 0, weight_decay = 0;
+  bool nesterov = false, maximize = false;
+  bool first_step = false;  // momentum buffer not yet initialised: torch sets it to the gradient
+  bool needs_array(int role) const { return role < 2 || momentum != 0; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("lr", &SgdParams::lr);
+    visit("momentum", &SgdParams::momentum);
+    visit("one_minus_dampening", &SgdParams::one_minus_dampening);
+    visit("weight_decay", &SgdParams::weight_decay);
+    visit("nesterov", &SgdParams::nesterov);
+    visit("maximize", &SgdParams::maximize);
+    visit("first_step", &SgdParams::first_step);
+  }
+};
+
+// Twin: optkern.Adagrad._coefficients / optkern.reference.adagrad
+struct AdagradParams {
+  static constexpr const char* kName = "adagrad";
+  static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "sum"};
+  double clr = 0, eps = 0, weight_decay = 0;  // clr = lr / (1 + (t - 1) * lr_decay)
+  bool maximize = false;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("clr", &AdagradParams::clr);
+    visit("eps", &AdagradParams::eps);
+    visit("weight_decay", &AdagradParams::weight_decay);
+    visit("maximize", &AdagradParams::maximize);
+  }
+};
+
+// Twin: optkern.RMSprop._coefficients / optkern.reference.rmsprop
+struct RmspropParams {
+  static constexpr const char* kName = "rmsprop";
+  static constexpr std::array<const char*, 5> kArrays = {"param", "grad", "square_avg",
+                                                         "momentum_buffer", "grad_avg"};
+  double lr = 0, alpha = 0, one_minus_alpha = 0, eps = 0, weight_decay = 0, momentum = 0;
+  bool centered = false, maximize = false;
+  bool needs_array(int role) const {
+    return role < 3 || (role == 3 && momentum != 0) || (role == 4 && centered);
+  }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("lr", &RmspropParams::lr);
+    visit("alpha", &RmspropParams::alpha);
+    visit("one_minus_alpha", &RmspropParams::one_minus_alpha);
+    visit("eps", &RmspropParams::eps);
+    visit("weight_decay", &RmspropParams::weight_decay);
+    visit("momentum", &RmspropParams::momentum);
+    visit("centered", &RmspropParams::centered);
+    visit("maximize", &RmspropParams::maximize);
+  }
+};
+
+// Twin: optkern.Adam._coefficients / optkern.reference.adam
+struct AdamParams {
+  static constexpr const char* kName = "adam";
+  static constexpr std::array<const char*, 5> kArrays = {"param", "grad", "exp_avg", "exp_avg_sq",
+                                                         "max_exp_avg_sq"};
+  double beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0, eps = 0;
+  double weight_decay = 0;
+  double decay_factor = 0;           // 1 - lr * weight_decay (decoupled weight decay)
+  double step_size = 0;              // lr / (1 - beta1^t)
+  double bias_correction2_sqrt = 0;  // sqrt(1 - beta2^t)
+  bool amsgrad = false, maximize = false, decoupled_weight_decay = false;
+  bool needs_array(int role) const { return role < 4 || amsgrad; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("beta1", &AdamParams::beta1);
+    visit("one_minus_beta1", &AdamParams::one_minus_beta1);
+    visit("beta2", &AdamParams::beta2);
+    visit("one_minus_beta2", &AdamParams::one_minus_beta2);
+    visit("eps", &AdamParams::eps);
+    visit("weight_decay", &AdamParams::weight_decay);
+    visit("decay_factor", &AdamParams::decay_factor);
+    visit("step_size", &AdamParams::step_size);
+    visit("bias_correction2_sqrt", &AdamParams::bias_correction2_sqrt);
+    visit("amsgrad", &AdamParams::amsgrad);
+    visit("maximize", &AdamParams::maximize);
+    visit("decoupled_weight_decay", &AdamParams::decoupled_weight_decay);
+  }
+};
+
+}  // namespace optkern

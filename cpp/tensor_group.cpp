@@ -1,0 +1,273 @@
+// TensorGroup checks. Messages name the parameter as Python labelled it (group and position, or
+// dict key) and say what was expected.
+#include "tensor_group.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace optkern {
+namespace {
+
+// -1 for anything but native-endian float32/float64.
+int dtype_code(const py::array& a) {
+  const py::dtype dt = a.dtype();
+  const char order = dt.byteorder();
+  const bool native = order == '=' || order == '|' ||
+                      (order == '<') == (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
+  if (!native || dt.kind() != 'f') return -1;
+  if (dt.itemsize() == 4) return kFloat32;
+  if (dt.itemsize() == 8) return kFloat64;
+  return -1;
+}
+
+std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+const char* dtype_name(DType d) { return d == kFloat32 ? "float32" : "float64"; }
+
+std::string shape_of(const py::array& a) {
+  std::ostringstream out;
+  out << '(';
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) out << (i ? ", " : "") << a.shape(i);
+  out << (a.ndim() == 1 ? ",)" : ")");
+  return out.str();
+}
+
+bool same_shape(const py::array& a, const py::array& b) {
+  if (a.ndim() != b.ndim()) return false;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (a.shape(i) != b.shape(i)) return false;
+  }
+  return true;
+}
+
+bool c_contiguous(const py::array& a) {
+  return (a.flags() & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) != 0;
+}
+bool aligned(const py::array& a) {
+  return (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
+}
+
+std::uintptr_t address(const py::array& a) { return reinterpret_cast<std::uintptr_t>(a.data()); }
+
+py::array as_array(const py::handle& obj, const std::string& label, const char* what) {
+  if (!py::isinstance<py::array>(obj)) {
+    throw py::type_error(label + ": " + what + " must be a numpy.ndarray, got " +
+                         py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+  }
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
+// Layout checks shared by parameters, states and gradients.
+void check_layout(const py::array& a, const std::string& label, const char* what) {
+  if (!c_contiguous(a)) {
+    throw py::value_error(label + ": " + what +
+                          " is not C-contiguous (optkern updates arrays in place and never "
+                          "copies); pass a contiguous array");
+  }
+  if (!aligned(a)) {
+    throw py::value_error(label + ": " + what + " is not aligned to its element size");
+  }
+}
+
+}  // namespace
+
+TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
+                         const py::list& states, std::vector<std::string> param_labels,
+                         std::vector<std::string> grad_labels,
+                         std::vector<std::int64_t> grad_index)
+    : roles_(std::move(roles)),
+      param_labels_(std::move(param_labels)),
+      grad_labels_(std::move(grad_labels)),
+      grad_index_(std::move(grad_index)) {
+  const std::size_t count = params.size();
+  if (roles_.size() < 2 || roles_.size() > static_cast<std::size_t>(kMaxArrays) ||
+      states.size() != count || param_labels_.size() != count || grad_labels_.size() != count ||
+      grad_index_.size() != count) {
+    throw py::value_error("TensorGroup: params, states, labels and grad_index differ in length");
+  }
+  has_role_.assign(roles_.size(), false);
+  has_role_[kParamRole] = has_role_[kGradRole] = true;
+  for (std::size_t t = 0; t < count; ++t) {
+    const std::string& label = param_labels_[t];
+    py::array param = as_array(params[t], label, "parameter");
+    const int code = dtype_code(param);
+    if (code < 0) {
+      throw py::type_error(label + ": parameter dtype " + dtype_name(param) +
+                           " is not supported; expected float32 or float64");
+    }
+    if (t == 0) dtype_ = static_cast<DType>(code);
+    if (code != dtype_) {
+      throw py::type_error(label + ": parameter dtype " + dtype_name(param) +
+                           " differs from the group's " + dtype_name(dtype_));
+    }
+    check_layout(param, label, "parameter");
+    if (!param.writeable()) {
+      throw py::value_error(label + ": parameter is read-only; optkern updates it in place");
+    }
+    owner_labels_.push_back(label);
+    intervals_.push_back({address(param), address(param) + param.nbytes(), owner_labels_.size() - 1});
+
+    const py::list tensor_states = py::reinterpret_borrow<py::list>(states[t]);
+    if (tensor_states.size() != roles_.size() - 2) {
+      throw py::value_error(label + ": expected " + std::to_string(roles_.size() - 2) +
+                            " state slots");
+    }
+    std::vector<py::object> kept;
+    for (std::size_t r = 2; r < roles_.size(); ++r) {
+      const py::handle obj = tensor_states[r - 2];
+      const bool present = !obj.is_none();
+      if (t > 0 && present != has_role_[r]) {
+        throw py::value_error(label + ": state '" + roles_[r] +
+                              "' is bound for some parameters of the group but not others");
+      }
+      has_role_[r] = present;
+      if (present) {
+        const std::string state_label = label + " state '" + roles_[r] + "'";
+        py::array state = as_array(obj, state_label, "state");
+        if (dtype_code(state) != code || state.size() != param.size()) {
+          throw py::value_error(state_label + ": expected " + dtype_name(dtype_) + " with " +
+                                std::to_string(param.size()) + " elements, got " +
+                                dtype_name(state) + " with " + std::to_string(state.size()));
+        }
+        check_layout(state, state_label, "state");
+        if (!state.writeable()) throw py::value_error(state_label + ": state is read-only");
+        owner_labels_.push_back(state_label);
+        intervals_.push_back(
+            {address(state), address(state) + state.nbytes(), owner_labels_.size() - 1});
+      }
+      kept.push_back(py::reinterpret_borrow<py::object>(obj));
+    }
+    sizes_.push_back(static_cast<std::int64_t>(param.size()));
+    params_.push_back(std::move(param));
+    states_.push_back(std::move(kept));
+  }
+  // Empty arrays occupy no memory and cannot overlap anything.
+  intervals_.erase(std::remove_if(intervals_.begin(), intervals_.end(),
+                                  [](const Interval& i) { return i.begin == i.end; }),
+                   intervals_.end());
+  std::sort(intervals_.begin(), intervals_.end(),
+            [](const Interval& a, const Interval& b) { return a.begin < b.begin; });
+  for (std::size_t i = 1; i < intervals_.size(); ++i) {
+    if (intervals_[i].begin < intervals_[i - 1].end) {
+      throw py::value_error(owner_labels_[intervals_[i].owner] + " shares memory with " +
+                            owner_labels_[intervals_[i - 1].owner] +
+                            "; every parameter and state must be a distinct array");
+    }
+  }
+}
+
+py::list TensorGroup::params() const {
+  py::list out;
+  for (const auto& p : params_) out.append(p);
+  return out;
+}
+
+py::list TensorGroup::states() const {
+  py::list out;
+  for (const auto& tensor_states : states_) {
+    py::list row;
+    for (const auto& s : tensor_states) row.append(s);
+    out.append(row);
+  }
+  return out;
+}
+
+const std::string* TensorGroup::overlapping(std::uintptr_t begin, std::uintptr_t end) const {
+  if (begin == end) return nullptr;
+  // First interval ending after `begin`: intervals are sorted and disjoint, so ends are sorted too.
+  auto it = std::upper_bound(intervals_.begin(), intervals_.end(), begin,
+                             [](std::uintptr_t x, const Interval& i) { return x < i.end; });
+  if (it != intervals_.end() && it->begin < end) return &owner_labels_[it->owner];
+  return nullptr;
+}
+
+void TensorGroup::check_still_writeable() const {
+  for (std::size_t t = 0; t < params_.size(); ++t) {
+    if (!params_[t].writeable()) {
+      throw py::value_error(param_labels_[t] +
+                            ": parameter is read-only; optkern updates it in place");
+    }
+  }
+}
+
+py::array TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
+                                    const std::vector<const TensorGroup*>& all_groups) const {
+  const std::string& label = grad_labels_[t];
+  py::array g = as_array(grad, label, "gradient");
+  const py::array& param = params_[t];
+  if (dtype_code(g) != dtype_) {
+    throw py::type_error(label + ": gradient dtype " + dtype_name(g) +
+                         " does not match its parameter's " + dtype_name(dtype_));
+  }
+  if (!same_shape(g, param)) {
+    throw py::value_error(label + ": gradient shape " + shape_of(g) +
+                          " does not match its parameter's shape " + shape_of(param));
+  }
+  check_layout(g, label, "gradient");
+  for (const TensorGroup* group : all_groups) {
+    if (const std::string* owner = group->overlapping(address(g), address(g) + g.nbytes())) {
+      throw py::value_error(label + ": gradient shares memory with " + *owner +
+                            "; a gradient must not alias a parameter or optimizer state");
+    }
+  }
+  return g;
+}
+
+std::vector<void*> TensorGroup::pointer_table(const std::vector<py::array>& grads) const {
+  std::vector<void*> table(params_.size() * kMaxArrays);
+  for (std::size_t t = 0; t < params_.size(); ++t) {
+    void** row = &table[t * kMaxArrays];
+    void* param = const_cast<void*>(params_[t].data());
+    for (int r = 0; r < kMaxArrays; ++r) row[r] = param;
+    row[kGradRole] = const_cast<void*>(grads[static_cast<std::size_t>(grad_index_[t])].data());
+    for (std::size_t r = 2; r < roles_.size(); ++r) {
+      if (has_role_[r]) {
+        row[r] = py::reinterpret_borrow<py::array>(states_[t][r - 2]).mutable_data();
+      }
+    }
+  }
+  return table;
+}
+
+void check_disjoint(const std::vector<const TensorGroup*>& groups) {
+  for (std::size_t a = 0; a < groups.size(); ++a) {
+    for (std::size_t b = a + 1; b < groups.size(); ++b) {
+      for (std::size_t t = 0; t < groups[b]->size(); ++t) {
+        const py::list params = groups[b]->params();
+        const py::array p = py::reinterpret_borrow<py::array>(params[t]);
+        if (const std::string* owner = groups[a]->overlapping(address(p), address(p) + p.nbytes())) {
+          throw py::value_error("a parameter of one group shares memory with " + *owner +
+                                "; every parameter must be a distinct array");
+        }
+      }
+    }
+  }
+}
+
+std::vector<py::array> checked_grads(const std::vector<const TensorGroup*>& groups,
+                                     const py::handle& grads) {
+  if (!py::isinstance<py::list>(grads) && !py::isinstance<py::tuple>(grads)) {
+    throw py::type_error("grads must be a list or tuple of numpy arrays (one per parameter), got " +
+                         py::str(py::type::of(grads).attr("__name__")).cast<std::string>());
+  }
+  const py::sequence seq = py::reinterpret_borrow<py::sequence>(grads);
+  std::size_t expected = 0;
+  for (const TensorGroup* group : groups) expected += group->size();
+  if (seq.size() != expected) {
+    throw py::value_error("expected " + std::to_string(expected) +
+                          " gradients (one per parameter), got " + std::to_string(seq.size()));
+  }
+  std::vector<py::array> out(expected);
+  for (const TensorGroup* group : groups) {
+    group->check_still_writeable();
+    for (std::size_t t = 0; t < group->size(); ++t) {
+      const auto index = static_cast<std::size_t>(group->grad_index()[t]);
+      if (index >= expected || out[index]) {
+        throw py::value_error("internal error: gradient positions of the groups overlap");
+      }
+      out[index] = group->checked_grad(t, seq[index], groups);
+    }
+  }
+  return out;
+}
+
+}  // namespace optkern

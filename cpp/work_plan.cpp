@@ -1,0 +1,58 @@
+// Splits one step's tensors into per-thread parts. Compiled once (baseline flags): this is
+// bookkeeping, and keeping it out of the per-ISA units keeps std:: templates out of them.
+#include <algorithm>
+
+#include "work_plan_builder.h"
+
+namespace optkern {
+
+StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& sizes,
+                   std::int64_t element_bytes, int requested_threads)
+    : arrays_(std::move(arrays)) {
+  const std::size_t count = sizes.size();
+  std::vector<std::int64_t> start(count + 1, 0);  // start[k]: global index of tensor k's first
+  for (std::size_t k = 0; k < count; ++k) start[k + 1] = start[k] + sizes[k];
+  const std::int64_t total = start[count];
+  if (total == 0) {
+    part_offsets_.assign(1, 0);
+    return;
+  }
+  const std::int64_t by_size = std::max<std::int64_t>(1, total / kMinElementsPerThread);
+  parts_ = static_cast<int>(std::min<std::int64_t>(std::max(1, requested_threads), by_size));
+
+  // Moves a global index up to the next cache-line boundary of the parameter of the tensor it
+  // falls in (or that tensor's end). Monotonic, so the cuts partition [0, total).
+  auto align_cut = [&](std::int64_t x) -> std::int64_t {
+    if (x <= 0) return 0;
+    if (x >= total) return total;
+    const auto k = static_cast<std::size_t>(std::upper_bound(start.begin(), start.end(), x) -
+                                            start.begin() - 1);
+    const std::int64_t local = x - start[k];
+    const auto address = reinterpret_cast<std::uintptr_t>(arrays_[k * kMaxArrays + kParamRole]) +
+                         static_cast<std::uintptr_t>(local * element_bytes);
+    const auto pad_bytes = static_cast<std::int64_t>(
+        (kCacheLineBytes - static_cast<std::int64_t>(address % kCacheLineBytes)) %
+        kCacheLineBytes);
+    return start[k] + std::min(sizes[k], local + pad_bytes / element_bytes);
+  };
+
+  std::size_t k = 0;
+  for (int p = 0; p < parts_; ++p) {
+    part_offsets_.push_back(static_cast<std::int64_t>(segments_.size()));
+    const std::int64_t part_end = align_cut(total * (p + 1) / parts_);
+    std::int64_t x = align_cut(total * p / parts_);
+    while (x < part_end) {
+      while (start[k + 1] <= x) ++k;  // skips empty tensors
+      const std::int64_t end = std::min(start[k + 1], part_end);
+      segments_.push_back({static_cast<std::int64_t>(k), x - start[k], end - start[k]});
+      x = end;
+    }
+  }
+  part_offsets_.push_back(static_cast<std::int64_t>(segments_.size()));
+}
+
+StepCall StepPlan::call() const {
+  return {arrays_.data(), segments_.data(), part_offsets_.data(), parts_};
+}
+
+}  // namespace optkern

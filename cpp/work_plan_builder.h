@@ -1,0 +1,26 @@
+// Builds the StepCall of one kernel call: the pointer table and the per-thread parts, cut across
+// the whole tensor list on cache-line boundaries of the parameter arrays.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "optkern/work_plan.h"
+
+namespace optkern {
+
+class StepPlan {
+ public:
+  // `arrays`: kMaxArrays data pointers per tensor, tensor-major. `sizes`: elements per tensor.
+  StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& sizes,
+           std::int64_t element_bytes, int requested_threads);
+  StepCall call() const;
+  int parts() const { return parts_; }
+
+ private:
+  std::vector<void*> arrays_;
+  std::vector<Segment> segments_;
+  std::vector<std::int64_t> part_offsets_;
+  int parts_ = 0;
+};
+
+}  // namespace optkern
