@@ -137,6 +137,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("grad_labels"), py::arg("grad_index"))
       .def_property_readonly("params", &TensorGroup::params)
       .def_property_readonly("states", &TensorGroup::states)
+      .def_property_readonly("grad_index", &TensorGroup::grad_index)
       .def("__len__", &TensorGroup::size);
   m.def("check_disjoint", &check_disjoint, py::arg("groups"));
   m.def(
@@ -162,6 +163,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("_select_isa", &select_isa, py::arg("name"),
         "Switch kernels at run time (for tests and benchmarks; not thread-safe with running steps).");
   m.def("max_threads", &max_threads);
+  m.def("_min_elements_per_thread", &min_elements_per_thread);
+  m.def("_set_min_elements_per_thread", &set_min_elements_per_thread, py::arg("elements"),
+        "Set the serial grain (for tests and benchmarks).");
   m.attr("openmp_runtime") = openmp_runtime();
   m.attr("has_openmp") = static_cast<bool>(OPTKERN_HAVE_OPENMP);
   m.attr("compiler") = compiler();

@@ -257,13 +257,15 @@ std::vector<py::array> checked_grads(const std::vector<const TensorGroup*>& grou
                           " gradients (one per parameter), got " + std::to_string(seq.size()));
   }
   std::vector<py::array> out(expected);
+  std::vector<bool> seen(expected, false);
   for (const TensorGroup* group : groups) {
     group->check_still_writeable();
     for (std::size_t t = 0; t < group->size(); ++t) {
       const auto index = static_cast<std::size_t>(group->grad_index()[t]);
-      if (index >= expected || out[index]) {
+      if (index >= expected || seen[index]) {
         throw py::value_error("internal error: gradient positions of the groups overlap");
       }
+      seen[index] = true;
       out[index] = group->checked_grad(t, seq[index], groups);
     }
   }

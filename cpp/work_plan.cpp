@@ -1,10 +1,22 @@
 // Splits one step's tensors into per-thread parts. Compiled once (baseline flags): this is
 // bookkeeping, and keeping it out of the per-ISA units keeps std:: templates out of them.
 #include <algorithm>
+#include <atomic>
+#include <stdexcept>
 
 #include "work_plan_builder.h"
 
 namespace optkern {
+namespace {
+std::atomic<std::int64_t> grain{kDefaultMinElementsPerThread};
+}  // namespace
+
+std::int64_t min_elements_per_thread() { return grain.load(); }
+
+void set_min_elements_per_thread(std::int64_t elements) {
+  if (elements < 1) throw std::invalid_argument("min_elements_per_thread must be >= 1");
+  grain.store(elements);
+}
 
 StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& sizes,
                    std::int64_t element_bytes, int requested_threads)
@@ -17,7 +29,7 @@ StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& s
     part_offsets_.assign(1, 0);
     return;
   }
-  const std::int64_t by_size = std::max<std::int64_t>(1, total / kMinElementsPerThread);
+  const std::int64_t by_size = std::max<std::int64_t>(1, total / min_elements_per_thread());
   parts_ = static_cast<int>(std::min<std::int64_t>(std::max(1, requested_threads), by_size));
 
   // Moves a global index up to the next cache-line boundary of the parameter of the tensor it

@@ -8,6 +8,10 @@
 
 namespace optkern {
 
+// The grain: elements each thread must have before another thread is used (>= 1).
+std::int64_t min_elements_per_thread();
+void set_min_elements_per_thread(std::int64_t elements);
+
 class StepPlan {
  public:
   // `arrays`: kMaxArrays data pointers per tensor, tensor-major. `sizes`: elements per tensor.

@@ -14,8 +14,9 @@ constexpr int kMaxArrays = 5;
 constexpr int kParamRole = 0;
 constexpr int kGradRole = 1;
 
-// Below this many elements per thread a step runs on one thread: waking an OpenMP team costs
-// microseconds, more than the work. Tuned with bench/ (see the README's performance section).
-constexpr std::int64_t kMinElementsPerThread = 1 << 15;
+// Below this many elements per thread a step runs on fewer threads (one, for small steps): waking
+// an OpenMP team costs microseconds, more than the work. The default is tuned with bench/; tests
+// lower it (optkern._core._set_min_elements_per_thread) to split even tiny tensors across threads.
+constexpr std::int64_t kDefaultMinElementsPerThread = 1 << 15;
 
 }  // namespace optkern

@@ -1,0 +1,52 @@
+"""optkern: fused, in-place, bit-exact optimizer updates for NumPy arrays.
+
+torch style::
+
+    opt = optkern.Adam([W, b], lr=1e-3)
+    opt.step([gW, gb])              # W and b updated in place
+
+textbook style::
+
+    opt = optkern.Adam(lr=1e-3)
+    opt.update(params, grads)       # dicts of arrays keyed alike
+"""
+
+from __future__ import annotations
+
+from . import reference
+from ._core import version as __version__
+from ._runtime import (
+    active_isa,
+    compiled_isas,
+    get_num_threads,
+    set_num_threads,
+    show_config,
+    supported_isas,
+)
+from .adagrad import AdaGrad, Adagrad
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSProp, RMSprop
+from .sgd import NAG, SGD, Momentum, Nesterov
+
+__all__ = [
+    "NAG",
+    "SGD",
+    "AdaGrad",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Momentum",
+    "Nesterov",
+    "Optimizer",
+    "RMSProp",
+    "RMSprop",
+    "__version__",
+    "active_isa",
+    "compiled_isas",
+    "get_num_threads",
+    "reference",
+    "set_num_threads",
+    "show_config",
+    "supported_isas",
+]

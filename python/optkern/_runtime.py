@@ -1,0 +1,65 @@
+"""Run-time configuration: thread count, the active ISA, and show_config()."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from typing import Optional
+
+import numpy as np
+
+from . import _core
+from ._validation import num_threads as _check_num_threads
+
+_num_threads: Optional[int] = None
+
+
+def set_num_threads(n: Optional[int]) -> None:
+    """Set the threads every optimizer uses unless it has its own ``num_threads``.
+
+    ``None`` restores the default: OpenMP's maximum (``OMP_NUM_THREADS`` when set, otherwise the
+    number of cores), read at each step so that threadpoolctl limits apply too.
+    """
+    global _num_threads
+    _check_num_threads(n, "set_num_threads")
+    _num_threads = n
+
+
+def get_num_threads() -> int:
+    """The number of threads a step uses when its optimizer sets none (1 without OpenMP)."""
+    if not _core.has_openmp:
+        return 1
+    return _num_threads if _num_threads is not None else _core.max_threads()
+
+
+def active_isa() -> str:
+    """The instruction set of the kernels in use ('baseline', 'avx2' or 'avx512')."""
+    return _core.active_isa()
+
+
+def compiled_isas() -> list[str]:
+    return list(_core.compiled_isas())
+
+
+def supported_isas() -> list[str]:
+    """ISAs that are both compiled in and supported by this CPU and OS."""
+    return list(_core.supported_isas())
+
+
+def config_lines() -> list[str]:
+    return [
+        f"optkern {_core.version}",
+        f"python {sys.version.split()[0]} ({platform.machine()}), numpy {np.__version__}",
+        f"compiler: {_core.compiler}",
+        f"compiled ISAs: {', '.join(compiled_isas())}",
+        f"supported here: {', '.join(supported_isas())}",
+        f"active ISA: {active_isa()} (set OPTKERN_ISA=baseline|avx2|avx512 to force one)",
+        f"OpenMP: {_core.openmp_runtime}",
+        f"threads: {get_num_threads()}"
+        + ("" if _core.has_openmp else " (built without OpenMP: always 1)"),
+    ]
+
+
+def show_config() -> None:
+    """Print the version, compiler, ISAs (compiled, supported, active), OpenMP and threads."""
+    print("\n".join(config_lines()))

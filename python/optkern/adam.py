@@ -1,0 +1,124 @@
+"""Adam, AMSGrad and AdamW."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional
+
+from . import _validation as v
+from .optimizer import Optimizer, ParamsArg
+
+
+class Adam(Optimizer):
+    r"""Adam (and AMSGrad, and AdamW with ``decoupled_weight_decay=True``), as torch.optim.Adam.
+
+    Per element, with gradient g, parameter p, first moment m, second moment v, step t (1, 2, ...),
+    learning rate lr, β1, β2, ε and weight decay λ::
+
+        g ← −g                                  if maximize
+        p ← p·(1 − lr·λ)                        if λ ≠ 0 and decoupled_weight_decay (AdamW)
+        g ← g + λ·p                             if λ ≠ 0 otherwise (L2)
+        m ← β1·m + (1 − β1)·g
+        v ← β2·v + (1 − β2)·(g·g)
+        v̂ ← max(v̂, v), used instead of v       if amsgrad (max of the uncorrected v, torch's rule)
+        p ← p − α_t·(m / (√v / √(1 − β2^t) + ε)),   α_t = lr / (1 − β1^t)
+
+    The step scalars α_t, √(1 − β2^t) and 1 − lr·λ are computed once per step in float64.
+    """
+
+    _kernel = "adam"
+    _rules: Mapping[str, v.Rule] = {
+        "lr": v.non_negative,
+        "betas": v.betas,
+        "eps": v.non_negative,
+        "weight_decay": v.non_negative,
+        "amsgrad": v.boolean,
+        "maximize": v.boolean,
+        "decoupled_weight_decay": v.boolean,
+    }
+
+    def __init__(
+        self,
+        params: ParamsArg = None,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+        num_threads: Optional[int] = None,
+        backend: str = "fused",
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas) if isinstance(betas, list) else betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
+        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        init = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+        if group["amsgrad"]:
+            init["max_exp_avg_sq"] = 0.0
+        return init
+
+    @staticmethod
+    def _coefficients(group: Mapping[str, Any], step: int, fresh: set[str]) -> dict[str, Any]:
+        lr = float(group["lr"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        weight_decay = float(group["weight_decay"])
+        return dict(
+            beta1=beta1,
+            one_minus_beta1=1.0 - beta1,
+            beta2=beta2,
+            one_minus_beta2=1.0 - beta2,
+            eps=float(group["eps"]),
+            weight_decay=weight_decay,
+            decay_factor=1.0 - lr * weight_decay,
+            step_size=lr / (1.0 - beta1**step),
+            bias_correction2_sqrt=math.sqrt(1.0 - beta2**step),
+            amsgrad=group["amsgrad"],
+            maximize=group["maximize"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (torch.optim.AdamW): the Adam formula with
+    ``decoupled_weight_decay=True`` and ``weight_decay=1e-2`` by default::
+
+        p ← p·(1 − lr·λ);  then the Adam update of p with the un-decayed g
+    """
+
+    def __init__(
+        self,
+        params: ParamsArg = None,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        num_threads: Optional[int] = None,
+        backend: str = "fused",
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+            num_threads=num_threads,
+            backend=backend,
+        )

@@ -1,0 +1,49 @@
+"""The table of optimizer configurations that the self-check and the test suite run.
+
+Every option of every algorithm appears on and off. Adding an algorithm adds rows here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD, Momentum, Nesterov
+
+
+class Config(NamedTuple):
+    name: str
+    cls: type[Optimizer]
+    kwargs: dict[str, Any]
+
+
+CONFIGS: list[Config] = [
+    Config("sgd", SGD, dict(lr=0.1)),
+    Config("sgd-wd-maximize", SGD, dict(lr=0.05, weight_decay=0.1, maximize=True)),
+    Config("sgd-momentum", SGD, dict(lr=0.05, momentum=0.9)),
+    Config("sgd-momentum-dampening-wd", SGD, dict(lr=0.05, momentum=0.8, dampening=0.3,
+                                                  weight_decay=0.01)),
+    Config("sgd-nesterov", SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
+    Config("sgd-nesterov-wd-maximize", SGD, dict(lr=0.05, momentum=0.5, nesterov=True,
+                                                 weight_decay=0.02, maximize=True)),
+    Config("momentum", Momentum, dict()),
+    Config("nesterov", Nesterov, dict()),
+    Config("adagrad", Adagrad, dict(lr=0.1)),
+    Config("adagrad-decay-wd-init", Adagrad, dict(lr=0.1, lr_decay=0.01, weight_decay=0.05,
+                                                  initial_accumulator_value=0.1, eps=1e-6)),
+    Config("adagrad-maximize", Adagrad, dict(lr=0.05, maximize=True)),
+    Config("rmsprop", RMSprop, dict(lr=0.01)),
+    Config("rmsprop-centered", RMSprop, dict(lr=0.01, centered=True)),
+    Config("rmsprop-momentum-wd", RMSprop, dict(lr=0.01, momentum=0.9, weight_decay=0.01)),
+    Config("rmsprop-centered-momentum-maximize", RMSprop, dict(lr=0.01, alpha=0.9, centered=True,
+                                                               momentum=0.5, maximize=True)),
+    Config("adam", Adam, dict(lr=1e-3)),
+    Config("adam-amsgrad", Adam, dict(lr=1e-2, amsgrad=True)),
+    Config("adam-l2-maximize", Adam, dict(lr=1e-2, weight_decay=0.1, maximize=True)),
+    Config("adam-decoupled-amsgrad", Adam, dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1,
+                                                decoupled_weight_decay=True, amsgrad=True)),
+    Config("adamw", AdamW, dict(lr=1e-2)),
+]

@@ -1,0 +1,518 @@
+"""The Optimizer base class that every algorithm shares.
+
+A subclass declares only what is particular to it: its torch.optim hyperparameters and defaults
+(its ``__init__`` signature), their validation rules (``_rules``), the state arrays its options
+need (``_state_init``), the float64 coefficients of one step (``_coefficients``) and its kernel name
+(``_kernel``: ``_core.<kernel>_step``, ``_core.<Kernel>Params``, ``reference.<kernel>``).
+
+Everything else lives here, once: parsing param groups, allocating state, binding tensors to the
+compiled kernels, the torch-style ``step(grads)`` and the textbook-style ``update(params, grads)``,
+checkpoints. A step checks all hyperparameters here and all arrays in C++ before any array is
+written, and runs every tensor of the optimizer in one kernel call per (group, dtype).
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Optional, Union
+
+import numpy as np
+
+from . import _core, _runtime, _validation, reference
+from ._validation import Rule
+
+ParamsArg = Union[None, Iterable[np.ndarray], Iterable[Mapping[str, Any]]]
+StateDict = dict[str, Any]
+
+_BACKENDS = ("fused", "reference")
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class _Binding:
+    """The compiled-side view of one param group, rebuilt when its params or needed states change."""
+
+    params: list[np.ndarray]  # the group's list object itself (identity is checked)
+    count: int
+    needed: tuple[str, ...]
+    tensor_groups: list[Any]  # _core.TensorGroup, one per dtype
+
+
+class Optimizer:
+    """Base class: see the algorithm classes (``optkern.Adam`` ...) for the public signatures."""
+
+    _kernel: ClassVar[str]
+    _rules: ClassVar[Mapping[str, Rule]]
+
+    def __init__(
+        self,
+        params: ParamsArg,
+        defaults: Mapping[str, Any],
+        *,
+        num_threads: Optional[int] = None,
+        backend: str = "fused",
+    ) -> None:
+        name = type(self).__name__
+        self._check_hyperparameters(defaults, name)
+        _validation.num_threads(num_threads, name)
+        if backend not in _BACKENDS:
+            raise ValueError(f"{name}: backend must be one of {_BACKENDS}, got {backend!r}")
+        self.defaults: dict[str, Any] = dict(defaults)
+        self.num_threads = num_threads
+        self.backend = backend
+        self.param_groups: list[dict[str, Any]] = []
+        # state[i] holds the arrays of the i-th parameter (param groups in order, then position).
+        self.state: dict[int, dict[str, np.ndarray]] = {}
+        self._steps: list[int] = []
+        self._fresh: list[set[str]] = []  # per group: states created but not yet stepped
+        self._bindings: list[Optional[_Binding]] = []
+        self._labels: list[tuple[list[str], list[str]]] = []
+        self._keys: Optional[list[str]] = None  # textbook style: the dict keys, in order
+        self._pending: Optional[Mapping[str, Any]] = None
+        self._roles: tuple[str, ...] = _core.array_roles[self._kernel]
+        self._params_struct = getattr(_core, _params_struct_name(self._kernel))
+        self._kernel_step = getattr(_core, f"{self._kernel}_step")
+        self._reference_step = getattr(reference, self._kernel)
+        if params is None:
+            return
+        if isinstance(params, np.ndarray) or not isinstance(params, Iterable):
+            raise TypeError(
+                f"{name}: params must be a list of numpy arrays or of param-group dicts, got "
+                f"{type(params).__name__}"
+                + (" (wrap a single array in a list)" if isinstance(params, np.ndarray) else "")
+            )
+        items = list(params)
+        if not items:
+            raise ValueError(f"{name}: got an empty parameter list")
+        if all(isinstance(item, Mapping) for item in items):
+            for group in items:
+                self.add_param_group(group)
+        else:
+            self.add_param_group({"params": items})
+
+    # ----------------------------------------------------------------------------- declarations
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        """The state arrays the group's options need, in role order, with their initial value."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _coefficients(group: Mapping[str, Any], step: int, fresh: set[str]) -> dict[str, Any]:
+        """Every scalar of step ``step`` (1-based) in float64, as the kernel's Params fields."""
+        raise NotImplementedError
+
+    @classmethod
+    def _check_group(cls, group: Mapping[str, Any], where: str) -> None:
+        """Checks across hyperparameters (override where options constrain each other)."""
+
+    # ----------------------------------------------------------------------------- param groups
+
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
+        """Add a group: ``{"params": [arrays], <hyperparameter>: value, ...}``."""
+        self._add_group(param_group, labels=None)
+
+    def _add_group(
+        self, param_group: Mapping[str, Any], labels: Optional[tuple[list[str], list[str]]]
+    ) -> None:
+        index = len(self.param_groups)
+        where = f"param_groups[{index}]"
+        if not isinstance(param_group, Mapping) or "params" not in param_group:
+            raise TypeError(f"{where}: a param group is a dict with a 'params' list")
+        unknown = sorted(set(param_group) - set(self.defaults) - {"params"})
+        if unknown:
+            raise TypeError(
+                f"{where}: unknown hyperparameter(s) {unknown} for {type(self).__name__}; "
+                f"known: {sorted(self.defaults)}"
+            )
+        params = param_group["params"]
+        if isinstance(params, np.ndarray):
+            params = [params]
+        params = list(params)
+        group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
+        group["params"] = params
+        self._check_hyperparameters(group, where)
+        first = sum(len(g["params"]) for g in self.param_groups)
+        if labels is None:
+            labels = (
+                [f"{where}['params'][{i}]" for i in range(len(params))],
+                [f"grads[{first + i}] (for {where}['params'][{i}])" for i in range(len(params))],
+            )
+        # Fails (and adds nothing) on a non-array, unsupported dtype, bad layout, read-only or
+        # overlapping parameter.
+        probe = self._tensor_groups(params, labels, first, [{} for _ in params], ())
+        _core.check_disjoint([tg for b in self._bindings if b for tg in b.tensor_groups] + probe)
+        self.param_groups.append(group)
+        self._labels.append(labels)
+        self._steps.append(0)
+        self._fresh.append(set())
+        self._bindings.append(None)
+
+    def _check_hyperparameters(self, group: Mapping[str, Any], where: str) -> None:
+        for key, rule in self._rules.items():
+            if key in group:
+                rule(key, group[key], where)
+        self._check_group(group, where)
+
+    def _first_index(self, group_index: int) -> int:
+        return sum(len(g["params"]) for g in self.param_groups[:group_index])
+
+    def _tensor_groups(
+        self,
+        params: list[np.ndarray],
+        labels: tuple[list[str], list[str]],
+        first: int,
+        states: list[Mapping[str, np.ndarray]],
+        needed: tuple[str, ...],
+    ) -> list[Any]:
+        """One _core.TensorGroup per dtype (in order of first appearance)."""
+        buckets: dict[Any, list[int]] = {}
+        for position, param in enumerate(params):
+            key = param.dtype if isinstance(param, np.ndarray) else None
+            buckets.setdefault(key, []).append(position)
+        groups = []
+        for positions in buckets.values():
+            groups.append(
+                _core.TensorGroup(
+                    self._roles,
+                    [params[i] for i in positions],
+                    [
+                        [states[i].get(r) if r in needed else None for r in self._roles[2:]]
+                        for i in positions
+                    ],
+                    [labels[0][i] for i in positions],
+                    [labels[1][i] for i in positions],
+                    [first + i for i in positions],
+                )
+            )
+        return groups
+
+    def _binding(self, group_index: int) -> _Binding:
+        group = self.param_groups[group_index]
+        params = group["params"]
+        init = self._state_init(group)
+        needed = tuple(init)
+        bound = self._bindings[group_index]
+        if (
+            bound is not None
+            and bound.params is params
+            and bound.count == len(params)
+            and bound.needed == needed
+        ):
+            return bound
+        first = self._first_index(group_index)
+        labels = self._labels[group_index]
+        if bound is None or bound.params is not params or bound.count != len(params):
+            self._tensor_groups(params, labels, first, [{} for _ in params], ())  # check params
+        states = []
+        for position, param in enumerate(params):
+            state = self.state.setdefault(first + position, {})
+            for name, value in init.items():
+                if name not in state:
+                    state[name] = np.full(param.shape, value, dtype=param.dtype)
+                    self._fresh[group_index].add(name)
+            states.append(state)
+        tensor_groups = self._tensor_groups(params, labels, first, states, needed)
+        others = [
+            tg
+            for i, b in enumerate(self._bindings)
+            if b is not None and i != group_index
+            for tg in b.tensor_groups
+        ]
+        _core.check_disjoint(others + tensor_groups)
+        bound = _Binding(params, len(params), needed, tensor_groups)
+        self._bindings[group_index] = bound
+        return bound
+
+    # ----------------------------------------------------------------------------- stepping
+
+    def step(self, grads: Union[list[np.ndarray], tuple[np.ndarray, ...]]) -> None:
+        """Update every parameter in place from ``grads``, one array per parameter, in the order
+        the parameters were given (group by group).
+
+        Everything is checked first: on any error nothing is modified.
+        """
+        if not self.param_groups:
+            raise ValueError(
+                f"{type(self).__name__} has no parameters: pass them to the constructor, or use "
+                "update(params, grads) with dicts"
+            )
+        for index, group in enumerate(self.param_groups):
+            self._check_hyperparameters(group, f"param_groups[{index}]")
+        tensor_groups: list[Any] = []
+        coefficients: list[dict[str, Any]] = []
+        for index, group in enumerate(self.param_groups):
+            binding = self._binding(index)
+            values = self._coefficients(group, self._steps[index] + 1, self._fresh[index])
+            for tensor_group in binding.tensor_groups:
+                tensor_groups.append(tensor_group)
+                coefficients.append(values)
+        if self.backend == "fused":
+            hparams = [self._params_struct(**values) for values in coefficients]
+            threads = self.num_threads or _runtime.get_num_threads()
+            self._kernel_step(tensor_groups, hparams, grads, threads)
+        else:
+            self._reference_steps(tensor_groups, coefficients, grads)
+        for index in range(len(self.param_groups)):
+            self._steps[index] += 1
+            self._fresh[index].clear()
+
+    def _reference_steps(
+        self, tensor_groups: list[Any], coefficients: list[dict[str, Any]], grads: Any
+    ) -> None:
+        checked = _core.check_grads(tensor_groups, grads)  # the same checks as the fused path
+        for tensor_group, values in zip(tensor_groups, coefficients):
+            for param, states, index in zip(
+                tensor_group.params, tensor_group.states, tensor_group.grad_index
+            ):
+                self._reference_step(param, checked[index], *states, values)
+
+    def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Textbook style: ``params`` and ``grads`` are dicts of arrays keyed alike.
+
+        The first call binds the keys (one param group with this optimizer's defaults) and
+        creates the state; later calls must use the same keys.
+        """
+        if not isinstance(params, Mapping) or not isinstance(grads, Mapping):
+            raise TypeError(
+                "update(params, grads) takes two dicts of numpy arrays keyed alike, got "
+                f"{type(params).__name__} and {type(grads).__name__}"
+            )
+        if self._keys is None:
+            if self.param_groups:
+                raise TypeError(
+                    f"{type(self).__name__} was built with a parameter list: call step(grads)"
+                )
+            keys = list(params)
+            _check_same_keys(keys, grads, "grads", "params")
+            labels = ([f"params[{k!r}]" for k in keys], [f"grads[{k!r}]" for k in keys])
+            self._add_group({"params": [params[k] for k in keys]}, labels)
+            self._keys = keys
+            if self._pending is not None:
+                pending, self._pending = self._pending, None
+                try:
+                    self.load_state_dict(pending)
+                except Exception:  # unbind again, so the next update() retries cleanly
+                    self._pending, self._keys = pending, None
+                    for per_group in (self.param_groups, self._labels, self._steps, self._fresh,
+                                      self._bindings):
+                        per_group.clear()
+                    self.state.clear()
+                    raise
+        else:
+            _check_same_keys(self._keys, params, "params", "the first update() call")
+            _check_same_keys(self._keys, grads, "grads", "the first update() call")
+            self._rebind_replaced_params([params[k] for k in self._keys])
+        self.step([grads[k] for k in self._keys])
+
+    def _rebind_replaced_params(self, new: list[np.ndarray]) -> None:
+        """The textbook classes key state by name, so a key may get a new array: allowed when it
+        has the shape and dtype of the old one (the state still fits)."""
+        group = self.param_groups[0]
+        old = group["params"]
+        if all(a is b for a, b in zip(new, old)):
+            return
+        assert self._keys is not None
+        for key, a, b in zip(self._keys, new, old):
+            if a is not b and (
+                not isinstance(a, np.ndarray) or a.shape != b.shape or a.dtype != b.dtype
+            ):
+                got = f"{a.dtype}{a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+                raise ValueError(
+                    f"params[{key!r}] is a new array ({got}) that does not match the bound one "
+                    f"({b.dtype}{b.shape}); its optimizer state would not fit"
+                )
+        labels = self._labels[0]
+        self._tensor_groups(new, labels, 0, [{} for _ in new], ())  # layout, writeable
+        group["params"] = new
+
+    # ----------------------------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> StateDict:
+        """A copy of the hyperparameters, step counts and state arrays (torch's layout: state keyed
+        by parameter index, param_groups holding the indices)."""
+        groups = []
+        state: dict[int, dict[str, Any]] = {}
+        for index, group in enumerate(self.param_groups):
+            first = self._first_index(index)
+            indices = list(range(first, first + len(group["params"])))
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": indices})
+            for i in indices:
+                arrays = self.state.get(i, {})
+                if arrays or self._steps[index]:
+                    state[i] = {"step": self._steps[index]}
+                    state[i].update({k: np.array(v, copy=True) for k, v in arrays.items()})
+        out: StateDict = {"state": state, "param_groups": groups}
+        if self._keys is not None:
+            out["keys"] = list(self._keys)
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore hyperparameters, step counts and state (copied). Everything is checked against
+        the bound parameters first; on any error nothing changes. A textbook-style optimizer that
+        has not seen update() yet keeps it until its first update()."""
+        where = "load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{where}: expected a dict, got {type(state_dict).__name__}")
+        extra = set(state_dict) - {"state", "param_groups", "keys"}
+        missing = {"state", "param_groups"} - set(state_dict)
+        if extra or missing:
+            raise ValueError(
+                f"{where}: expected keys 'state', 'param_groups' (and 'keys'); "
+                f"missing {sorted(missing)}, unknown {sorted(map(str, extra))}"
+            )
+        keys = state_dict.get("keys")
+        if not self.param_groups and keys is not None and self._keys is None:
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise TypeError(f"{where}: 'keys' must be a list of str")
+            self._pending = state_dict
+            return
+        if keys is not None and self._keys is not None and list(keys) != self._keys:
+            raise ValueError(f"{where}: saved keys {keys} differ from the bound {self._keys}")
+        groups = state_dict["param_groups"]
+        if not isinstance(groups, list) or len(groups) != len(self.param_groups):
+            raise ValueError(
+                f"{where}: expected {len(self.param_groups)} param groups, got "
+                f"{len(groups) if isinstance(groups, list) else type(groups).__name__}"
+            )
+        new_groups, new_steps, new_state = [], [], {}
+        saved_state = state_dict["state"]
+        if not isinstance(saved_state, Mapping):
+            raise TypeError(f"{where}: 'state' must be a dict keyed by parameter index")
+        count = sum(len(g["params"]) for g in self.param_groups)
+        bad = [k for k in saved_state if not _is_index(k) or not 0 <= int(k) < count]
+        if bad:
+            raise ValueError(f"{where}: state keys {bad} are not parameter indices 0..{count - 1}")
+        for index, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            gw = f"{where}: param_groups[{index}]"
+            if not isinstance(saved, Mapping):
+                raise TypeError(f"{gw} must be a dict")
+            first = self._first_index(index)
+            indices = list(range(first, first + len(group["params"])))
+            if list(saved.get("params", [])) != indices:
+                raise ValueError(f"{gw}['params'] must be {indices}, got {saved.get('params')}")
+            hyper = {k: v for k, v in saved.items() if k != "params"}
+            if set(hyper) != set(self.defaults):
+                raise ValueError(
+                    f"{gw}: hyperparameters {sorted(hyper)} differ from {sorted(self.defaults)}"
+                )
+            if "betas" in hyper:
+                hyper["betas"] = tuple(hyper["betas"])
+            self._check_hyperparameters(hyper, gw)
+            steps, names = set(), set()
+            for position, i in enumerate(indices):
+                entry = saved_state.get(i, saved_state.get(str(i), {}))
+                arrays, step = self._checked_state_entry(entry, group["params"][position], f"{gw}", i)
+                steps.add(step)
+                names.add(tuple(sorted(arrays)))
+                new_state[i] = arrays
+            if len(steps) > 1 or len(names) > 1:
+                raise ValueError(f"{gw}: its parameters have different steps or state arrays")
+            new_groups.append({**hyper, "params": group["params"]})
+            new_steps.append(steps.pop() if steps else 0)
+        self.param_groups = new_groups
+        self.state = new_state
+        self._steps = new_steps
+        self._fresh = [set() for _ in new_groups]
+        self._bindings = [None for _ in new_groups]
+
+    def _checked_state_entry(
+        self, entry: Any, param: np.ndarray, where: str, index: int
+    ) -> tuple[dict[str, np.ndarray], int]:
+        if not isinstance(entry, Mapping):
+            raise TypeError(f"{where}: state[{index}] must be a dict")
+        step = entry.get("step", 0)
+        if isinstance(step, np.ndarray) and step.ndim == 0:
+            step = step.item()
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"{where}: state[{index}]['step'] must be an int >= 0, got {step!r}")
+        arrays = {}
+        for name, value in entry.items():
+            if name == "step":
+                continue
+            if name not in self._roles[2:]:
+                raise ValueError(
+                    f"{where}: state[{index}] has unknown array {name!r}; "
+                    f"{type(self).__name__} keeps {list(self._roles[2:])}"
+                )
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"{where}: state[{index}][{name!r}] must be a numpy array")
+            if value.shape != param.shape or value.dtype != param.dtype:
+                raise ValueError(
+                    f"{where}: state[{index}][{name!r}] is {value.dtype}{value.shape}, "
+                    f"expected {param.dtype}{param.shape} like its parameter"
+                )
+            arrays[name] = np.array(value, dtype=param.dtype, order="C", copy=True)
+        return arrays, int(step)
+
+    def save_state(self, path: str) -> None:
+        """Write ``state_dict()`` to a ``.npz`` file (arrays as arrays, the rest as JSON)."""
+        sd = self.state_dict()
+        meta = {
+            "format": _FORMAT_VERSION,
+            "optimizer": type(self).__name__,
+            "param_groups": [
+                {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
+                for g in sd["param_groups"]
+            ],
+            "steps": {str(i): s["step"] for i, s in sd["state"].items()},
+            "keys": sd.get("keys"),
+        }
+        arrays = {
+            f"state.{i}.{name}": a
+            for i, s in sd["state"].items()
+            for name, a in s.items()
+            if name != "step"
+        }
+        np.savez(path, __optkern__=np.array(json.dumps(meta)), **arrays)
+
+    def load_state(self, path: str) -> None:
+        """Load a file written by ``save_state`` (checked like ``load_state_dict``)."""
+        with np.load(path, allow_pickle=False) as data:
+            if "__optkern__" not in data.files:
+                raise ValueError(f"{path}: not an optkern state file")
+            meta = json.loads(str(data["__optkern__"]))
+            if meta.get("format") != _FORMAT_VERSION:
+                raise ValueError(f"{path}: unsupported state format {meta.get('format')!r}")
+            state: dict[int, dict[str, Any]] = {
+                int(i): {"step": step} for i, step in meta["steps"].items()
+            }
+            for name in data.files:
+                if name.startswith("state."):
+                    _, index, array_name = name.split(".", 2)
+                    state.setdefault(int(index), {"step": 0})[array_name] = data[name]
+        sd: StateDict = {"state": state, "param_groups": meta["param_groups"]}
+        if meta.get("keys") is not None:
+            sd["keys"] = meta["keys"]
+        self.load_state_dict(sd)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for index, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {index} ({len(group['params'])} arrays)")
+            lines += [f"    {k}: {v}" for k, v in group.items() if k != "params"]
+        if not self.param_groups:
+            lines += [f"    {k}: {v}" for k, v in self.defaults.items()]
+        return "\n".join([*lines, ")"])
+
+
+def _params_struct_name(kernel: str) -> str:
+    return kernel[0].upper() + kernel[1:] + "Params"
+
+
+def _is_index(key: Any) -> bool:
+    return (isinstance(key, numbers.Integral) and not isinstance(key, bool)) or (
+        isinstance(key, str) and key.isdigit()
+    )
+
+
+def _check_same_keys(expected: list[str], given: Mapping[str, Any], what: str, of: str) -> None:
+    if set(given) != set(expected):
+        missing = [k for k in expected if k not in given]
+        extra = [k for k in given if k not in set(expected)]
+        raise ValueError(
+            f"{what} keys differ from {of}: missing {missing}, unexpected {extra}"
+        )

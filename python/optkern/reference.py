@@ -1,0 +1,137 @@
+"""The slow twin of every kernel: plain NumPy, one function per algorithm, readable as the formula.
+
+Each function updates one parameter and its state arrays in place. Its arguments are the arrays
+in the order of ``_core.array_roles[name]`` (the order of the C++ math function's arguments), then
+``hp``: the float64 coefficients the optimizer class computed for this step (the same dict the
+kernel receives). Each performs the same IEEE operations in the same order as its twin in
+``cpp/optkern/math/<name>.h``, with every coefficient cast to the array dtype first (in
+``_cast``, as the kernel's *Coefficients<T> constructor does), so results are bit-identical.
+Decisions (is weight decay on?) are taken on the float64 values, as in the kernel.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+from typing import Any, Callable, Mapping, Optional, TypeVar
+
+import numpy as np
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _quiet(function: F) -> F:
+    """Overflow to inf and inf - inf = NaN are expected (they propagate, as in torch and in the
+    kernels), so the reference does not warn about them."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any) -> None:
+        with np.errstate(all="ignore"):
+            function(*args)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _cast(hp: Mapping[str, Any], dtype: np.dtype) -> SimpleNamespace:
+    """Every float coefficient as a scalar of the array dtype (round to nearest, like C++)."""
+    scalar = np.dtype(dtype).type
+    return SimpleNamespace(
+        **{k: scalar(v) if isinstance(v, float) else v for k, v in hp.items()}
+    )
+
+
+@_quiet
+def sgd(
+    param: np.ndarray,
+    grad: np.ndarray,
+    momentum_buffer: Optional[np.ndarray],
+    hp: Mapping[str, Any],
+) -> None:
+    """Twin of math/sgd.h. g <- -g (maximize); g <- g + wd*p; with momentum mu: b <- g (first
+    step) or b <- mu*b + (1 - dampening)*g, then g <- g + mu*b (nesterov) or g <- b; p <- p - lr*g."""
+    c = _cast(hp, param.dtype)
+    g = -grad if c.maximize else grad
+    if hp["weight_decay"] != 0:
+        g = g + c.weight_decay * param
+    if hp["momentum"] != 0:
+        assert momentum_buffer is not None
+        if c.first_step:
+            momentum_buffer[...] = g
+        else:
+            momentum_buffer[...] = c.momentum * momentum_buffer + c.one_minus_dampening * g
+        g = g + c.momentum * momentum_buffer if c.nesterov else momentum_buffer
+    param[...] = param - c.lr * g
+
+
+@_quiet
+def adagrad(param: np.ndarray, grad: np.ndarray, sum: np.ndarray, hp: Mapping[str, Any]) -> None:
+    """Twin of math/adagrad.h. g <- -g (maximize); g <- g + wd*p; s <- s + g*g;
+    p <- p - clr * (g / (sqrt(s) + eps))."""
+    c = _cast(hp, param.dtype)
+    g = -grad if c.maximize else grad
+    if hp["weight_decay"] != 0:
+        g = g + c.weight_decay * param
+    sum[...] = sum + g * g
+    std = np.sqrt(sum) + c.eps
+    param[...] = param - c.clr * (g / std)
+
+
+@_quiet
+def rmsprop(
+    param: np.ndarray,
+    grad: np.ndarray,
+    square_avg: np.ndarray,
+    momentum_buffer: Optional[np.ndarray],
+    grad_avg: Optional[np.ndarray],
+    hp: Mapping[str, Any],
+) -> None:
+    """Twin of math/rmsprop.h. g <- -g (maximize); g <- g + wd*p; v <- alpha*v + (1-alpha)*(g*g);
+    d <- sqrt(v - a*a) + eps with a <- alpha*a + (1-alpha)*g (centered), else sqrt(v) + eps;
+    b <- mu*b + g/d, p <- p - lr*b (momentum), else p <- p - lr*(g/d)."""
+    c = _cast(hp, param.dtype)
+    g = -grad if c.maximize else grad
+    if hp["weight_decay"] != 0:
+        g = g + c.weight_decay * param
+    square_avg[...] = c.alpha * square_avg + c.one_minus_alpha * (g * g)
+    if c.centered:
+        assert grad_avg is not None
+        grad_avg[...] = c.alpha * grad_avg + c.one_minus_alpha * g
+        denom = np.sqrt(square_avg - grad_avg * grad_avg) + c.eps
+    else:
+        denom = np.sqrt(square_avg) + c.eps
+    if hp["momentum"] != 0:
+        assert momentum_buffer is not None
+        momentum_buffer[...] = c.momentum * momentum_buffer + g / denom
+        param[...] = param - c.lr * momentum_buffer
+    else:
+        param[...] = param - c.lr * (g / denom)
+
+
+@_quiet
+def adam(
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    max_exp_avg_sq: Optional[np.ndarray],
+    hp: Mapping[str, Any],
+) -> None:
+    """Twin of math/adam.h. g <- -g (maximize); p <- p*(1 - lr*wd) (decoupled) or g <- g + wd*p;
+    m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); vmax <- max(vmax, v) (amsgrad);
+    p <- p - step_size * (m / (sqrt(v or vmax) / sqrt(1 - beta2^t) + eps))."""
+    c = _cast(hp, param.dtype)
+    g = -grad if c.maximize else grad
+    if hp["weight_decay"] != 0:
+        if c.decoupled_weight_decay:
+            param[...] = param * c.decay_factor
+        else:
+            g = g + c.weight_decay * param
+    exp_avg[...] = c.beta1 * exp_avg + c.one_minus_beta1 * g
+    exp_avg_sq[...] = c.beta2 * exp_avg_sq + c.one_minus_beta2 * (g * g)
+    second_moment = exp_avg_sq
+    if c.amsgrad:
+        assert max_exp_avg_sq is not None
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second_moment = max_exp_avg_sq
+    denom = np.sqrt(second_moment) / c.bias_correction2_sqrt + c.eps
+    param[...] = param - c.step_size * (exp_avg / denom)
