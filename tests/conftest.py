@@ -1,0 +1,34 @@
+"""Fixtures: the ISAs to run kernels on (every one compiled and supported here), and thread
+counts, so every exactness test runs once per ISA."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from optkern import _core
+
+SUPPORTED_ISAS = list(_core.supported_isas())
+
+
+@pytest.fixture(params=SUPPORTED_ISAS)
+def isa(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs the test with the kernels of each ISA this machine supports."""
+    previous = _core.active_isa()
+    _core._select_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        _core._select_isa(previous)
+
+
+@pytest.fixture
+def tiny_grain() -> Iterator[None]:
+    """Split even tiny tensors across threads, so thread boundaries fall everywhere."""
+    previous = _core._min_elements_per_thread()
+    _core._set_min_elements_per_thread(1)
+    try:
+        yield
+    finally:
+        _core._set_min_elements_per_thread(previous)

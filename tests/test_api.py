@@ -1,0 +1,267 @@
+"""The Python surface: both call styles, param groups, schedules, checkpoints, threads, docs."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import optkern
+from optkern.selfcheck import identical
+
+
+def _problem(seed: int = 0, dtype: type = np.float32) -> tuple[dict, list[dict]]:
+    rng = np.random.default_rng(seed)
+    params = {"W1": rng.standard_normal((5, 4)).astype(dtype), "b1": np.zeros(4, dtype)}
+    grads = [
+        {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
+        for _ in range(6)
+    ]
+    return params, grads
+
+
+def test_step_updates_in_place_and_matches_textbook_style() -> None:
+    params, grads = _problem()
+    torch_style = {k: v.copy() for k, v in params.items()}
+    W, b = torch_style["W1"], torch_style["b1"]
+    ids = (id(W), id(b))
+    a = optkern.Adam([W, b], lr=0.01)
+    t = optkern.Adam(lr=0.01)
+    for g in grads:
+        a.step([g["W1"], g["b1"]])
+        t.update(params, g)
+    assert (id(W), id(b)) == ids
+    assert identical(W, params["W1"]) and identical(b, params["b1"])
+    assert not identical(W, _problem()[0]["W1"])  # it moved
+
+
+def test_param_groups_use_their_own_hyperparameters() -> None:
+    params, grads = _problem()
+    W, b = params["W1"].copy(), params["b1"].copy()
+    opt = optkern.SGD([{"params": [W], "lr": 0.5}, {"params": [b]}], lr=0.1, momentum=0.9)
+    assert [g["lr"] for g in opt.param_groups] == [0.5, 0.1]
+    W2, b2 = params["W1"].copy(), params["b1"].copy()
+    one = optkern.SGD([W2], lr=0.5, momentum=0.9)
+    two = optkern.SGD([b2], lr=0.1, momentum=0.9)
+    for g in grads:
+        opt.step([g["W1"], g["b1"]])
+        one.step([g["W1"]])
+        two.step([g["b1"]])
+    assert identical(W, W2) and identical(b, b2)
+
+
+def test_mixed_dtypes_in_one_group() -> None:
+    W32 = np.ones(7, np.float32)
+    W64 = np.ones(5, np.float64)
+    opt = optkern.Adam([W32, W64], lr=0.1)
+    ref32, ref64 = W32.copy(), W64.copy()
+    ref = optkern.Adam([ref32, ref64], lr=0.1, backend="reference")
+    for _ in range(3):
+        grads = [np.full(7, 0.5, np.float32), np.full(5, -0.25, np.float64)]
+        opt.step(grads)
+        ref.step(grads)
+    assert identical(W32, ref32) and identical(W64, ref64)
+
+
+def test_learning_rate_schedule_between_steps() -> None:
+    params, grads = _problem()
+    W = params["W1"].copy()
+    opt = optkern.SGD([W], lr=1.0)
+    expected = params["W1"].copy()
+    for i, g in enumerate(grads):
+        opt.param_groups[0]["lr"] = 0.1 / (i + 1)
+        opt.step([g["W1"]])
+        expected = expected - np.float32(0.1 / (i + 1)) * g["W1"]
+    assert identical(W, expected)
+
+
+def test_sgd_first_step_sets_buffer_to_gradient() -> None:
+    W = np.zeros(3, np.float32)
+    opt = optkern.SGD([W], lr=1.0, momentum=0.9, dampening=0.5)
+    g = np.array([1.0, 2.0, 3.0], np.float32)
+    opt.step([g])
+    assert identical(opt.state[0]["momentum_buffer"], g)  # not (1 - dampening) * g
+    opt.step([g])
+    assert identical(opt.state[0]["momentum_buffer"], np.float32(0.9) * g + np.float32(0.5) * g)
+
+
+def test_amsgrad_keeps_max_of_uncorrected_second_moment() -> None:
+    W = np.zeros(2, np.float32)
+    opt = optkern.Adam([W], lr=0.1, amsgrad=True)
+    opt.step([np.array([3.0, 0.0], np.float32)])
+    opt.step([np.array([0.0, 0.0], np.float32)])
+    state = opt.state[0]
+    assert np.all(state["max_exp_avg_sq"] >= state["exp_avg_sq"])
+    assert state["max_exp_avg_sq"][0] == np.float32(0.001) * np.float32(9.0)
+
+
+@pytest.mark.parametrize("config", range(5))
+def test_state_dict_resume_is_exact(config: int, tmp_path: Path) -> None:
+    from optkern.configs import CONFIGS
+
+    cfg = CONFIGS[[0, 4, 9, 14, 18][config]]
+    params, grads = _problem(config)
+    W, b = params["W1"].copy(), params["b1"].copy()
+    straight = cfg.cls([W, b], **cfg.kwargs)
+    for g in grads:
+        straight.step([g["W1"], g["b1"]])
+
+    W2, b2 = params["W1"].copy(), params["b1"].copy()
+    first = cfg.cls([W2, b2], **cfg.kwargs)
+    for g in grads[:3]:
+        first.step([g["W1"], g["b1"]])
+    path = tmp_path / "opt.npz"
+    first.save_state(str(path))
+    sd = first.state_dict()
+    resumed = cfg.cls([W2, b2], **{k: v for k, v in cfg.kwargs.items() if k != "lr"}, lr=123.0)
+    resumed.load_state(str(path))
+    assert resumed.param_groups[0]["lr"] == cfg.kwargs.get("lr", resumed.param_groups[0]["lr"])
+    for g in grads[3:]:
+        resumed.step([g["W1"], g["b1"]])
+    assert identical(W, W2) and identical(b, b2)
+    assert sd["state"][0]["step"] == 3
+
+
+def test_textbook_state_dict_before_first_update() -> None:
+    params, grads = _problem()
+    a = optkern.Adam(lr=0.01)
+    straight = {k: v.copy() for k, v in params.items()}
+    for g in grads:
+        a.update(straight, g)
+    b = optkern.Adam(lr=0.01)
+    resumed = {k: v.copy() for k, v in params.items()}
+    for g in grads[:2]:
+        b.update(resumed, g)
+    c = optkern.Adam(lr=0.01)
+    c.load_state_dict(b.state_dict())  # kept until the first update binds the keys
+    for g in grads[2:]:
+        c.update(resumed, g)
+    assert all(identical(straight[k], resumed[k]) for k in params)
+
+
+def test_textbook_rebinds_a_replaced_array_of_the_same_shape() -> None:
+    params, grads = _problem()
+    opt = optkern.Momentum(lr=0.1)
+    opt.update(params, grads[0])
+    params["W1"] = params["W1"].copy()  # a new array under the same key
+    opt.update(params, grads[1])
+    assert not identical(params["W1"], _problem()[0]["W1"])
+
+
+def test_state_arrays_are_numpy_arrays_owned_by_the_optimizer() -> None:
+    W = np.ones(4)
+    opt = optkern.RMSprop([W], momentum=0.9, centered=True)
+    opt.step([np.ones(4)])
+    assert set(opt.state[0]) == {"square_avg", "momentum_buffer", "grad_avg"}
+    assert all(isinstance(a, np.ndarray) and a.dtype == W.dtype for a in opt.state[0].values())
+
+
+def test_zero_size_arrays_are_accepted_and_left_alone() -> None:
+    W = np.zeros((0, 3), np.float32)
+    b = np.ones(2, np.float32)
+    opt = optkern.Adam([W, b], lr=0.1)
+    opt.step([np.zeros((0, 3), np.float32), np.ones(2, np.float32)])
+    assert W.shape == (0, 3) and not identical(b, np.ones(2, np.float32))
+
+
+def test_nan_and_inf_in_gradients_propagate_like_torch() -> None:
+    W = np.ones(3, np.float32)
+    opt = optkern.SGD([W], lr=0.1)
+    opt.step([np.array([np.nan, np.inf, 1.0], np.float32)])
+    assert np.isnan(W[0]) and np.isneginf(W[1]) and W[2] == np.float32(1) - np.float32(0.1)
+
+
+def test_maximize_flips_the_direction() -> None:
+    W = np.zeros(2, np.float32)
+    optkern.SGD([W], lr=1.0, maximize=True).step([np.array([1.0, -2.0], np.float32)])
+    assert W.tolist() == [1.0, -2.0]
+
+
+def test_aliases_and_textbook_defaults() -> None:
+    assert optkern.AdaGrad is optkern.Adagrad and optkern.RMSProp is optkern.RMSprop
+    assert optkern.NAG is optkern.Nesterov
+    assert optkern.Momentum().defaults["momentum"] == 0.9
+    assert optkern.Momentum().defaults["lr"] == 0.01
+    nag = optkern.Nesterov()
+    assert nag.defaults["nesterov"] and nag.defaults["momentum"] == 0.9
+    assert optkern.AdamW().defaults["weight_decay"] == 1e-2
+    assert optkern.AdamW().defaults["decoupled_weight_decay"]
+
+
+@pytest.mark.parametrize(
+    ("cls", "defaults"),
+    [
+        (optkern.SGD, dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                           nesterov=False, maximize=False)),
+        (optkern.Adagrad, dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                               initial_accumulator_value=0.0, eps=1e-10, maximize=False)),
+        (optkern.RMSprop, dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                               centered=False, maximize=False)),
+        (optkern.Adam, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                            amsgrad=False, maximize=False, decoupled_weight_decay=False)),
+    ],
+)
+def test_torch_defaults(cls: type, defaults: dict) -> None:
+    assert cls().defaults == defaults
+
+
+@pytest.mark.parametrize(
+    "cls", [optkern.SGD, optkern.Adagrad, optkern.RMSprop, optkern.Adam, optkern.AdamW]
+)
+def test_docstring_states_the_formula(cls: type) -> None:
+    doc = inspect.getdoc(cls) or ""
+    assert "p ←" in doc and "g" in doc
+
+
+def test_state_roles_match_reference_signatures() -> None:
+    """The C++ array roles, the reference arguments and the class's states line up."""
+    from optkern import _core, reference
+
+    for name, roles in _core.array_roles.items():
+        params = list(inspect.signature(getattr(reference, name)).parameters)
+        assert params == [*roles, "hp"]
+
+
+def test_num_threads_global_and_per_optimizer() -> None:
+    before = optkern.get_num_threads()
+    try:
+        optkern.set_num_threads(1)
+        assert optkern.get_num_threads() == 1
+        with pytest.raises(ValueError, match="num_threads"):
+            optkern.set_num_threads(0)
+    finally:
+        optkern.set_num_threads(None)
+    assert optkern.get_num_threads() == before
+    opt = optkern.Adam([np.zeros(3)], num_threads=3)
+    assert opt.num_threads == 3
+
+
+def test_omp_num_threads_is_honoured() -> None:
+    code = "import optkern; print(optkern.get_num_threads())"
+    env = {"OMP_NUM_THREADS": "3", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    expected = "3" if optkern._core.has_openmp else "1"
+    assert out.stdout.strip() == expected
+
+
+def test_show_config_and_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    optkern.show_config()
+    out = capsys.readouterr().out
+    for word in ("optkern", "compiler", "compiled ISAs", "active ISA", "OpenMP", "threads"):
+        assert word in out
+    run = subprocess.run([sys.executable, "-m", "optkern", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert run.stdout.strip() == f"optkern {optkern.__version__}"
+    info = subprocess.run([sys.executable, "-m", "optkern", "info"], capture_output=True,
+                          text=True, check=True)
+    assert f"active ISA: {optkern.active_isa()}" in info.stdout
+
+
+def test_repr_lists_groups() -> None:
+    text = repr(optkern.Adam([np.zeros(2)], lr=0.5))
+    assert "Parameter Group 0" in text and "lr: 0.5" in text
