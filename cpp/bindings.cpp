@@ -130,11 +130,11 @@ PYBIND11_MODULE(_core, m) {
   select_isa_from_environment();  // raises ValueError (failing the import) for a bad OPTKERN_ISA
 
   py::class_<TensorGroup>(m, "TensorGroup")
-      .def(py::init<std::vector<std::string>, const py::list&, const py::list&,
-                    std::vector<std::string>, std::vector<std::string>,
-                    std::vector<std::int64_t>>(),
-           py::arg("roles"), py::arg("params"), py::arg("states"), py::arg("param_labels"),
-           py::arg("grad_labels"), py::arg("grad_index"))
+      .def(
+          py::init<std::vector<std::string>, const py::list&, const py::list&,
+                   std::vector<std::string>, std::vector<std::string>, std::vector<std::int64_t>>(),
+          py::arg("roles"), py::arg("params"), py::arg("states"), py::arg("param_labels"),
+          py::arg("grad_labels"), py::arg("grad_index"))
       .def_property_readonly("params", &TensorGroup::params)
       .def_property_readonly("states", &TensorGroup::states)
       .def_property_readonly("grad_index", &TensorGroup::grad_index)
@@ -148,10 +148,10 @@ PYBIND11_MODULE(_core, m) {
       py::arg("groups"), py::arg("grads"));
 
   py::dict roles;
-#define OPTKERN_BIND_ALGORITHM(name, Params)                                              \
-  bind_params<Params>(m, #Params);                                                        \
+#define OPTKERN_BIND_ALGORITHM(name, Params)                                                     \
+  bind_params<Params>(m, #Params);                                                               \
   m.def(#name "_step", &step<Params, &KernelTable::name>, py::arg("groups"), py::arg("hparams"), \
-        py::arg("grads"), py::arg("num_threads"));                                        \
+        py::arg("grads"), py::arg("num_threads"));                                               \
   roles[#name] = py::tuple(py::cast(roles_of<Params>()));
   OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_BIND_ALGORITHM)
 #undef OPTKERN_BIND_ALGORITHM
@@ -160,8 +160,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("compiled_isas", &compiled_isas);
   m.def("supported_isas", &supported_isas);
   m.def("active_isa", [] { return std::string(active_kernels().isa); });
-  m.def("_select_isa", &select_isa, py::arg("name"),
-        "Switch kernels at run time (for tests and benchmarks; not thread-safe with running steps).");
+  m.def(
+      "_select_isa", &select_isa, py::arg("name"),
+      "Switch kernels at run time (for tests and benchmarks; not thread-safe with running steps).");
   m.def("max_threads", &max_threads);
   m.def("_min_elements_per_thread", &min_elements_per_thread);
   m.def("_set_min_elements_per_thread", &set_min_elements_per_thread, py::arg("elements"),

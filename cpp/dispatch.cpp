@@ -95,15 +95,15 @@ void select_isa(const std::string& name) {
   for (const auto& entry : compiled_entries()) {
     if (name != entry.name) continue;
     if (!cpu_and_os_support(name)) {
-      throw std::invalid_argument("OPTKERN_ISA=" + name +
-                                  ": this CPU or OS does not support it; supported here: " +
-                                  join(supported_isas()));
+      throw std::invalid_argument(
+          "OPTKERN_ISA=" + name +
+          ": this CPU or OS does not support it; supported here: " + join(supported_isas()));
     }
     active.store(&entry.table());
     return;
   }
-  throw std::invalid_argument("OPTKERN_ISA=" + name + ": unknown or not compiled; compiled: " +
-                              join(compiled_isas()));
+  throw std::invalid_argument("OPTKERN_ISA=" + name +
+                              ": unknown or not compiled; compiled: " + join(compiled_isas()));
 }
 
 void select_isa_from_environment() {

@@ -12,8 +12,8 @@ namespace {
 int dtype_code(const py::array& a) {
   const py::dtype dt = a.dtype();
   const char order = dt.byteorder();
-  const bool native = order == '=' || order == '|' ||
-                      (order == '<') == (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
+  const bool native =
+      order == '=' || order == '|' || (order == '<') == (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
   if (!native || dt.kind() != 'f') return -1;
   if (dt.itemsize() == 4) return kFloat32;
   if (dt.itemsize() == 8) return kFloat64;
@@ -72,8 +72,7 @@ void check_layout(const py::array& a, const std::string& label, const char* what
 
 TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
                          const py::list& states, std::vector<std::string> param_labels,
-                         std::vector<std::string> grad_labels,
-                         std::vector<std::int64_t> grad_index)
+                         std::vector<std::string> grad_labels, std::vector<std::int64_t> grad_index)
     : roles_(std::move(roles)),
       param_labels_(std::move(param_labels)),
       grad_labels_(std::move(grad_labels)),
@@ -104,7 +103,8 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
       throw py::value_error(label + ": parameter is read-only; optkern updates it in place");
     }
     owner_labels_.push_back(label);
-    intervals_.push_back({address(param), address(param) + param.nbytes(), owner_labels_.size() - 1});
+    intervals_.push_back(
+        {address(param), address(param) + param.nbytes(), owner_labels_.size() - 1});
 
     const py::list tensor_states = py::reinterpret_borrow<py::list>(states[t]);
     if (tensor_states.size() != roles_.size() - 2) {
@@ -234,7 +234,8 @@ void check_disjoint(const std::vector<const TensorGroup*>& groups) {
       for (std::size_t t = 0; t < groups[b]->size(); ++t) {
         const py::list params = groups[b]->params();
         const py::array p = py::reinterpret_borrow<py::array>(params[t]);
-        if (const std::string* owner = groups[a]->overlapping(address(p), address(p) + p.nbytes())) {
+        if (const std::string* owner =
+                groups[a]->overlapping(address(p), address(p) + p.nbytes())) {
           throw py::value_error("a parameter of one group shares memory with " + *owner +
                                 "; every parameter must be a distinct array");
         }

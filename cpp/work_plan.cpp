@@ -43,8 +43,7 @@ StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& s
     const auto address = reinterpret_cast<std::uintptr_t>(arrays_[k * kMaxArrays + kParamRole]) +
                          static_cast<std::uintptr_t>(local * element_bytes);
     const auto pad_bytes = static_cast<std::int64_t>(
-        (kCacheLineBytes - static_cast<std::int64_t>(address % kCacheLineBytes)) %
-        kCacheLineBytes);
+        (kCacheLineBytes - static_cast<std::int64_t>(address % kCacheLineBytes)) % kCacheLineBytes);
     return start[k] + std::min(sizes[k], local + pad_bytes / element_bytes);
   };
 

@@ -3,10 +3,10 @@ and bad inputs with the exception and message each must raise. Adding an algorit
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
-
 import optkern
 from optkern.configs import CONFIGS, Config
 
@@ -40,8 +40,9 @@ def _stepped(cls: type = optkern.Adam, **kwargs: Any) -> tuple[Any, list[np.ndar
     return opt, watched
 
 
-def _step_with(grads: Callable[[list[np.ndarray]], list[Any]], cls: type = optkern.Adam,
-               **kwargs: Any) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
+def _step_with(
+    grads: Callable[[list[np.ndarray]], list[Any]], cls: type = optkern.Adam, **kwargs: Any
+) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
     def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
         opt, watched = _stepped(cls, **kwargs)
         given = grads(watched)
@@ -50,8 +51,9 @@ def _step_with(grads: Callable[[list[np.ndarray]], list[Any]], cls: type = optke
     return build
 
 
-def _construct(params: Callable[[], list[Any]], cls: type = optkern.Adam,
-               **kwargs: Any) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
+def _construct(
+    params: Callable[[], list[Any]], cls: type = optkern.Adam, **kwargs: Any
+) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
     def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
         given = params()
         watched = [p for p in given if isinstance(p, np.ndarray)]
@@ -62,6 +64,7 @@ def _construct(params: Callable[[], list[Any]], cls: type = optkern.Adam,
 
 def _group_change(**change: Any) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
     """A hyperparameter made invalid between steps (e.g. by a schedule): the next step raises."""
+
     def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
         opt, watched = _stepped(optkern.SGD, lr=0.1, momentum=0.9)
         opt.param_groups[0].update(change)
@@ -131,140 +134,330 @@ def _overlapping_views() -> list[Any]:
 ERROR_CASES: list[ErrorCase] = [
     # gradients
     ErrorCase("too few grads", _step_with(lambda a: [a[2]]), ValueError, r"expected 2 gradients"),
-    ErrorCase("too many grads", _step_with(lambda a: [a[2], a[3], a[3]]), ValueError,
-              r"expected 2 gradients"),
-    ErrorCase("shape mismatch", _step_with(lambda a: [a[2].T.copy(), a[3]]), ValueError,
-              r"grads\[0\].*shape \(3, 4\) does not match .* \(4, 3\)"),
-    ErrorCase("dtype mismatch", _step_with(lambda a: [a[2].astype(np.float64), a[3]]), TypeError,
-              r"grads\[0\].*dtype float64 does not match its parameter's float32"),
-    ErrorCase("int grad", _step_with(lambda a: [a[2].astype(np.int32), a[3]]), TypeError,
-              r"dtype int32"),
+    ErrorCase(
+        "too many grads",
+        _step_with(lambda a: [a[2], a[3], a[3]]),
+        ValueError,
+        r"expected 2 gradients",
+    ),
+    ErrorCase(
+        "shape mismatch",
+        _step_with(lambda a: [a[2].T.copy(), a[3]]),
+        ValueError,
+        r"grads\[0\].*shape \(3, 4\) does not match .* \(4, 3\)",
+    ),
+    ErrorCase(
+        "dtype mismatch",
+        _step_with(lambda a: [a[2].astype(np.float64), a[3]]),
+        TypeError,
+        r"grads\[0\].*dtype float64 does not match its parameter's float32",
+    ),
+    ErrorCase(
+        "int grad", _step_with(lambda a: [a[2].astype(np.int32), a[3]]), TypeError, r"dtype int32"
+    ),
     ErrorCase("bool grad", _step_with(lambda a: [a[2], a[3] > 0]), TypeError, r"dtype bool"),
-    ErrorCase("complex grad", _step_with(lambda a: [a[2].astype(np.complex64), a[3]]), TypeError,
-              r"dtype complex64"),
-    ErrorCase("object grad", _step_with(lambda a: [a[2].astype(object), a[3]]), TypeError,
-              r"dtype object"),
-    ErrorCase("big-endian grad", _step_with(lambda a: [a[2].astype(">f4"), a[3]]), TypeError,
-              r"dtype >f4"),
-    ErrorCase("non-contiguous grad",
-              _step_with(lambda a: [np.zeros((4, 6), np.float32)[:, ::2], a[3]]), ValueError,
-              r"grads\[0\].*not C-contiguous"),
-    ErrorCase("list grad", _step_with(lambda a: [a[2].tolist(), a[3]]), TypeError,
-              r"grads\[0\].*must be a numpy.ndarray, got list"),
-    ErrorCase("scalar grad", _step_with(lambda a: [a[2], 1.0]), TypeError,
-              r"grads\[1\].*must be a numpy.ndarray, got float"),
-    ErrorCase("grads not a list", _step_with(lambda a: {"W": a[2]}), TypeError,  # type: ignore
-              r"grads must be a list or tuple"),
-    ErrorCase("grad aliases its param", _step_with(lambda a: [a[0], a[3]]), ValueError,
-              r"grads\[0\].*shares memory with param_groups\[0\]\['params'\]\[0\]"),
-    ErrorCase("grad aliases another param", _step_with(lambda a: [a[2], a[0][0]]), ValueError,
-              r"shares memory with param_groups\[0\]\['params'\]\[0\]"),
-    ErrorCase("grad aliases a state", _step_with(lambda a: [a[4], a[3]]), ValueError,
-              r"shares memory with param_groups\[0\]\['params'\]\[0\] state 'exp_avg'"),
+    ErrorCase(
+        "complex grad",
+        _step_with(lambda a: [a[2].astype(np.complex64), a[3]]),
+        TypeError,
+        r"dtype complex64",
+    ),
+    ErrorCase(
+        "object grad", _step_with(lambda a: [a[2].astype(object), a[3]]), TypeError, r"dtype object"
+    ),
+    ErrorCase(
+        "big-endian grad", _step_with(lambda a: [a[2].astype(">f4"), a[3]]), TypeError, r"dtype >f4"
+    ),
+    ErrorCase(
+        "non-contiguous grad",
+        _step_with(lambda a: [np.zeros((4, 6), np.float32)[:, ::2], a[3]]),
+        ValueError,
+        r"grads\[0\].*not C-contiguous",
+    ),
+    ErrorCase(
+        "list grad",
+        _step_with(lambda a: [a[2].tolist(), a[3]]),
+        TypeError,
+        r"grads\[0\].*must be a numpy.ndarray, got list",
+    ),
+    ErrorCase(
+        "scalar grad",
+        _step_with(lambda a: [a[2], 1.0]),
+        TypeError,
+        r"grads\[1\].*must be a numpy.ndarray, got float",
+    ),
+    ErrorCase(
+        "grads not a list",
+        _step_with(lambda a: {"W": a[2]}),
+        TypeError,  # type: ignore
+        r"grads must be a list or tuple",
+    ),
+    ErrorCase(
+        "grad aliases its param",
+        _step_with(lambda a: [a[0], a[3]]),
+        ValueError,
+        r"grads\[0\].*shares memory with param_groups\[0\]\['params'\]\[0\]",
+    ),
+    ErrorCase(
+        "grad aliases another param",
+        _step_with(lambda a: [a[2], a[0][0]]),
+        ValueError,
+        r"shares memory with param_groups\[0\]\['params'\]\[0\]",
+    ),
+    ErrorCase(
+        "grad aliases a state",
+        _step_with(lambda a: [a[4], a[3]]),
+        ValueError,
+        r"shares memory with param_groups\[0\]\['params'\]\[0\] state 'exp_avg'",
+    ),
     # parameters
-    ErrorCase("non-contiguous param", _construct(_noncontiguous_param), ValueError,
-              r"param_groups\[0\]\['params'\]\[0\]: parameter is not C-contiguous"),
-    ErrorCase("read-only param", _construct(_readonly_param), ValueError,
-              r"\['params'\]\[0\]: parameter is read-only"),
-    ErrorCase("read-only after binding", _readonly_after_binding, ValueError,
-              r"\['params'\]\[0\]: parameter is read-only"),
+    ErrorCase(
+        "non-contiguous param",
+        _construct(_noncontiguous_param),
+        ValueError,
+        r"param_groups\[0\]\['params'\]\[0\]: parameter is not C-contiguous",
+    ),
+    ErrorCase(
+        "read-only param",
+        _construct(_readonly_param),
+        ValueError,
+        r"\['params'\]\[0\]: parameter is read-only",
+    ),
+    ErrorCase(
+        "read-only after binding",
+        _readonly_after_binding,
+        ValueError,
+        r"\['params'\]\[0\]: parameter is read-only",
+    ),
     ErrorCase("same param twice", _construct(_same_twice), ValueError, r"shares memory"),
     ErrorCase("overlapping params", _construct(_overlapping_views), ValueError, r"shares memory"),
-    ErrorCase("int param", _construct(lambda: [np.zeros(3, np.int64)]), TypeError,
-              r"parameter dtype int64 is not supported; expected float32 or float64"),
-    ErrorCase("float16 param", _construct(lambda: [np.zeros(3, np.float16)]), TypeError,
-              r"dtype float16 is not supported"),
-    ErrorCase("list param", _construct(lambda: [[1.0, 2.0]]), TypeError,
-              r"\['params'\]\[0\]: parameter must be a numpy.ndarray, got list"),
-    ErrorCase("single array as params", lambda: ([], lambda: optkern.Adam(np.zeros(3))),
-              TypeError, r"wrap a single array in a list"),
-    ErrorCase("empty params", lambda: ([], lambda: optkern.Adam([])), ValueError,
-              r"empty parameter list"),
+    ErrorCase(
+        "int param",
+        _construct(lambda: [np.zeros(3, np.int64)]),
+        TypeError,
+        r"parameter dtype int64 is not supported; expected float32 or float64",
+    ),
+    ErrorCase(
+        "float16 param",
+        _construct(lambda: [np.zeros(3, np.float16)]),
+        TypeError,
+        r"dtype float16 is not supported",
+    ),
+    ErrorCase(
+        "list param",
+        _construct(lambda: [[1.0, 2.0]]),
+        TypeError,
+        r"\['params'\]\[0\]: parameter must be a numpy.ndarray, got list",
+    ),
+    ErrorCase(
+        "single array as params",
+        lambda: ([], lambda: optkern.Adam(np.zeros(3))),
+        TypeError,
+        r"wrap a single array in a list",
+    ),
+    ErrorCase(
+        "empty params", lambda: ([], lambda: optkern.Adam([])), ValueError, r"empty parameter list"
+    ),
     # hyperparameters at construction
     *[
-        ErrorCase(f"{cls.__name__} {key}={value!r}",
-                  _construct(lambda: [np.zeros(3, np.float32)], cls, **{key: value}),
-                  ValueError, rf"invalid {key}")
+        ErrorCase(
+            f"{cls.__name__} {key}={value!r}",
+            _construct(lambda: [np.zeros(3, np.float32)], cls, **{key: value}),
+            ValueError,
+            rf"invalid {key}",
+        )
         for cls, key, value in [
-            (optkern.Adam, "lr", -1e-3), (optkern.Adam, "lr", float("nan")),
-            (optkern.Adam, "lr", float("inf")), (optkern.Adam, "eps", -1.0),
-            (optkern.Adam, "eps", float("nan")), (optkern.Adam, "weight_decay", -0.1),
-            (optkern.Adam, "weight_decay", float("inf")), (optkern.SGD, "momentum", -0.9),
-            (optkern.SGD, "momentum", float("nan")), (optkern.SGD, "dampening", 1.5),
-            (optkern.RMSprop, "alpha", 1.0), (optkern.RMSprop, "alpha", -0.1),
-            (optkern.RMSprop, "momentum", float("-inf")), (optkern.Adagrad, "lr_decay", -1.0),
+            (optkern.Adam, "lr", -1e-3),
+            (optkern.Adam, "lr", float("nan")),
+            (optkern.Adam, "lr", float("inf")),
+            (optkern.Adam, "eps", -1.0),
+            (optkern.Adam, "eps", float("nan")),
+            (optkern.Adam, "weight_decay", -0.1),
+            (optkern.Adam, "weight_decay", float("inf")),
+            (optkern.SGD, "momentum", -0.9),
+            (optkern.SGD, "momentum", float("nan")),
+            (optkern.SGD, "dampening", 1.5),
+            (optkern.RMSprop, "alpha", 1.0),
+            (optkern.RMSprop, "alpha", -0.1),
+            (optkern.RMSprop, "momentum", float("-inf")),
+            (optkern.Adagrad, "lr_decay", -1.0),
             (optkern.Adagrad, "initial_accumulator_value", -1.0),
             (optkern.Adagrad, "eps", float("inf")),
         ]
     ],
-    ErrorCase("beta1 = 1", _construct(lambda: [np.zeros(3, np.float32)], betas=(1.0, 0.999)),
-              ValueError, r"invalid betas\[0\]=1.0: must be in \[0, 1\)"),
-    ErrorCase("beta2 < 0", _construct(lambda: [np.zeros(3, np.float32)], betas=(0.9, -0.1)),
-              ValueError, r"invalid betas\[1\]"),
-    ErrorCase("betas not a pair", _construct(lambda: [np.zeros(3, np.float32)], betas=0.9),
-              TypeError, r"betas must be a pair"),
-    ErrorCase("lr not a number", _construct(lambda: [np.zeros(3, np.float32)], lr="0.1"),
-              TypeError, r"lr must be a real number"),
-    ErrorCase("amsgrad not a bool", _construct(lambda: [np.zeros(3, np.float32)], amsgrad=1),
-              TypeError, r"amsgrad must be True or False"),
-    ErrorCase("nesterov without momentum",
-              _construct(lambda: [np.zeros(3, np.float32)], optkern.SGD, nesterov=True),
-              ValueError, r"nesterov requires momentum > 0 and dampening = 0"),
-    ErrorCase("nesterov with dampening",
-              _construct(lambda: [np.zeros(3, np.float32)], optkern.SGD, momentum=0.9,
-                         nesterov=True, dampening=0.1),
-              ValueError, r"nesterov requires momentum > 0 and dampening = 0"),
-    ErrorCase("unknown keyword", _construct(lambda: [np.zeros(3, np.float32)], fused=True),
-              TypeError, r"unexpected keyword argument 'fused'"),
-    ErrorCase("unknown group key",
-              lambda: ([], lambda: optkern.Adam([{"params": [np.zeros(3)], "lrr": 0.1}])),
-              TypeError, r"param_groups\[0\]: unknown hyperparameter\(s\) \['lrr'\]"),
-    ErrorCase("num_threads = 0", _construct(lambda: [np.zeros(3, np.float32)], num_threads=0),
-              ValueError, r"invalid num_threads=0"),
-    ErrorCase("unknown backend", _construct(lambda: [np.zeros(3, np.float32)], backend="gpu"),
-              ValueError, r"backend must be one of"),
+    ErrorCase(
+        "beta1 = 1",
+        _construct(lambda: [np.zeros(3, np.float32)], betas=(1.0, 0.999)),
+        ValueError,
+        r"invalid betas\[0\]=1.0: must be in \[0, 1\)",
+    ),
+    ErrorCase(
+        "beta2 < 0",
+        _construct(lambda: [np.zeros(3, np.float32)], betas=(0.9, -0.1)),
+        ValueError,
+        r"invalid betas\[1\]",
+    ),
+    ErrorCase(
+        "betas not a pair",
+        _construct(lambda: [np.zeros(3, np.float32)], betas=0.9),
+        TypeError,
+        r"betas must be a pair",
+    ),
+    ErrorCase(
+        "lr not a number",
+        _construct(lambda: [np.zeros(3, np.float32)], lr="0.1"),
+        TypeError,
+        r"lr must be a real number",
+    ),
+    ErrorCase(
+        "amsgrad not a bool",
+        _construct(lambda: [np.zeros(3, np.float32)], amsgrad=1),
+        TypeError,
+        r"amsgrad must be True or False",
+    ),
+    ErrorCase(
+        "nesterov without momentum",
+        _construct(lambda: [np.zeros(3, np.float32)], optkern.SGD, nesterov=True),
+        ValueError,
+        r"nesterov requires momentum > 0 and dampening = 0",
+    ),
+    ErrorCase(
+        "nesterov with dampening",
+        _construct(
+            lambda: [np.zeros(3, np.float32)],
+            optkern.SGD,
+            momentum=0.9,
+            nesterov=True,
+            dampening=0.1,
+        ),
+        ValueError,
+        r"nesterov requires momentum > 0 and dampening = 0",
+    ),
+    ErrorCase(
+        "unknown keyword",
+        _construct(lambda: [np.zeros(3, np.float32)], fused=True),
+        TypeError,
+        r"unexpected keyword argument 'fused'",
+    ),
+    ErrorCase(
+        "unknown group key",
+        lambda: ([], lambda: optkern.Adam([{"params": [np.zeros(3)], "lrr": 0.1}])),
+        TypeError,
+        r"param_groups\[0\]: unknown hyperparameter\(s\) \['lrr'\]",
+    ),
+    ErrorCase(
+        "num_threads = 0",
+        _construct(lambda: [np.zeros(3, np.float32)], num_threads=0),
+        ValueError,
+        r"invalid num_threads=0",
+    ),
+    ErrorCase(
+        "unknown backend",
+        _construct(lambda: [np.zeros(3, np.float32)], backend="gpu"),
+        ValueError,
+        r"backend must be one of",
+    ),
     # hyperparameters changed between steps
-    ErrorCase("lr set to NaN", _group_change(lr=float("nan")), ValueError,
-              r"param_groups\[0\]: invalid lr=nan"),
-    ErrorCase("momentum set negative", _group_change(momentum=-0.5), ValueError,
-              r"param_groups\[0\]: invalid momentum"),
-    ErrorCase("weight_decay set to inf", _group_change(weight_decay=float("inf")), ValueError,
-              r"invalid weight_decay=inf"),
+    ErrorCase(
+        "lr set to NaN",
+        _group_change(lr=float("nan")),
+        ValueError,
+        r"param_groups\[0\]: invalid lr=nan",
+    ),
+    ErrorCase(
+        "momentum set negative",
+        _group_change(momentum=-0.5),
+        ValueError,
+        r"param_groups\[0\]: invalid momentum",
+    ),
+    ErrorCase(
+        "weight_decay set to inf",
+        _group_change(weight_decay=float("inf")),
+        ValueError,
+        r"invalid weight_decay=inf",
+    ),
     # textbook style
-    ErrorCase("update with other keys", _update_with_other_keys, ValueError,
-              r"params keys differ from the first update\(\) call: missing \['b'\], "
-              r"unexpected \['c'\]"),
-    ErrorCase("update with missing grad", _update_with_other_grad_keys, ValueError,
-              r"grads keys differ"),
-    ErrorCase("update with lists", lambda: ([], lambda: optkern.Adam().update([], [])), TypeError,
-              r"two dicts"),
-    ErrorCase("update on a list-built optimizer",
-              lambda: ([], lambda: optkern.Adam([np.zeros(2)]).update({}, {})), TypeError,
-              r"built with a parameter list: call step"),
-    ErrorCase("step without params", lambda: ([], lambda: optkern.Adam().step([])), ValueError,
-              r"has no parameters"),
+    ErrorCase(
+        "update with other keys",
+        _update_with_other_keys,
+        ValueError,
+        r"params keys differ from the first update\(\) call: missing \['b'\], "
+        r"unexpected \['c'\]",
+    ),
+    ErrorCase(
+        "update with missing grad", _update_with_other_grad_keys, ValueError, r"grads keys differ"
+    ),
+    ErrorCase(
+        "update with lists",
+        lambda: ([], lambda: optkern.Adam().update([], [])),
+        TypeError,
+        r"two dicts",
+    ),
+    ErrorCase(
+        "update on a list-built optimizer",
+        lambda: ([], lambda: optkern.Adam([np.zeros(2)]).update({}, {})),
+        TypeError,
+        r"built with a parameter list: call step",
+    ),
+    ErrorCase(
+        "step without params",
+        lambda: ([], lambda: optkern.Adam().step([])),
+        ValueError,
+        r"has no parameters",
+    ),
     # checkpoints
-    ErrorCase("load: wrong shape",
-              _load(_set_state(0, "exp_avg", np.zeros((3, 4), np.float32))), ValueError,
-              r"state\[0\]\['exp_avg'\] is float32\(3, 4\), expected float32\(4, 3\)"),
-    ErrorCase("load: wrong dtype",
-              _load(_set_state(1, "exp_avg_sq", np.zeros(3, np.float64))), ValueError,
-              r"state\[1\]\['exp_avg_sq'\] is float64\(3,\), expected float32\(3,\)"),
-    ErrorCase("load: unknown state",
-              _load(_set_state(1, "velocity", np.zeros(3, np.float32))), ValueError,
-              r"unknown array 'velocity'"),
-    ErrorCase("load: unknown top-level key", _load(lambda sd: sd.update(extra=1)), ValueError,
-              r"unknown \['extra'\]"),
-    ErrorCase("load: missing state key", _load(lambda sd: sd.pop("state")), ValueError,
-              r"missing \['state'\]"),
-    ErrorCase("load: bad param index", _load(lambda sd: sd["state"].update({7: {}})), ValueError,
-              r"state keys \[7\] are not parameter indices"),
-    ErrorCase("load: unknown hyperparameter",
-              _load(lambda sd: sd["param_groups"][0].update(foo=1)), ValueError,
-              r"hyperparameters .* differ"),
-    ErrorCase("load: invalid hyperparameter",
-              _load(lambda sd: sd["param_groups"][0].update(lr=-1.0)), ValueError,
-              r"invalid lr=-1.0"),
-    ErrorCase("load: group count", _load(lambda sd: sd["param_groups"].append({})), ValueError,
-              r"expected 1 param groups, got 2"),
+    ErrorCase(
+        "load: wrong shape",
+        _load(_set_state(0, "exp_avg", np.zeros((3, 4), np.float32))),
+        ValueError,
+        r"state\[0\]\['exp_avg'\] is float32\(3, 4\), expected float32\(4, 3\)",
+    ),
+    ErrorCase(
+        "load: wrong dtype",
+        _load(_set_state(1, "exp_avg_sq", np.zeros(3, np.float64))),
+        ValueError,
+        r"state\[1\]\['exp_avg_sq'\] is float64\(3,\), expected float32\(3,\)",
+    ),
+    ErrorCase(
+        "load: unknown state",
+        _load(_set_state(1, "velocity", np.zeros(3, np.float32))),
+        ValueError,
+        r"unknown array 'velocity'",
+    ),
+    ErrorCase(
+        "load: unknown top-level key",
+        _load(lambda sd: sd.update(extra=1)),
+        ValueError,
+        r"unknown \['extra'\]",
+    ),
+    ErrorCase(
+        "load: missing state key",
+        _load(lambda sd: sd.pop("state")),
+        ValueError,
+        r"missing \['state'\]",
+    ),
+    ErrorCase(
+        "load: bad param index",
+        _load(lambda sd: sd["state"].update({7: {}})),
+        ValueError,
+        r"state keys \[7\] are not parameter indices",
+    ),
+    ErrorCase(
+        "load: unknown hyperparameter",
+        _load(lambda sd: sd["param_groups"][0].update(foo=1)),
+        ValueError,
+        r"hyperparameters .* differ",
+    ),
+    ErrorCase(
+        "load: invalid hyperparameter",
+        _load(lambda sd: sd["param_groups"][0].update(lr=-1.0)),
+        ValueError,
+        r"invalid lr=-1.0",
+    ),
+    ErrorCase(
+        "load: group count",
+        _load(lambda sd: sd["param_groups"].append({})),
+        ValueError,
+        r"expected 1 param groups, got 2",
+    ),
 ]

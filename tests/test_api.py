@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 import optkern
+import pytest
 from optkern.selfcheck import identical
 
 
@@ -18,8 +17,7 @@ def _problem(seed: int = 0, dtype: type = np.float32) -> tuple[dict, list[dict]]
     rng = np.random.default_rng(seed)
     params = {"W1": rng.standard_normal((5, 4)).astype(dtype), "b1": np.zeros(4, dtype)}
     grads = [
-        {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
-        for _ in range(6)
+        {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()} for _ in range(6)
     ]
     return params, grads
 
@@ -35,7 +33,8 @@ def test_step_updates_in_place_and_matches_textbook_style() -> None:
         a.step([g["W1"], g["b1"]])
         t.update(params, g)
     assert (id(W), id(b)) == ids
-    assert identical(W, params["W1"]) and identical(b, params["b1"])
+    assert identical(W, params["W1"])
+    assert identical(b, params["b1"])
     assert not identical(W, _problem()[0]["W1"])  # it moved
 
 
@@ -51,7 +50,8 @@ def test_param_groups_use_their_own_hyperparameters() -> None:
         opt.step([g["W1"], g["b1"]])
         one.step([g["W1"]])
         two.step([g["b1"]])
-    assert identical(W, W2) and identical(b, b2)
+    assert identical(W, W2)
+    assert identical(b, b2)
 
 
 def test_mixed_dtypes_in_one_group() -> None:
@@ -64,7 +64,8 @@ def test_mixed_dtypes_in_one_group() -> None:
         grads = [np.full(7, 0.5, np.float32), np.full(5, -0.25, np.float64)]
         opt.step(grads)
         ref.step(grads)
-    assert identical(W32, ref32) and identical(W64, ref64)
+    assert identical(W32, ref32)
+    assert identical(W64, ref64)
 
 
 def test_learning_rate_schedule_between_steps() -> None:
@@ -122,7 +123,8 @@ def test_state_dict_resume_is_exact(config: int, tmp_path: Path) -> None:
     assert resumed.param_groups[0]["lr"] == cfg.kwargs.get("lr", resumed.param_groups[0]["lr"])
     for g in grads[3:]:
         resumed.step([g["W1"], g["b1"]])
-    assert identical(W, W2) and identical(b, b2)
+    assert identical(W, W2)
+    assert identical(b, b2)
     assert sd["state"][0]["step"] == 3
 
 
@@ -165,14 +167,17 @@ def test_zero_size_arrays_are_accepted_and_left_alone() -> None:
     b = np.ones(2, np.float32)
     opt = optkern.Adam([W, b], lr=0.1)
     opt.step([np.zeros((0, 3), np.float32), np.ones(2, np.float32)])
-    assert W.shape == (0, 3) and not identical(b, np.ones(2, np.float32))
+    assert W.shape == (0, 3)
+    assert not identical(b, np.ones(2, np.float32))
 
 
 def test_nan_and_inf_in_gradients_propagate_like_torch() -> None:
     W = np.ones(3, np.float32)
     opt = optkern.SGD([W], lr=0.1)
     opt.step([np.array([np.nan, np.inf, 1.0], np.float32)])
-    assert np.isnan(W[0]) and np.isneginf(W[1]) and W[2] == np.float32(1) - np.float32(0.1)
+    assert np.isnan(W[0])
+    assert np.isneginf(W[1])
+    assert W[2] == np.float32(1) - np.float32(0.1)
 
 
 def test_maximize_flips_the_direction() -> None:
@@ -182,12 +187,14 @@ def test_maximize_flips_the_direction() -> None:
 
 
 def test_aliases_and_textbook_defaults() -> None:
-    assert optkern.AdaGrad is optkern.Adagrad and optkern.RMSProp is optkern.RMSprop
+    assert optkern.AdaGrad is optkern.Adagrad
+    assert optkern.RMSProp is optkern.RMSprop
     assert optkern.NAG is optkern.Nesterov
     assert optkern.Momentum().defaults["momentum"] == 0.9
     assert optkern.Momentum().defaults["lr"] == 0.01
     nag = optkern.Nesterov()
-    assert nag.defaults["nesterov"] and nag.defaults["momentum"] == 0.9
+    assert nag.defaults["nesterov"]
+    assert nag.defaults["momentum"] == 0.9
     assert optkern.AdamW().defaults["weight_decay"] == 1e-2
     assert optkern.AdamW().defaults["decoupled_weight_decay"]
 
@@ -195,14 +202,52 @@ def test_aliases_and_textbook_defaults() -> None:
 @pytest.mark.parametrize(
     ("cls", "defaults"),
     [
-        (optkern.SGD, dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                           nesterov=False, maximize=False)),
-        (optkern.Adagrad, dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                               initial_accumulator_value=0.0, eps=1e-10, maximize=False)),
-        (optkern.RMSprop, dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                               centered=False, maximize=False)),
-        (optkern.Adam, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                            amsgrad=False, maximize=False, decoupled_weight_decay=False)),
+        (
+            optkern.SGD,
+            dict(
+                lr=1e-3,
+                momentum=0.0,
+                dampening=0.0,
+                weight_decay=0.0,
+                nesterov=False,
+                maximize=False,
+            ),
+        ),
+        (
+            optkern.Adagrad,
+            dict(
+                lr=1e-2,
+                lr_decay=0.0,
+                weight_decay=0.0,
+                initial_accumulator_value=0.0,
+                eps=1e-10,
+                maximize=False,
+            ),
+        ),
+        (
+            optkern.RMSprop,
+            dict(
+                lr=1e-2,
+                alpha=0.99,
+                eps=1e-8,
+                weight_decay=0.0,
+                momentum=0.0,
+                centered=False,
+                maximize=False,
+            ),
+        ),
+        (
+            optkern.Adam,
+            dict(
+                lr=1e-3,
+                betas=(0.9, 0.999),
+                eps=1e-8,
+                weight_decay=0.0,
+                amsgrad=False,
+                maximize=False,
+                decoupled_weight_decay=False,
+            ),
+        ),
     ],
 )
 def test_torch_defaults(cls: type, defaults: dict) -> None:
@@ -214,7 +259,8 @@ def test_torch_defaults(cls: type, defaults: dict) -> None:
 )
 def test_docstring_states_the_formula(cls: type) -> None:
     doc = inspect.getdoc(cls) or ""
-    assert "p ←" in doc and "g" in doc
+    assert "p ←" in doc
+    assert "g" in doc
 
 
 def test_state_roles_match_reference_signatures() -> None:
@@ -243,8 +289,9 @@ def test_num_threads_global_and_per_optimizer() -> None:
 def test_omp_num_threads_is_honoured() -> None:
     code = "import optkern; print(optkern.get_num_threads())"
     env = {"OMP_NUM_THREADS": "3", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     expected = "3" if optkern._core.has_openmp else "1"
     assert out.stdout.strip() == expected
 
@@ -254,14 +301,17 @@ def test_show_config_and_cli(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for word in ("optkern", "compiler", "compiled ISAs", "active ISA", "OpenMP", "threads"):
         assert word in out
-    run = subprocess.run([sys.executable, "-m", "optkern", "--version"], capture_output=True,
-                         text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "optkern", "--version"], capture_output=True, text=True, check=True
+    )
     assert run.stdout.strip() == f"optkern {optkern.__version__}"
-    info = subprocess.run([sys.executable, "-m", "optkern", "info"], capture_output=True,
-                          text=True, check=True)
+    info = subprocess.run(
+        [sys.executable, "-m", "optkern", "info"], capture_output=True, text=True, check=True
+    )
     assert f"active ISA: {optkern.active_isa()}" in info.stdout
 
 
 def test_repr_lists_groups() -> None:
     text = repr(optkern.Adam([np.zeros(2)], lr=0.5))
-    assert "Parameter Group 0" in text and "lr: 0.5" in text
+    assert "Parameter Group 0" in text
+    assert "lr: 0.5" in text

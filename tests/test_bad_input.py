@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-
 from cases import ERROR_CASES, ErrorCase
 
 
@@ -16,7 +15,7 @@ def test_bad_input_raises_and_modifies_nothing(case: ErrorCase) -> None:
     before = [np.array(a, copy=True) for a in watched]
     with pytest.raises(case.error, match=case.match):
         call()
-    for original, now in zip(before, watched):
+    for original, now in zip(before, watched, strict=False):
         assert np.array_equal(original, now, equal_nan=True)
         assert np.array_equal(np.signbit(original), np.signbit(now))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from cases import CONFIGS, SIZES
 from optkern.selfcheck import identical, trajectories_match
 

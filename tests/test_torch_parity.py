@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from optkern.configs import CONFIGS
 
 torch = pytest.importorskip("torch")
 
-TORCH_NAMES = {"SGD": "SGD", "Momentum": "SGD", "Nesterov": "SGD", "Adagrad": "Adagrad",
-               "RMSprop": "RMSprop", "Adam": "Adam", "AdamW": "AdamW"}
+TORCH_NAMES = {
+    "SGD": "SGD",
+    "Momentum": "SGD",
+    "Nesterov": "SGD",
+    "Adagrad": "Adagrad",
+    "RMSprop": "RMSprop",
+    "Adam": "Adam",
+    "AdamW": "AdamW",
+}
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])

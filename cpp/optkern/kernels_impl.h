@@ -15,7 +15,8 @@ namespace optkern {
 const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
 #define OPTKERN_TABLE_ROW(name, Params) \
   {&OPTKERN_ISA_NAMESPACE::name##_step<float>, &OPTKERN_ISA_NAMESPACE::name##_step<double>},
-  static const KernelTable table = {OPTKERN_ISA_NAME, OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ROW)};
+  static const KernelTable table = {OPTKERN_ISA_NAME,
+                                    OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ROW)};
 #undef OPTKERN_TABLE_ROW
   return table;
 }

@@ -1,7 +1,7 @@
 // The one loop that applies an element function over a StepCall: one OpenMP team for the whole
-// tensor list (one part per thread, planned by work_plan.cpp), and inside each segment a scalar head
-// up to the parameter's first cache-line boundary followed by a `#pragma omp simd` body. Head and
-// body call the same element function, so they round identically.
+// tensor list (one part per thread, planned by work_plan.cpp), and inside each segment a scalar
+// head up to the parameter's first cache-line boundary followed by a `#pragma omp simd` body. Head
+// and body call the same element function, so they round identically.
 #pragma once
 #include <cstdint>
 

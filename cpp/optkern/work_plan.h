@@ -2,9 +2,9 @@
 // per-ISA translation units, which must not instantiate library templates of their own; see
 // kernels_impl.h).
 //
-// The tensors of one call are laid end to end and cut into `parts` contiguous ranges of nearly equal
-// element count, one per thread; every cut falls on a cache-line boundary of the parameter array.
-// A part is a list of segments, each a [begin, end) range of one tensor.
+// The tensors of one call are laid end to end and cut into `parts` contiguous ranges of nearly
+// equal element count, one per thread; every cut falls on a cache-line boundary of the parameter
+// array. A part is a list of segments, each a [begin, end) range of one tensor.
 #pragma once
 #include <cstdint>
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import platform
 import sys
-from typing import Optional
 
 import numpy as np
 
 from . import _core
 from ._validation import num_threads as _check_num_threads
 
-_num_threads: Optional[int] = None
+_num_threads: int | None = None
 
 
-def set_num_threads(n: Optional[int]) -> None:
+def set_num_threads(n: int | None) -> None:
     """Set the threads every optimizer uses unless it has its own ``num_threads``.
 
     ``None`` restores the default: OpenMP's maximum (``OMP_NUM_THREADS`` when set, otherwise the

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from . import _validation as v
 from .optimizer import Optimizer, ParamsArg
@@ -42,7 +43,7 @@ class Adagrad(Optimizer):
         eps: float = 1e-10,
         *,
         maximize: bool = False,
-        num_threads: Optional[int] = None,
+        num_threads: int | None = None,
         backend: str = "fused",
     ) -> None:
         defaults = dict(

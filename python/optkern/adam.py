@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from . import _validation as v
 from .optimizer import Optimizer, ParamsArg
@@ -48,7 +49,7 @@ class Adam(Optimizer):
         *,
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
-        num_threads: Optional[int] = None,
+        num_threads: int | None = None,
         backend: str = "fused",
     ) -> None:
         defaults = dict(
@@ -107,7 +108,7 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
-        num_threads: Optional[int] = None,
+        num_threads: int | None = None,
         backend: str = "fused",
     ) -> None:
         super().__init__(

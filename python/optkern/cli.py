@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional
 
 from . import _core, _runtime
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="optkern", description=__doc__)
     parser.add_argument("--version", action="version", version=f"optkern {_core.version}")
     sub = parser.add_subparsers(dest="command")

@@ -17,14 +17,14 @@ import json
 import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, ClassVar
 
 import numpy as np
 
 from . import _core, _runtime, _validation, reference
 from ._validation import Rule
 
-ParamsArg = Union[None, Iterable[np.ndarray], Iterable[Mapping[str, Any]]]
+ParamsArg = Iterable[np.ndarray] | Iterable[Mapping[str, Any]] | None
 StateDict = dict[str, Any]
 
 _BACKENDS = ("fused", "reference")
@@ -52,7 +52,7 @@ class Optimizer:
         params: ParamsArg,
         defaults: Mapping[str, Any],
         *,
-        num_threads: Optional[int] = None,
+        num_threads: int | None = None,
         backend: str = "fused",
     ) -> None:
         name = type(self).__name__
@@ -68,10 +68,10 @@ class Optimizer:
         self.state: dict[int, dict[str, np.ndarray]] = {}
         self._steps: list[int] = []
         self._fresh: list[set[str]] = []  # per group: states created but not yet stepped
-        self._bindings: list[Optional[_Binding]] = []
+        self._bindings: list[_Binding | None] = []
         self._labels: list[tuple[list[str], list[str]]] = []
-        self._keys: Optional[list[str]] = None  # textbook style: the dict keys, in order
-        self._pending: Optional[Mapping[str, Any]] = None
+        self._keys: list[str] | None = None  # textbook style: the dict keys, in order
+        self._pending: Mapping[str, Any] | None = None
         self._roles: tuple[str, ...] = _core.array_roles[self._kernel]
         self._params_struct = getattr(_core, _params_struct_name(self._kernel))
         self._kernel_step = getattr(_core, f"{self._kernel}_step")
@@ -116,7 +116,7 @@ class Optimizer:
         self._add_group(param_group, labels=None)
 
     def _add_group(
-        self, param_group: Mapping[str, Any], labels: Optional[tuple[list[str], list[str]]]
+        self, param_group: Mapping[str, Any], labels: tuple[list[str], list[str]] | None
     ) -> None:
         index = len(self.param_groups)
         where = f"param_groups[{index}]"
@@ -229,7 +229,7 @@ class Optimizer:
 
     # ----------------------------------------------------------------------------- stepping
 
-    def step(self, grads: Union[list[np.ndarray], tuple[np.ndarray, ...]]) -> None:
+    def step(self, grads: list[np.ndarray] | tuple[np.ndarray, ...]) -> None:
         """Update every parameter in place from ``grads``, one array per parameter, in the order
         the parameters were given (group by group).
 
@@ -264,9 +264,9 @@ class Optimizer:
         self, tensor_groups: list[Any], coefficients: list[dict[str, Any]], grads: Any
     ) -> None:
         checked = _core.check_grads(tensor_groups, grads)  # the same checks as the fused path
-        for tensor_group, values in zip(tensor_groups, coefficients):
+        for tensor_group, values in zip(tensor_groups, coefficients, strict=False):
             for param, states, index in zip(
-                tensor_group.params, tensor_group.states, tensor_group.grad_index
+                tensor_group.params, tensor_group.states, tensor_group.grad_index, strict=False
             ):
                 self._reference_step(param, checked[index], *states, values)
 
@@ -297,8 +297,13 @@ class Optimizer:
                     self.load_state_dict(pending)
                 except Exception:  # unbind again, so the next update() retries cleanly
                     self._pending, self._keys = pending, None
-                    for per_group in (self.param_groups, self._labels, self._steps, self._fresh,
-                                      self._bindings):
+                    for per_group in (
+                        self.param_groups,
+                        self._labels,
+                        self._steps,
+                        self._fresh,
+                        self._bindings,
+                    ):
                         per_group.clear()
                     self.state.clear()
                     raise
@@ -313,10 +318,10 @@ class Optimizer:
         has the shape and dtype of the old one (the state still fits)."""
         group = self.param_groups[0]
         old = group["params"]
-        if all(a is b for a, b in zip(new, old)):
+        if all(a is b for a, b in zip(new, old, strict=False)):
             return
         assert self._keys is not None
-        for key, a, b in zip(self._keys, new, old):
+        for key, a, b in zip(self._keys, new, old, strict=False):
             if a is not b and (
                 not isinstance(a, np.ndarray) or a.shape != b.shape or a.dtype != b.dtype
             ):
@@ -386,7 +391,7 @@ class Optimizer:
         bad = [k for k in saved_state if not _is_index(k) or not 0 <= int(k) < count]
         if bad:
             raise ValueError(f"{where}: state keys {bad} are not parameter indices 0..{count - 1}")
-        for index, (saved, group) in enumerate(zip(groups, self.param_groups)):
+        for index, (saved, group) in enumerate(zip(groups, self.param_groups, strict=False)):
             gw = f"{where}: param_groups[{index}]"
             if not isinstance(saved, Mapping):
                 raise TypeError(f"{gw} must be a dict")
@@ -405,7 +410,9 @@ class Optimizer:
             steps, names = set(), set()
             for position, i in enumerate(indices):
                 entry = saved_state.get(i, saved_state.get(str(i), {}))
-                arrays, step = self._checked_state_entry(entry, group["params"][position], f"{gw}", i)
+                arrays, step = self._checked_state_entry(
+                    entry, group["params"][position], f"{gw}", i
+                )
                 steps.add(step)
                 names.add(tuple(sorted(arrays)))
                 new_state[i] = arrays
@@ -513,6 +520,4 @@ def _check_same_keys(expected: list[str], given: Mapping[str, Any], what: str, o
     if set(given) != set(expected):
         missing = [k for k in expected if k not in given]
         extra = [k for k in given if k not in set(expected)]
-        raise ValueError(
-            f"{what} keys differ from {of}: missing {missing}, unexpected {extra}"
-        )
+        raise ValueError(f"{what} keys differ from {of}: missing {missing}, unexpected {extra}")

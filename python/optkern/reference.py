@@ -12,8 +12,9 @@ Decisions (is weight decay on?) are taken on the float64 values, as in the kerne
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from types import SimpleNamespace
-from typing import Any, Callable, Mapping, Optional, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,16 +36,14 @@ def _quiet(function: F) -> F:
 def _cast(hp: Mapping[str, Any], dtype: np.dtype) -> SimpleNamespace:
     """Every float coefficient as a scalar of the array dtype (round to nearest, like C++)."""
     scalar = np.dtype(dtype).type
-    return SimpleNamespace(
-        **{k: scalar(v) if isinstance(v, float) else v for k, v in hp.items()}
-    )
+    return SimpleNamespace(**{k: scalar(v) if isinstance(v, float) else v for k, v in hp.items()})
 
 
 @_quiet
 def sgd(
     param: np.ndarray,
     grad: np.ndarray,
-    momentum_buffer: Optional[np.ndarray],
+    momentum_buffer: np.ndarray | None,
     hp: Mapping[str, Any],
 ) -> None:
     """Twin of math/sgd.h. g <- -g (maximize); g <- g + wd*p; with momentum mu: b <- g (first
@@ -81,8 +80,8 @@ def rmsprop(
     param: np.ndarray,
     grad: np.ndarray,
     square_avg: np.ndarray,
-    momentum_buffer: Optional[np.ndarray],
-    grad_avg: Optional[np.ndarray],
+    momentum_buffer: np.ndarray | None,
+    grad_avg: np.ndarray | None,
     hp: Mapping[str, Any],
 ) -> None:
     """Twin of math/rmsprop.h. g <- -g (maximize); g <- g + wd*p; v <- alpha*v + (1-alpha)*(g*g);
@@ -113,7 +112,7 @@ def adam(
     grad: np.ndarray,
     exp_avg: np.ndarray,
     exp_avg_sq: np.ndarray,
-    max_exp_avg_sq: Optional[np.ndarray],
+    max_exp_avg_sq: np.ndarray | None,
     hp: Mapping[str, Any],
 ) -> None:
     """Twin of math/adam.h. g <- -g (maximize); p <- p*(1 - lr*wd) (decoupled) or g <- g + wd*p;

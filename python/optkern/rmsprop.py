@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from . import _validation as v
 from .optimizer import Optimizer, ParamsArg
@@ -47,7 +48,7 @@ class RMSprop(Optimizer):
         centered: bool = False,
         *,
         maximize: bool = False,
-        num_threads: Optional[int] = None,
+        num_threads: int | None = None,
         backend: str = "fused",
     ) -> None:
         defaults = dict(

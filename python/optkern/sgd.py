@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from . import _validation as v
 from .optimizer import Optimizer, ParamsArg
@@ -47,7 +48,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
-        num_threads: Optional[int] = None,
+        num_threads: int | None = None,
         backend: str = "fused",
     ) -> None:
         defaults = dict(
@@ -98,7 +99,7 @@ class Momentum(SGD):
         nesterov: bool = False,
         *,
         maximize: bool = False,
-        num_threads: Optional[int] = None,
+        num_threads: int | None = None,
         backend: str = "fused",
     ) -> None:
         super().__init__(
@@ -127,7 +128,7 @@ class Nesterov(SGD):
         nesterov: bool = True,
         *,
         maximize: bool = False,
-        num_threads: Optional[int] = None,
+        num_threads: int | None = None,
         backend: str = "fused",
     ) -> None:
         super().__init__(
