@@ -103,6 +103,7 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
       throw py::value_error(label + ": parameter is read-only; optkern updates it in place");
     }
     owner_labels_.push_back(label);
+    bound_.push_back({param, param.data(), param.size(), label});
     intervals_.push_back(
         {address(param), address(param) + param.nbytes(), owner_labels_.size() - 1});
 
@@ -131,6 +132,7 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
         check_layout(state, state_label, "state");
         if (!state.writeable()) throw py::value_error(state_label + ": state is read-only");
         owner_labels_.push_back(state_label);
+        bound_.push_back({state, state.data(), state.size(), state_label});
         intervals_.push_back(
             {address(state), address(state) + state.nbytes(), owner_labels_.size() - 1});
       }
@@ -180,13 +182,23 @@ const std::string* TensorGroup::overlapping(std::uintptr_t begin, std::uintptr_t
   return nullptr;
 }
 
-void TensorGroup::check_still_writeable() const {
-  for (std::size_t t = 0; t < params_.size(); ++t) {
-    if (!params_[t].writeable()) {
-      throw py::value_error(param_labels_[t] +
-                            ": parameter is read-only; optkern updates it in place");
+void TensorGroup::check_bound_arrays_unchanged() const {
+  for (const BoundArray& bound : bound_) {
+    if (bound.array.data() != bound.data || bound.array.size() != bound.size) {
+      throw py::value_error(bound.label +
+                            ": the array was resized or reallocated after the optimizer bound it; "
+                            "build a new optimizer for arrays of a new size");
+    }
+    if (!bound.array.writeable()) {
+      throw py::value_error(bound.label + ": array is read-only; optkern updates it in place");
     }
   }
+}
+
+std::vector<std::pair<std::uintptr_t, std::uintptr_t>> TensorGroup::memory_ranges() const {
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;
+  for (const Interval& i : intervals_) ranges.emplace_back(i.begin, i.end);
+  return ranges;
 }
 
 py::array TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
@@ -231,13 +243,10 @@ std::vector<void*> TensorGroup::pointer_table(const std::vector<py::array>& grad
 void check_disjoint(const std::vector<const TensorGroup*>& groups) {
   for (std::size_t a = 0; a < groups.size(); ++a) {
     for (std::size_t b = a + 1; b < groups.size(); ++b) {
-      for (std::size_t t = 0; t < groups[b]->size(); ++t) {
-        const py::list params = groups[b]->params();
-        const py::array p = py::reinterpret_borrow<py::array>(params[t]);
-        if (const std::string* owner =
-                groups[a]->overlapping(address(p), address(p) + p.nbytes())) {
-          throw py::value_error("a parameter of one group shares memory with " + *owner +
-                                "; every parameter must be a distinct array");
+      for (const auto& [begin, end] : groups[b]->memory_ranges()) {
+        if (const std::string* owner = groups[a]->overlapping(begin, end)) {
+          throw py::value_error("an array of one parameter group shares memory with " + *owner +
+                                "; every parameter and state must be a distinct array");
         }
       }
     }
@@ -260,7 +269,7 @@ std::vector<py::array> checked_grads(const std::vector<const TensorGroup*>& grou
   std::vector<py::array> out(expected);
   std::vector<bool> seen(expected, false);
   for (const TensorGroup* group : groups) {
-    group->check_still_writeable();
+    group->check_bound_arrays_unchanged();
     for (std::size_t t = 0; t < group->size(); ++t) {
       const auto index = static_cast<std::size_t>(group->grad_index()[t]);
       if (index >= expected || seen[index]) {

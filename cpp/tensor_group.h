@@ -40,8 +40,11 @@ class TensorGroup {
   // it shares no memory with any parameter or state of `all_groups`). Throws TypeError/ValueError.
   py::array checked_grad(std::size_t t, const py::handle& grad,
                          const std::vector<const TensorGroup*>& all_groups) const;
-  // Throws ValueError if a parameter was made read-only since binding.
-  void check_still_writeable() const;
+  // Throws ValueError if a bound parameter or state no longer is what was bound: resized or
+  // reallocated (ndarray.resize), or made read-only. The kernel relies on the bound sizes.
+  void check_bound_arrays_unchanged() const;
+  // [begin, end) of every bound array, for cross-group overlap checks.
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> memory_ranges() const;
   // Label of an array of this group overlapping [begin, end), or nullptr.
   const std::string* overlapping(std::uintptr_t begin, std::uintptr_t end) const;
   // kMaxArrays pointers per tensor; unused roles point at the parameter (never touched).
@@ -58,6 +61,13 @@ class TensorGroup {
   std::vector<py::array> params_;
   std::vector<std::vector<py::object>> states_;  // per tensor, roles 2.. (None if unused)
   std::vector<std::int64_t> sizes_;
+  struct BoundArray {
+    py::array array;
+    const void* data;
+    py::ssize_t size;
+    std::string label;
+  };
+  std::vector<BoundArray> bound_;  // every parameter and state, as bound
   std::vector<std::string> param_labels_, grad_labels_;
   std::vector<std::int64_t> grad_index_;
   std::vector<std::string> owner_labels_;

@@ -79,6 +79,29 @@ def _readonly_after_binding() -> tuple[list[np.ndarray], Callable[[], Any]]:
     return watched, lambda: opt.step(watched[2:4])
 
 
+def _resized_after_binding() -> tuple[list[np.ndarray], Callable[[], Any]]:
+    W = np.ones(1 << 16, np.float32)
+    opt = optkern.SGD([W], lr=0.1, momentum=0.9)
+    opt.step([np.ones(1 << 16, np.float32)])
+    W.resize((4,), refcheck=False)  # reallocates: the kernel must not use the old size
+    return [W], lambda: opt.step([np.ones(4, np.float32)])
+
+
+def _state_readonly_after_binding() -> tuple[list[np.ndarray], Callable[[], Any]]:
+    opt, watched = _stepped(optkern.AdamW, lr=0.1)
+    watched[-1].setflags(write=False)
+    return watched, lambda: opt.step(watched[2:4])
+
+
+def _params_list_changed(change: Callable[[list[Any]], None]) -> Callable[[], Any]:
+    def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
+        opt, watched = _stepped(optkern.SGD, lr=0.1, momentum=0.9)
+        change(opt.param_groups[0]["params"])
+        return watched, lambda: opt.step(watched[2:4])
+
+    return build
+
+
 def _update_with_other_keys() -> tuple[list[np.ndarray], Callable[[], Any]]:
     W, b, gW, gb = _arrays()
     opt = optkern.Adam()
@@ -227,9 +250,45 @@ ERROR_CASES: list[ErrorCase] = [
         "read-only after binding",
         _readonly_after_binding,
         ValueError,
-        r"\['params'\]\[0\]: parameter is read-only",
+        r"\['params'\]\[0\]: array is read-only",
+    ),
+    ErrorCase(
+        "resized after binding",
+        _resized_after_binding,
+        ValueError,
+        r"\['params'\]\[0\]: the array was resized or reallocated",
+    ),
+    ErrorCase(
+        "state read-only after binding",
+        _state_readonly_after_binding,
+        ValueError,
+        r"\['params'\]\[1\] state 'exp_avg_sq': array is read-only",
+    ),
+    ErrorCase(
+        "params list element replaced",
+        _params_list_changed(lambda ps: ps.__setitem__(0, np.zeros((4, 3), np.float32))),
+        ValueError,
+        r"param_groups\[0\]\['params'\] was changed after the optimizer",
+    ),
+    ErrorCase(
+        "params list popped",
+        _params_list_changed(lambda ps: ps.pop(0)),
+        ValueError,
+        r"param_groups\[0\]\['params'\] was changed",
+    ),
+    ErrorCase(
+        "params list appended",
+        _params_list_changed(lambda ps: ps.append(np.zeros(2, np.float32))),
+        ValueError,
+        r"param_groups\[0\]\['params'\] was changed",
     ),
     ErrorCase("same param twice", _construct(_same_twice), ValueError, r"shares memory"),
+    ErrorCase(
+        "same param in two groups",
+        lambda: ([], lambda: optkern.SGD([{"params": [W := np.zeros(3)]}, {"params": [W]}])),
+        ValueError,
+        r"shares memory",
+    ),
     ErrorCase("overlapping params", _construct(_overlapping_views), ValueError, r"shares memory"),
     ErrorCase(
         "int param",

@@ -315,3 +315,42 @@ def test_repr_lists_groups() -> None:
     text = repr(optkern.Adam([np.zeros(2)], lr=0.5))
     assert "Parameter Group 0" in text
     assert "lr: 0.5" in text
+
+
+def test_state_is_read_only_mapping_of_the_bound_arrays() -> None:
+    A, B = np.ones(4), np.ones(4)
+    opt = optkern.SGD([{"params": [A]}, {"params": [B]}], momentum=0.9)
+    opt.step([np.ones(4), np.ones(4)])
+    with pytest.raises(TypeError):
+        opt.state[1] = {"momentum_buffer": A}  # type: ignore[index]
+    with pytest.raises(TypeError):
+        opt.state[0]["momentum_buffer"] = np.zeros(4)  # type: ignore[index]
+    opt.state[0]["momentum_buffer"][...] = 0.0  # in place is fine: the kernel sees it
+    opt.step([np.ones(4), np.ones(4)])
+    assert identical(opt.state[0]["momentum_buffer"], np.ones(4))
+
+
+def test_failed_first_step_then_checkpoint_keeps_torch_first_step_rule() -> None:
+    W = np.zeros(3, np.float32)
+    opt = optkern.SGD([W], lr=1.0, momentum=0.9, dampening=0.5)
+    g = np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="expected 1 gradients"):
+        opt.step([g, g])  # fails after the buffer was allocated
+    clone = optkern.SGD([W2 := W.copy()], lr=1.0, momentum=0.9, dampening=0.5)
+    clone.load_state_dict(opt.state_dict())
+    clone.step([g])
+    assert identical(clone.state[0]["momentum_buffer"], g)  # buffer <- g, not (1 - 0.5) * g
+    assert identical(W2, -g)
+
+
+def test_save_state_writes_exactly_the_given_path(tmp_path: Path) -> None:
+    W = np.ones(3, np.float32)
+    opt = optkern.Adam([W], lr=np.float32(0.01), betas=(np.float64(0.9), 0.999))
+    opt.step([np.ones(3, np.float32)])
+    path = tmp_path / "checkpoint"  # no .npz suffix
+    opt.save_state(str(path))
+    assert path.exists()
+    other = optkern.Adam([W.copy()])
+    other.load_state(str(path))
+    assert other.param_groups[0]["lr"] == pytest.approx(0.01)
+    assert identical(other.state[0]["exp_avg"], opt.state[0]["exp_avg"])

@@ -17,6 +17,7 @@ import json
 import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,6 +29,7 @@ ParamsArg = Iterable[np.ndarray] | Iterable[Mapping[str, Any]] | None
 StateDict = dict[str, Any]
 
 _BACKENDS = ("fused", "reference")
+_MAX_STEP = 2**53  # step counts are used in float64 (beta ** t)
 _FORMAT_VERSION = 1
 
 
@@ -35,8 +37,6 @@ _FORMAT_VERSION = 1
 class _Binding:
     """The compiled-side view of one param group, rebuilt when its params or needed states change."""
 
-    params: list[np.ndarray]  # the group's list object itself (identity is checked)
-    count: int
     needed: tuple[str, ...]
     tensor_groups: list[Any]  # _core.TensorGroup, one per dtype
 
@@ -64,8 +64,13 @@ class Optimizer:
         self.num_threads = num_threads
         self.backend = backend
         self.param_groups: list[dict[str, Any]] = []
-        # state[i] holds the arrays of the i-th parameter (param groups in order, then position).
-        self.state: dict[int, dict[str, np.ndarray]] = {}
+        # _state[i] holds the arrays of the i-th parameter (param groups in order, then position);
+        # users see it through the read-only `state` property, because the kernels are bound to
+        # these very arrays.
+        self._state: dict[int, dict[str, np.ndarray]] = {}
+        # The parameters each group was bound with; param_groups[i]["params"] must keep them.
+        self._group_params: list[tuple[np.ndarray, ...]] = []
+        self._probes: list[list[Any]] = []  # params-only TensorGroups, for overlap checks
         self._steps: list[int] = []
         self._fresh: list[set[str]] = []  # per group: states created but not yet stepped
         self._bindings: list[_Binding | None] = []
@@ -92,6 +97,12 @@ class Optimizer:
                 self.add_param_group(group)
         else:
             self.add_param_group({"params": items})
+
+    @property
+    def state(self) -> Mapping[int, Mapping[str, np.ndarray]]:
+        """The state arrays per parameter index, as read-only mappings: the arrays are the ones
+        the kernels are bound to, so they may be read or changed in place but not replaced."""
+        return MappingProxyType({i: MappingProxyType(s) for i, s in self._state.items()})
 
     # ----------------------------------------------------------------------------- declarations
 
@@ -144,8 +155,11 @@ class Optimizer:
         # Fails (and adds nothing) on a non-array, unsupported dtype, bad layout, read-only or
         # overlapping parameter.
         probe = self._tensor_groups(params, labels, first, [{} for _ in params], ())
-        _core.check_disjoint([tg for b in self._bindings if b for tg in b.tensor_groups] + probe)
+        bound = [tg for b in self._bindings if b for tg in b.tensor_groups]
+        _core.check_disjoint([tg for p in self._probes for tg in p] + bound + probe)
         self.param_groups.append(group)
+        self._group_params.append(tuple(params))
+        self._probes.append(probe)
         self._labels.append(labels)
         self._steps.append(0)
         self._fresh.append(set())
@@ -193,23 +207,23 @@ class Optimizer:
     def _binding(self, group_index: int) -> _Binding:
         group = self.param_groups[group_index]
         params = group["params"]
+        expected = self._group_params[group_index]
+        if len(params) != len(expected) or not all(map(_same, params, expected)):
+            raise ValueError(
+                f"param_groups[{group_index}]['params'] was changed after the optimizer was "
+                "built; its state belongs to the original arrays. Build a new optimizer (or use "
+                "add_param_group for new parameters)"
+            )
         init = self._state_init(group)
         needed = tuple(init)
         bound = self._bindings[group_index]
-        if (
-            bound is not None
-            and bound.params is params
-            and bound.count == len(params)
-            and bound.needed == needed
-        ):
+        if bound is not None and bound.needed == needed:
             return bound
         first = self._first_index(group_index)
         labels = self._labels[group_index]
-        if bound is None or bound.params is not params or bound.count != len(params):
-            self._tensor_groups(params, labels, first, [{} for _ in params], ())  # check params
         states = []
         for position, param in enumerate(params):
-            state = self.state.setdefault(first + position, {})
+            state = self._state.setdefault(first + position, {})
             for name, value in init.items():
                 if name not in state:
                     state[name] = np.full(param.shape, value, dtype=param.dtype)
@@ -223,7 +237,7 @@ class Optimizer:
             for tg in b.tensor_groups
         ]
         _core.check_disjoint(others + tensor_groups)
-        bound = _Binding(params, len(params), needed, tensor_groups)
+        bound = _Binding(needed, tensor_groups)
         self._bindings[group_index] = bound
         return bound
 
@@ -303,9 +317,11 @@ class Optimizer:
                         self._steps,
                         self._fresh,
                         self._bindings,
+                        self._group_params,
+                        self._probes,
                     ):
                         per_group.clear()
-                    self.state.clear()
+                    self._state.clear()
                     raise
         else:
             _check_same_keys(self._keys, params, "params", "the first update() call")
@@ -331,8 +347,11 @@ class Optimizer:
                     f"({b.dtype}{b.shape}); its optimizer state would not fit"
                 )
         labels = self._labels[0]
-        self._tensor_groups(new, labels, 0, [{} for _ in new], ())  # layout, writeable
+        probe = self._tensor_groups(new, labels, 0, [{} for _ in new], ())  # layout, writeable
         group["params"] = new
+        self._group_params[0] = tuple(new)
+        self._probes[0] = probe
+        self._bindings[0] = None
 
     # ----------------------------------------------------------------------------- checkpoints
 
@@ -345,8 +364,11 @@ class Optimizer:
             first = self._first_index(index)
             indices = list(range(first, first + len(group["params"])))
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": indices})
+            # States never stepped hold only their initial values (and SGD treats a fresh
+            # momentum buffer specially): leave them out, so that a load re-creates them fresh.
+            fresh = self._fresh[index]
             for i in indices:
-                arrays = self.state.get(i, {})
+                arrays = {k: v for k, v in self._state.get(i, {}).items() if k not in fresh}
                 if arrays or self._steps[index]:
                     state[i] = {"step": self._steps[index]}
                     state[i].update({k: np.array(v, copy=True) for k, v in arrays.items()})
@@ -421,7 +443,7 @@ class Optimizer:
             new_groups.append({**hyper, "params": group["params"]})
             new_steps.append(steps.pop() if steps else 0)
         self.param_groups = new_groups
-        self.state = new_state
+        self._state = new_state
         self._steps = new_steps
         self._fresh = [set() for _ in new_groups]
         self._bindings = [None for _ in new_groups]
@@ -434,8 +456,14 @@ class Optimizer:
         step = entry.get("step", 0)
         if isinstance(step, np.ndarray) and step.ndim == 0:
             step = step.item()
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"{where}: state[{index}]['step'] must be an int >= 0, got {step!r}")
+        if (
+            isinstance(step, bool)
+            or not isinstance(step, numbers.Integral)
+            or not 0 <= step <= _MAX_STEP
+        ):
+            raise ValueError(
+                f"{where}: state[{index}]['step'] must be an int in [0, 2**53], got {step!r}"
+            )
         arrays = {}
         for name, value in entry.items():
             if name == "step":
@@ -461,10 +489,7 @@ class Optimizer:
         meta = {
             "format": _FORMAT_VERSION,
             "optimizer": type(self).__name__,
-            "param_groups": [
-                {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
-                for g in sd["param_groups"]
-            ],
+            "param_groups": [{k: _plain(v) for k, v in g.items()} for g in sd["param_groups"]],
             "steps": {str(i): s["step"] for i, s in sd["state"].items()},
             "keys": sd.get("keys"),
         }
@@ -474,7 +499,8 @@ class Optimizer:
             for name, a in s.items()
             if name != "step"
         }
-        np.savez(path, __optkern__=np.array(json.dumps(meta)), **arrays)
+        with open(path, "wb") as file:  # exactly `path`: np.savez would append ".npz" to a name
+            np.savez(file, __optkern__=np.array(json.dumps(meta)), **arrays)
 
     def load_state(self, path: str) -> None:
         """Load a file written by ``save_state`` (checked like ``load_state_dict``)."""
@@ -504,6 +530,19 @@ class Optimizer:
         if not self.param_groups:
             lines += [f"    {k}: {v}" for k, v in self.defaults.items()]
         return "\n".join([*lines, ")"])
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: tuples as lists, NumPy scalars as Python numbers."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _params_struct_name(kernel: str) -> str:

@@ -86,7 +86,7 @@ class SGD(Optimizer):
 class Momentum(SGD):
     """SGD with momentum, textbook defaults (lr=0.01, momentum=0.9); torch's formula (see SGD).
 
-    For the textbook's own rule (v ← μ·v − lr·g; p ← p + v) bit for bit, see optkern.textbook.
+    The textbook's own rule (v ← μ·v − lr·g; p ← p + v) is the same method but rounds differently.
     """
 
     def __init__(
