@@ -10,7 +10,7 @@ function(optkern_add_isa_kernels objects_var definitions_var)
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
     set(isas baseline avx2 avx512)
     set(flags_baseline "")
-    # AVX2 without -mfma: the reference rounds every multiply and add separately.
+    # AVX2 alone, no FMA flag: the reference rounds every multiply and add separately.
     set(flags_avx2 -mavx2)
     set(flags_avx512 -mavx512f -mavx512dq -mavx512bw -mavx512vl -mprefer-vector-width=512)
   elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
