@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -68,6 +69,10 @@ class Optimizer:
         # users see it through the read-only `state` property, because the kernels are bound to
         # these very arrays.
         self._state: dict[int, dict[str, np.ndarray]] = {}
+        self._state_proxies: dict[int, Mapping[str, np.ndarray]] = {}
+        self._state_view: Mapping[int, Mapping[str, np.ndarray]] = MappingProxyType(
+            self._state_proxies
+        )
         # The parameters each group was bound with; param_groups[i]["params"] must keep them.
         self._group_params: list[tuple[np.ndarray, ...]] = []
         self._probes: list[list[Any]] = []  # params-only TensorGroups, for overlap checks
@@ -102,7 +107,19 @@ class Optimizer:
     def state(self) -> Mapping[int, Mapping[str, np.ndarray]]:
         """The state arrays per parameter index, as read-only mappings: the arrays are the ones
         the kernels are bound to, so they may be read or changed in place but not replaced."""
-        return MappingProxyType({i: MappingProxyType(s) for i, s in self._state.items()})
+        return self._state_view
+
+    def _state_entry(self, index: int) -> dict[str, np.ndarray]:
+        """The state dict of parameter `index`, created (with its read-only view) if missing."""
+        if index not in self._state:
+            self._state[index] = {}
+            self._state_proxies[index] = MappingProxyType(self._state[index])
+        return self._state[index]
+
+    def _set_state(self, state: dict[int, dict[str, np.ndarray]]) -> None:
+        self._state = state
+        self._state_proxies.clear()
+        self._state_proxies.update({i: MappingProxyType(s) for i, s in state.items()})
 
     # ----------------------------------------------------------------------------- declarations
 
@@ -208,7 +225,7 @@ class Optimizer:
         group = self.param_groups[group_index]
         params = group["params"]
         expected = self._group_params[group_index]
-        if len(params) != len(expected) or not all(map(_same, params, expected)):
+        if len(params) != len(expected) or not all(map(operator.is_, params, expected)):
             raise ValueError(
                 f"param_groups[{group_index}]['params'] was changed after the optimizer was "
                 "built; its state belongs to the original arrays. Build a new optimizer (or use "
@@ -223,7 +240,7 @@ class Optimizer:
         labels = self._labels[group_index]
         states = []
         for position, param in enumerate(params):
-            state = self._state.setdefault(first + position, {})
+            state = self._state_entry(first + position)
             for name, value in init.items():
                 if name not in state:
                     state[name] = np.full(param.shape, value, dtype=param.dtype)
@@ -321,7 +338,7 @@ class Optimizer:
                         self._probes,
                     ):
                         per_group.clear()
-                    self._state.clear()
+                    self._set_state({})
                     raise
         else:
             _check_same_keys(self._keys, params, "params", "the first update() call")
@@ -443,7 +460,7 @@ class Optimizer:
             new_groups.append({**hyper, "params": group["params"]})
             new_steps.append(steps.pop() if steps else 0)
         self.param_groups = new_groups
-        self._state = new_state
+        self._set_state(new_state)
         self._steps = new_steps
         self._fresh = [set() for _ in new_groups]
         self._bindings = [None for _ in new_groups]
@@ -530,10 +547,6 @@ class Optimizer:
         if not self.param_groups:
             lines += [f"    {k}: {v}" for k, v in self.defaults.items()]
         return "\n".join([*lines, ")"])
-
-
-def _same(a: Any, b: Any) -> bool:
-    return a is b
 
 
 def _plain(value: Any) -> Any:
