@@ -62,11 +62,13 @@ def _construct(
     return build
 
 
-def _group_change(**change: Any) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
+def _group_change(
+    cls: type = optkern.SGD, **change: Any
+) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
     """A hyperparameter made invalid between steps (e.g. by a schedule): the next step raises."""
 
     def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
-        opt, watched = _stepped(optkern.SGD, lr=0.1, momentum=0.9)
+        opt, watched = _stepped(cls, **({"lr": 0.1, "momentum": 0.9} if cls is optkern.SGD else {}))
         opt.param_groups[0].update(change)
         return watched, lambda: opt.step(watched[2:4])
 
@@ -117,9 +119,11 @@ def _update_with_other_grad_keys() -> tuple[list[np.ndarray], Callable[[], Any]]
     return [W, b], lambda: opt.update({"W": W, "b": b}, {"W": gW})
 
 
-def _load(mutate: Callable[[dict[str, Any]], None]) -> Callable[[], tuple[list[np.ndarray], Any]]:
+def _load(
+    mutate: Callable[[dict[str, Any]], None], cls: type = optkern.Adam
+) -> Callable[[], tuple[list[np.ndarray], Any]]:
     def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
-        opt, watched = _stepped()
+        opt, watched = _stepped(cls)
         sd = opt.state_dict()
         mutate(sd)
         return watched, lambda: opt.load_state_dict(sd)
@@ -342,8 +346,63 @@ ERROR_CASES: list[ErrorCase] = [
             (optkern.Adagrad, "lr_decay", -1.0),
             (optkern.Adagrad, "initial_accumulator_value", -1.0),
             (optkern.Adagrad, "eps", float("inf")),
+            (optkern.Adadelta, "lr", -1.0),
+            (optkern.Adadelta, "rho", 1.5),
+            (optkern.Adadelta, "rho", -0.1),
+            (optkern.Adadelta, "rho", float("nan")),
+            (optkern.Adadelta, "eps", -1e-6),
+            (optkern.Adadelta, "weight_decay", -1.0),
+            (optkern.Adamax, "lr", float("inf")),
+            (optkern.Adamax, "eps", float("nan")),
+            (optkern.Adamax, "weight_decay", -0.5),
+            (optkern.NAdam, "momentum_decay", -4e-3),
+            (optkern.NAdam, "momentum_decay", float("inf")),
+            (optkern.NAdam, "eps", -1e-8),
+            (optkern.NAdam, "weight_decay", float("nan")),
+            (optkern.RAdam, "lr", -1e-3),
+            (optkern.RAdam, "eps", float("-inf")),
+            (optkern.RAdam, "weight_decay", -1e-2),
+            (optkern.Lion, "lr", float("nan")),
+            (optkern.Lion, "weight_decay", -0.1),
         ]
     ],
+    *[
+        ErrorCase(
+            f"{cls.__name__} betas={value!r}",
+            _construct(lambda: [np.zeros(3, np.float32)], cls, betas=value),
+            ValueError,
+            message,
+        )
+        for cls, value, message in [
+            (optkern.Adamax, (1.0, 0.999), r"invalid betas\[0\]=1.0: must be in \[0, 1\)"),
+            (optkern.NAdam, (0.9, 1.0), r"invalid betas\[1\]=1.0: must be in \[0, 1\)"),
+            (optkern.RAdam, (-0.1, 0.999), r"invalid betas\[0\]=-0.1"),
+            (optkern.RAdam, (0.9, float("nan")), r"invalid betas\[1\]=nan: must be finite"),
+            (optkern.Lion, (1.5, 0.99), r"invalid betas\[0\]=1.5: must be in \[0, 1\]"),
+            (optkern.Lion, (0.9, -0.01), r"invalid betas\[1\]=-0.01: must be in \[0, 1\]"),
+        ]
+    ],
+    *[
+        ErrorCase(
+            f"{cls.__name__} {key} not a bool",
+            _construct(lambda: [np.zeros(3, np.float32)], cls, **{key: 1}),
+            TypeError,
+            rf"{key} must be True or False",
+        )
+        for cls, key in [
+            (optkern.Adadelta, "maximize"),
+            (optkern.Adamax, "maximize"),
+            (optkern.NAdam, "decoupled_weight_decay"),
+            (optkern.RAdam, "decoupled_weight_decay"),
+            (optkern.Lion, "maximize"),
+        ]
+    ],
+    ErrorCase(
+        "Lion has no eps",
+        _construct(lambda: [np.zeros(3, np.float32)], optkern.Lion, eps=1e-8),
+        TypeError,
+        r"unexpected keyword argument 'eps'",
+    ),
     ErrorCase(
         "beta1 = 1",
         _construct(lambda: [np.zeros(3, np.float32)], betas=(1.0, 0.999)),
@@ -435,6 +494,24 @@ ERROR_CASES: list[ErrorCase] = [
         ValueError,
         r"invalid weight_decay=inf",
     ),
+    ErrorCase(
+        "NAdam momentum_decay set negative",
+        _group_change(optkern.NAdam, momentum_decay=-1.0),
+        ValueError,
+        r"param_groups\[0\]: invalid momentum_decay=-1.0: must be >= 0",
+    ),
+    ErrorCase(
+        "Adadelta rho set above 1",
+        _group_change(optkern.Adadelta, rho=1.01),
+        ValueError,
+        r"param_groups\[0\]: invalid rho=1.01: must be in \[0, 1\]",
+    ),
+    ErrorCase(
+        "Lion betas set to a scalar",
+        _group_change(optkern.Lion, betas=0.9),
+        TypeError,
+        r"param_groups\[0\]: betas must be a pair",
+    ),
     # textbook style
     ErrorCase(
         "update with other keys",
@@ -512,6 +589,30 @@ ERROR_CASES: list[ErrorCase] = [
         _load(lambda sd: sd["param_groups"][0].update(lr=-1.0)),
         ValueError,
         r"invalid lr=-1.0",
+    ),
+    ErrorCase(
+        "load: NAdam without mu_product",
+        _load(lambda sd: sd["state"][0].pop("mu_product"), optkern.NAdam),
+        ValueError,
+        r"state\[0\] has step 2 but no 'mu_product', which NAdam needs to resume",
+    ),
+    ErrorCase(
+        "load: NAdam mu_product nan",
+        _load(_set_state(1, "mu_product", float("nan")), optkern.NAdam),
+        ValueError,
+        r"state\[1\]\['mu_product'\] must be a finite float, got nan",
+    ),
+    ErrorCase(
+        "load: NAdam mu_product not a number",
+        _load(_set_state(0, "mu_product", "0.5"), optkern.NAdam),
+        ValueError,
+        r"state\[0\]\['mu_product'\] must be a finite float",
+    ),
+    ErrorCase(
+        "load: NAdam mu_product differs within a group",
+        _load(_set_state(1, "mu_product", 0.5), optkern.NAdam),
+        ValueError,
+        r"param_groups\[0\]: its parameters have different steps, state arrays or mu_product",
     ),
     ErrorCase(
         "load: group count",

@@ -10,14 +10,24 @@ from pathlib import Path
 import numpy as np
 import optkern
 import pytest
+from optkern.configs import CONFIGS, Config
+from optkern.optimizer import Optimizer
 from optkern.selfcheck import identical
 
+# Every public optimizer class (aliases once).
+CLASSES = sorted(
+    {c for c in vars(optkern).values() if isinstance(c, type) and issubclass(c, Optimizer)}
+    - {Optimizer},
+    key=lambda c: c.__name__,
+)
 
-def _problem(seed: int = 0, dtype: type = np.float32) -> tuple[dict, list[dict]]:
+
+def _problem(seed: int = 0, dtype: type = np.float32, steps: int = 6) -> tuple[dict, list[dict]]:
     rng = np.random.default_rng(seed)
     params = {"W1": rng.standard_normal((5, 4)).astype(dtype), "b1": np.zeros(4, dtype)}
     grads = [
-        {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()} for _ in range(6)
+        {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
+        for _ in range(steps)
     ]
     return params, grads
 
@@ -100,32 +110,44 @@ def test_amsgrad_keeps_max_of_uncorrected_second_moment() -> None:
     assert state["max_exp_avg_sq"][0] == np.float32(0.001) * np.float32(9.0)
 
 
-@pytest.mark.parametrize("config", range(5))
-def test_state_dict_resume_is_exact(config: int, tmp_path: Path) -> None:
-    from optkern.configs import CONFIGS
-
-    cfg = CONFIGS[[0, 4, 9, 14, 18][config]]
-    params, grads = _problem(config)
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
+def test_state_dict_resume_is_exact(config: Config, tmp_path: Path) -> None:
+    """Stop after 3 of 9 steps, save, resume in a new optimizer: the same bits as straight
+    through (RAdam crosses its rectification threshold after the resume), from the .npz file and
+    from the in-memory state_dict."""
+    params, grads = _problem(len(config.name), steps=9)
     W, b = params["W1"].copy(), params["b1"].copy()
-    straight = cfg.cls([W, b], **cfg.kwargs)
+    straight = config.cls([W, b], **config.kwargs)
     for g in grads:
         straight.step([g["W1"], g["b1"]])
 
     W2, b2 = params["W1"].copy(), params["b1"].copy()
-    first = cfg.cls([W2, b2], **cfg.kwargs)
+    first = config.cls([W2, b2], **config.kwargs)
     for g in grads[:3]:
         first.step([g["W1"], g["b1"]])
     path = tmp_path / "opt.npz"
     first.save_state(str(path))
     sd = first.state_dict()
-    resumed = cfg.cls([W2, b2], **{k: v for k, v in cfg.kwargs.items() if k != "lr"}, lr=123.0)
+    W3, b3 = W2.copy(), b2.copy()
+    other_lr = {k: v for k, v in config.kwargs.items() if k != "lr"}
+    resumed = config.cls([W2, b2], **other_lr, lr=123.0)
     resumed.load_state(str(path))
-    assert resumed.param_groups[0]["lr"] == cfg.kwargs.get("lr", resumed.param_groups[0]["lr"])
+    assert resumed.param_groups[0]["lr"] == first.param_groups[0]["lr"]
+    from_memory = config.cls([W3, b3], **other_lr, lr=123.0)
+    from_memory.load_state_dict(sd)
     for g in grads[3:]:
         resumed.step([g["W1"], g["b1"]])
-    assert identical(W, W2)
-    assert identical(b, b2)
+        from_memory.step([g["W1"], g["b1"]])
+    for x in (W2, W3):
+        assert identical(W, x)
+    for x in (b2, b3):
+        assert identical(b, x)
     assert sd["state"][0]["step"] == 3
+    final = straight.state_dict()["state"]
+    for name, initial in config.cls._scalar_state.items():  # e.g. NAdam's mu_product
+        assert sd["state"][0][name] != initial
+        assert resumed.state_dict()["state"][1][name] == final[1][name]
+        assert from_memory.state_dict()["state"][1][name] == final[1][name]
 
 
 def test_textbook_state_dict_before_first_update() -> None:
@@ -197,6 +219,8 @@ def test_aliases_and_textbook_defaults() -> None:
     assert nag.defaults["momentum"] == 0.9
     assert optkern.AdamW().defaults["weight_decay"] == 1e-2
     assert optkern.AdamW().defaults["decoupled_weight_decay"]
+    assert optkern.AdaDelta is optkern.Adadelta
+    assert optkern.AdaMax is optkern.Adamax
 
 
 @pytest.mark.parametrize(
@@ -248,15 +272,42 @@ def test_aliases_and_textbook_defaults() -> None:
                 decoupled_weight_decay=False,
             ),
         ),
+        (optkern.Adadelta, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False)),
+        (
+            optkern.Adamax,
+            dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False),
+        ),
+        (
+            optkern.NAdam,
+            dict(
+                lr=2e-3,
+                betas=(0.9, 0.999),
+                eps=1e-8,
+                weight_decay=0.0,
+                momentum_decay=4e-3,
+                decoupled_weight_decay=False,
+                maximize=False,
+            ),
+        ),
+        (
+            optkern.RAdam,
+            dict(
+                lr=1e-3,
+                betas=(0.9, 0.999),
+                eps=1e-8,
+                weight_decay=0.0,
+                decoupled_weight_decay=False,
+                maximize=False,
+            ),
+        ),
+        (optkern.Lion, dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False)),
     ],
 )
 def test_torch_defaults(cls: type, defaults: dict) -> None:
     assert cls().defaults == defaults
 
 
-@pytest.mark.parametrize(
-    "cls", [optkern.SGD, optkern.Adagrad, optkern.RMSprop, optkern.Adam, optkern.AdamW]
-)
+@pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])
 def test_docstring_states_the_formula(cls: type) -> None:
     doc = inspect.getdoc(cls) or ""
     assert "p ←" in doc
@@ -354,3 +405,47 @@ def test_save_state_writes_exactly_the_given_path(tmp_path: Path) -> None:
     other.load_state(str(path))
     assert other.param_groups[0]["lr"] == pytest.approx(0.01)
     assert identical(other.state[0]["exp_avg"], opt.state[0]["exp_avg"])
+
+
+def test_failed_step_keeps_scalar_state() -> None:
+    """NAdam's mu_product advances only when a step succeeds (as step counts do)."""
+    W = np.ones(4)
+    opt = optkern.NAdam([W])
+    opt.step([np.ones(4)])
+    before = opt.state_dict()["state"][0]["mu_product"]
+    with pytest.raises(ValueError, match="shape"):
+        opt.step([np.ones(5)])
+    after = opt.state_dict()["state"][0]
+    assert after["mu_product"] == before
+    assert after["step"] == 1
+    opt.step([np.ones(4)])
+    mu = [0.9 * (1 - 0.5 * 0.96 ** (t * 4e-3)) for t in (1, 2)]
+    assert opt.state_dict()["state"][0]["mu_product"] == 1.0 * mu[0] * mu[1]
+
+
+def test_nadam_mu_product_follows_a_changed_momentum_decay() -> None:
+    """The running product multiplies each step's own mu: changing psi mid-run keeps history."""
+    W = np.ones(3)
+    opt = optkern.NAdam([W], momentum_decay=0.1)
+    opt.step([np.ones(3)])
+    opt.param_groups[0]["momentum_decay"] = 0.5
+    opt.step([np.ones(3)])
+    expected = 1.0 * (0.9 * (1 - 0.5 * 0.96 ** (1 * 0.1))) * (0.9 * (1 - 0.5 * 0.96 ** (2 * 0.5)))
+    assert opt.state_dict()["state"][0]["mu_product"] == expected
+
+
+def test_radam_switches_to_the_rectified_update_when_rho_exceeds_5() -> None:
+    """beta2 = 0.999: rho_t <= 5 for steps 1-5, so each moves p by lr*m/(1 - beta1^t) = 1 for a
+    constant gradient 1; step 6 is rectified and moves p by about r_6 (m/(sqrt(v) + eps) with
+    the bias corrections cancels to ~1)."""
+    W = np.zeros(1)
+    opt = optkern.RAdam([W], lr=1.0)
+    for _ in range(5):
+        opt.step([np.ones(1)])
+    assert W[0] == pytest.approx(-5.0, rel=1e-12)
+    opt.step([np.ones(1)])
+    rho_inf = 2 / (1 - 0.999) - 1
+    rho_6 = rho_inf - 2 * 6 * 0.999**6 / (1 - 0.999**6)
+    r_6 = ((rho_6 - 4) * (rho_6 - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_6)) ** 0.5
+    assert 5.0 < rho_6 < 6.0
+    assert W[0] == pytest.approx(-5.0 - r_6, rel=1e-6)

@@ -1,6 +1,7 @@
 """Agreement with torch.optim itself (optional: skipped without torch). The formulas are the same
 but the operation order differs, so this compares within a floating-point tolerance; exactness is
-promised against optkern.reference, not torch."""
+promised against optkern.reference, not torch. torch.optim has no Lion: test_lion.py checks it
+against the paper's pseudo-code instead."""
 
 from __future__ import annotations
 
@@ -18,10 +19,25 @@ TORCH_NAMES = {
     "RMSprop": "RMSprop",
     "Adam": "Adam",
     "AdamW": "AdamW",
+    "Adadelta": "Adadelta",
+    "Adamax": "Adamax",
+    "NAdam": "NAdam",
+    "RAdam": "RAdam",
 }
+TORCH_CONFIGS = [c for c in CONFIGS if c.cls.__name__ in TORCH_NAMES]
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
+@pytest.fixture(autouse=True)
+def _float64_scalars():  # type: ignore[no-untyped-def]
+    """torch keeps step scalars such as NAdam's mu_product in its default dtype; optkern keeps
+    them in float64, so compare with torch's default dtype set to float64."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.mark.parametrize("config", TORCH_CONFIGS, ids=[c.name for c in TORCH_CONFIGS])
 def test_close_to_torch(config) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(0)
     start = rng.standard_normal(1000)
@@ -38,3 +54,27 @@ def test_close_to_torch(config) -> None:  # type: ignore[no-untyped-def]
         tensor.grad = torch.tensor(g)
         topt.step()
     np.testing.assert_allclose(ours, tensor.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_every_torch_algorithm_is_compared() -> None:
+    assert {c.cls.__name__ for c in TORCH_CONFIGS} == set(TORCH_NAMES)
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_NAMES))
+def test_defaults_are_torchs(name: str) -> None:
+    """Every hyperparameter optkern shares with torch has torch's default (the textbook classes
+    Momentum and Nesterov deliberately use the textbook's lr and momentum instead)."""
+    import inspect
+
+    import optkern
+
+    ours = getattr(optkern, name)().defaults
+    theirs = inspect.signature(getattr(torch.optim, TORCH_NAMES[name])).parameters
+    shared = [k for k in ours if k in theirs]
+    assert len(shared) >= len(ours) - 1  # AdamW: decoupled_weight_decay is implied by the class
+    textbook = {"Momentum": {"lr", "momentum"}, "Nesterov": {"lr", "momentum", "nesterov"}}
+    for key in shared:
+        if key in textbook.get(name, ()):
+            continue
+        default = theirs[key].default
+        assert ours[key] == default, (name, key, ours[key], default)

@@ -9,4 +9,9 @@
   X(sgd, SgdParams)                   \
   X(adagrad, AdagradParams)           \
   X(rmsprop, RmspropParams)           \
-  X(adam, AdamParams)
+  X(adam, AdamParams)                 \
+  X(adadelta, AdadeltaParams)         \
+  X(adamax, AdamaxParams)             \
+  X(nadam, NadamParams)               \
+  X(radam, RadamParams)               \
+  X(lion, LionParams)

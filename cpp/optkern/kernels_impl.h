@@ -5,8 +5,13 @@
 #pragma once
 #include "optkern/isa_namespace.h"
 #include "optkern/kernel_table.h"
+#include "optkern/math/adadelta.h"
 #include "optkern/math/adagrad.h"
 #include "optkern/math/adam.h"
+#include "optkern/math/adamax.h"
+#include "optkern/math/lion.h"
+#include "optkern/math/nadam.h"
+#include "optkern/math/radam.h"
 #include "optkern/math/rmsprop.h"
 #include "optkern/math/sgd.h"
 

@@ -101,4 +101,122 @@ struct AdamParams {
   }
 };
 
+// Twin: optkern.Adadelta._coefficients / optkern.reference.adadelta
+struct AdadeltaParams {
+  static constexpr const char* kName = "adadelta";
+  static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "square_avg",
+                                                         "acc_delta"};
+  double lr = 0, rho = 0, one_minus_rho = 0, eps = 0, weight_decay = 0;
+  bool maximize = false;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("lr", &AdadeltaParams::lr);
+    visit("rho", &AdadeltaParams::rho);
+    visit("one_minus_rho", &AdadeltaParams::one_minus_rho);
+    visit("eps", &AdadeltaParams::eps);
+    visit("weight_decay", &AdadeltaParams::weight_decay);
+    visit("maximize", &AdadeltaParams::maximize);
+  }
+};
+
+// Twin: optkern.Adamax._coefficients / optkern.reference.adamax
+struct AdamaxParams {
+  static constexpr const char* kName = "adamax";
+  static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "exp_avg", "exp_inf"};
+  double beta1 = 0, one_minus_beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
+  double clr = 0;  // lr / (1 - beta1^t)
+  bool maximize = false;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("beta1", &AdamaxParams::beta1);
+    visit("one_minus_beta1", &AdamaxParams::one_minus_beta1);
+    visit("beta2", &AdamaxParams::beta2);
+    visit("eps", &AdamaxParams::eps);
+    visit("weight_decay", &AdamaxParams::weight_decay);
+    visit("clr", &AdamaxParams::clr);
+    visit("maximize", &AdamaxParams::maximize);
+  }
+};
+
+// Twin: optkern.NAdam._coefficients / optkern.reference.nadam
+struct NadamParams {
+  static constexpr const char* kName = "nadam";
+  static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "exp_avg", "exp_avg_sq"};
+  double beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0, eps = 0;
+  double weight_decay = 0;
+  double decay_factor = 0;      // 1 - lr * weight_decay (decoupled weight decay)
+  double bias_correction2 = 0;  // 1 - beta2^t
+  double grad_coef = 0;         // lr * (1 - mu_t) / (1 - prod_{i<=t} mu_i)
+  double exp_avg_coef = 0;      // lr * mu_{t+1} / (1 - prod_{i<=t+1} mu_i)
+  bool maximize = false, decoupled_weight_decay = false;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("beta1", &NadamParams::beta1);
+    visit("one_minus_beta1", &NadamParams::one_minus_beta1);
+    visit("beta2", &NadamParams::beta2);
+    visit("one_minus_beta2", &NadamParams::one_minus_beta2);
+    visit("eps", &NadamParams::eps);
+    visit("weight_decay", &NadamParams::weight_decay);
+    visit("decay_factor", &NadamParams::decay_factor);
+    visit("bias_correction2", &NadamParams::bias_correction2);
+    visit("grad_coef", &NadamParams::grad_coef);
+    visit("exp_avg_coef", &NadamParams::exp_avg_coef);
+    visit("maximize", &NadamParams::maximize);
+    visit("decoupled_weight_decay", &NadamParams::decoupled_weight_decay);
+  }
+};
+
+// Twin: optkern.RAdam._coefficients / optkern.reference.radam
+struct RadamParams {
+  static constexpr const char* kName = "radam";
+  static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "exp_avg", "exp_avg_sq"};
+  double beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0, eps = 0;
+  double weight_decay = 0;
+  double decay_factor = 0;  // 1 - lr * weight_decay (decoupled weight decay)
+  // rectified: lr * r_t * sqrt(1 - beta2^t) / (1 - beta1^t); otherwise lr / (1 - beta1^t)
+  double step_size = 0;
+  bool rectified = false;  // rho_t > 5: the variance is tractable and the adaptive step is used
+  bool maximize = false, decoupled_weight_decay = false;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("beta1", &RadamParams::beta1);
+    visit("one_minus_beta1", &RadamParams::one_minus_beta1);
+    visit("beta2", &RadamParams::beta2);
+    visit("one_minus_beta2", &RadamParams::one_minus_beta2);
+    visit("eps", &RadamParams::eps);
+    visit("weight_decay", &RadamParams::weight_decay);
+    visit("decay_factor", &RadamParams::decay_factor);
+    visit("step_size", &RadamParams::step_size);
+    visit("rectified", &RadamParams::rectified);
+    visit("maximize", &RadamParams::maximize);
+    visit("decoupled_weight_decay", &RadamParams::decoupled_weight_decay);
+  }
+};
+
+// Twin: optkern.Lion._coefficients / optkern.reference.lion
+struct LionParams {
+  static constexpr const char* kName = "lion";
+  static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "exp_avg"};
+  double lr = 0, beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0;
+  double weight_decay = 0;
+  double decay_factor = 0;  // 1 - lr * weight_decay
+  bool maximize = false;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("lr", &LionParams::lr);
+    visit("beta1", &LionParams::beta1);
+    visit("one_minus_beta1", &LionParams::one_minus_beta1);
+    visit("beta2", &LionParams::beta2);
+    visit("one_minus_beta2", &LionParams::one_minus_beta2);
+    visit("weight_decay", &LionParams::weight_decay);
+    visit("decay_factor", &LionParams::decay_factor);
+    visit("maximize", &LionParams::maximize);
+  }
+};
+
 }  // namespace optkern

@@ -23,22 +23,34 @@ from ._runtime import (
     show_config,
     supported_isas,
 )
+from .adadelta import AdaDelta, Adadelta
 from .adagrad import AdaGrad, Adagrad
 from .adam import Adam, AdamW
+from .adamax import AdaMax, Adamax
+from .lion import Lion
+from .nadam import NAdam
 from .optimizer import Optimizer
+from .radam import RAdam
 from .rmsprop import RMSProp, RMSprop
 from .sgd import NAG, SGD, Momentum, Nesterov
 
 __all__ = [
     "NAG",
     "SGD",
+    "AdaDelta",
     "AdaGrad",
+    "AdaMax",
+    "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
+    "Lion",
     "Momentum",
+    "NAdam",
     "Nesterov",
     "Optimizer",
+    "RAdam",
     "RMSProp",
     "RMSprop",
     "__version__",

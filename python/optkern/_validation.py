@@ -52,6 +52,14 @@ def betas(name: str, value: Any, where: str) -> None:
     unit_interval(f"{name}[1]", value[1], where)
 
 
+def closed_betas(name: str, value: Any, where: str) -> None:
+    """A pair (beta1, beta2), each in [0, 1] (Lion: beta = 1 is a valid, if unusual, choice)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{where}: {name} must be a pair (beta1, beta2), got {value!r}")
+    closed_unit_interval(f"{name}[0]", value[0], where)
+    closed_unit_interval(f"{name}[1]", value[1], where)
+
+
 def boolean(name: str, value: Any, where: str) -> None:
     if not isinstance(value, bool):
         raise TypeError(f"{where}: {name} must be True or False, got {value!r}")

@@ -61,7 +61,9 @@ class Adagrad(Optimizer):
         return {"sum": float(group["initial_accumulator_value"])}
 
     @staticmethod
-    def _coefficients(group: Mapping[str, Any], step: int, fresh: set[str]) -> dict[str, Any]:
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
         return dict(
             clr=float(group["lr"]) / (1.0 + (step - 1) * float(group["lr_decay"])),
             eps=float(group["eps"]),

@@ -71,7 +71,9 @@ class Adam(Optimizer):
         return init
 
     @staticmethod
-    def _coefficients(group: Mapping[str, Any], step: int, fresh: set[str]) -> dict[str, Any]:
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
         lr = float(group["lr"])
         beta1, beta2 = (float(b) for b in group["betas"])
         weight_decay = float(group["weight_decay"])

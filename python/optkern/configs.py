@@ -7,9 +7,14 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
+from .lion import Lion
+from .nadam import NAdam
 from .optimizer import Optimizer
+from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD, Momentum, Nesterov
 
@@ -63,4 +68,39 @@ CONFIGS: list[Config] = [
         ),
     ),
     Config("adamw", AdamW, dict(lr=1e-2)),
+    Config("adadelta", Adadelta, dict()),
+    Config(
+        "adadelta-wd-maximize", Adadelta, dict(lr=0.5, rho=0.8, weight_decay=0.1, maximize=True)
+    ),
+    Config("adadelta-rho-0-eps", Adadelta, dict(rho=0.0, eps=1e-3)),
+    Config("adamax", Adamax, dict()),
+    Config("adamax-wd-maximize", Adamax, dict(lr=1e-2, weight_decay=0.1, maximize=True)),
+    Config("adamax-betas-eps", Adamax, dict(betas=(0.5, 0.9), eps=1e-3)),
+    Config("nadam", NAdam, dict()),
+    Config("nadam-l2-maximize", NAdam, dict(lr=1e-2, weight_decay=0.1, maximize=True)),
+    Config(
+        "nadam-decoupled-psi",
+        NAdam,
+        dict(
+            lr=1e-2,
+            betas=(0.8, 0.99),
+            weight_decay=0.1,
+            decoupled_weight_decay=True,
+            momentum_decay=0.5,
+        ),
+    ),
+    Config("nadam-psi-0", NAdam, dict(momentum_decay=0.0)),
+    # rho_t exceeds 5 from step 6 (beta2 = 0.999 or 0.9) or 7 (beta2 = 0.8) of the 20 steps
+    # tested, so every RAdam row runs both the un-adapted and the rectified update.
+    Config("radam", RAdam, dict()),
+    Config("radam-beta2-0.9", RAdam, dict(betas=(0.9, 0.9))),
+    Config("radam-default-l2-maximize", RAdam, dict(lr=1e-2, weight_decay=0.1, maximize=True)),
+    Config(
+        "radam-decoupled",
+        RAdam,
+        dict(lr=1e-2, betas=(0.8, 0.8), weight_decay=0.1, decoupled_weight_decay=True),
+    ),
+    Config("lion", Lion, dict()),
+    Config("lion-wd-maximize", Lion, dict(lr=1e-3, weight_decay=0.1, maximize=True)),
+    Config("lion-betas-closed", Lion, dict(lr=1e-3, betas=(1.0, 0.0), weight_decay=1.0)),
 ]

@@ -2,8 +2,10 @@
 
 A subclass declares only what is particular to it: its torch.optim hyperparameters and defaults
 (its ``__init__`` signature), their validation rules (``_rules``), the state arrays its options
-need (``_state_init``), the float64 coefficients of one step (``_coefficients``) and its kernel name
-(``_kernel``: ``_core.<kernel>_step``, ``_core.<Kernel>Params``, ``reference.<kernel>``).
+need (``_state_init``), any float64 scalars it carries from step to step (``_scalar_state``, such as
+NAdam's running product of momentum coefficients), the float64 coefficients of one step
+(``_coefficients``) and its kernel name (``_kernel``: ``_core.<kernel>_step``,
+``_core.<Kernel>Params``, ``reference.<kernel>``).
 
 Everything else lives here, once: parsing param groups, allocating state, binding tensors to the
 compiled kernels, the torch-style ``step(grads)`` and the textbook-style ``update(params, grads)``,
@@ -14,6 +16,7 @@ written, and runs every tensor of the optimizer in one kernel call per (group, d
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import operator
 from collections.abc import Iterable, Mapping
@@ -47,6 +50,9 @@ class Optimizer:
 
     _kernel: ClassVar[str]
     _rules: ClassVar[Mapping[str, Rule]]
+    # Scalar state per param group, in float64, with its initial value. `_coefficients` advances
+    # it; it is saved per parameter in state_dict (torch's layout), like "step".
+    _scalar_state: ClassVar[Mapping[str, float]] = {}
 
     def __init__(
         self,
@@ -77,6 +83,7 @@ class Optimizer:
         self._group_params: list[tuple[np.ndarray, ...]] = []
         self._probes: list[list[Any]] = []  # params-only TensorGroups, for overlap checks
         self._steps: list[int] = []
+        self._scalars: list[dict[str, float]] = []  # per group: see _scalar_state
         self._fresh: list[set[str]] = []  # per group: states created but not yet stepped
         self._bindings: list[_Binding | None] = []
         self._labels: list[tuple[list[str], list[str]]] = []
@@ -129,8 +136,14 @@ class Optimizer:
         raise NotImplementedError
 
     @staticmethod
-    def _coefficients(group: Mapping[str, Any], step: int, fresh: set[str]) -> dict[str, Any]:
-        """Every scalar of step ``step`` (1-based) in float64, as the kernel's Params fields."""
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        """Every scalar of step ``step`` (1-based) in float64, as the kernel's Params fields.
+
+        ``fresh`` names the state arrays that hold only their initial values; ``scalars`` is a
+        copy of the group's scalar state (see ``_scalar_state``) to advance in place: it is kept
+        only if the step succeeds."""
         raise NotImplementedError
 
     @classmethod
@@ -179,6 +192,7 @@ class Optimizer:
         self._probes.append(probe)
         self._labels.append(labels)
         self._steps.append(0)
+        self._scalars.append(dict(self._scalar_state))
         self._fresh.append(set())
         self._bindings.append(None)
 
@@ -275,9 +289,12 @@ class Optimizer:
             self._check_hyperparameters(group, f"param_groups[{index}]")
         tensor_groups: list[Any] = []
         coefficients: list[dict[str, Any]] = []
+        scalars = [dict(s) for s in self._scalars]  # committed only after the kernels ran
         for index, group in enumerate(self.param_groups):
             binding = self._binding(index)
-            values = self._coefficients(group, self._steps[index] + 1, self._fresh[index])
+            values = self._coefficients(
+                group, self._steps[index] + 1, self._fresh[index], scalars[index]
+            )
             for tensor_group in binding.tensor_groups:
                 tensor_groups.append(tensor_group)
                 coefficients.append(values)
@@ -290,6 +307,7 @@ class Optimizer:
         for index in range(len(self.param_groups)):
             self._steps[index] += 1
             self._fresh[index].clear()
+        self._scalars = scalars
 
     def _reference_steps(
         self, tensor_groups: list[Any], coefficients: list[dict[str, Any]], grads: Any
@@ -332,6 +350,7 @@ class Optimizer:
                         self.param_groups,
                         self._labels,
                         self._steps,
+                        self._scalars,
                         self._fresh,
                         self._bindings,
                         self._group_params,
@@ -387,7 +406,7 @@ class Optimizer:
             for i in indices:
                 arrays = {k: v for k, v in self._state.get(i, {}).items() if k not in fresh}
                 if arrays or self._steps[index]:
-                    state[i] = {"step": self._steps[index]}
+                    state[i] = {"step": self._steps[index], **self._scalars[index]}
                     state[i].update({k: np.array(v, copy=True) for k, v in arrays.items()})
         out: StateDict = {"state": state, "param_groups": groups}
         if self._keys is not None:
@@ -422,7 +441,7 @@ class Optimizer:
                 f"{where}: expected {len(self.param_groups)} param groups, got "
                 f"{len(groups) if isinstance(groups, list) else type(groups).__name__}"
             )
-        new_groups, new_steps, new_state = [], [], {}
+        new_groups, new_steps, new_scalars, new_state = [], [], [], {}
         saved_state = state_dict["state"]
         if not isinstance(saved_state, Mapping):
             raise TypeError(f"{where}: 'state' must be a dict keyed by parameter index")
@@ -446,28 +465,36 @@ class Optimizer:
             if "betas" in hyper:
                 hyper["betas"] = tuple(hyper["betas"])
             self._check_hyperparameters(hyper, gw)
-            steps, names = set(), set()
+            steps, names, scalar_values = set(), set(), set()
             for position, i in enumerate(indices):
                 entry = saved_state.get(i, saved_state.get(str(i), {}))
-                arrays, step = self._checked_state_entry(
+                arrays, step, scalars = self._checked_state_entry(
                     entry, group["params"][position], f"{gw}", i
                 )
                 steps.add(step)
                 names.add(tuple(sorted(arrays)))
+                scalar_values.add(tuple(sorted(scalars.items())))
                 new_state[i] = arrays
-            if len(steps) > 1 or len(names) > 1:
-                raise ValueError(f"{gw}: its parameters have different steps or state arrays")
+            if len(steps) > 1 or len(names) > 1 or len(scalar_values) > 1:
+                raise ValueError(
+                    f"{gw}: its parameters have different steps, state arrays or "
+                    f"{'/'.join(self._scalar_state) or 'scalars'}"
+                )
             new_groups.append({**hyper, "params": group["params"]})
             new_steps.append(steps.pop() if steps else 0)
+            new_scalars.append(dict(scalar_values.pop()) if scalar_values else {})
+            for name, initial in self._scalar_state.items():
+                new_scalars[-1].setdefault(name, initial)
         self.param_groups = new_groups
         self._set_state(new_state)
         self._steps = new_steps
+        self._scalars = new_scalars
         self._fresh = [set() for _ in new_groups]
         self._bindings = [None for _ in new_groups]
 
     def _checked_state_entry(
         self, entry: Any, param: np.ndarray, where: str, index: int
-    ) -> tuple[dict[str, np.ndarray], int]:
+    ) -> tuple[dict[str, np.ndarray], int, dict[str, float]]:
         if not isinstance(entry, Mapping):
             raise TypeError(f"{where}: state[{index}] must be a dict")
         step = entry.get("step", 0)
@@ -481,9 +508,30 @@ class Optimizer:
             raise ValueError(
                 f"{where}: state[{index}]['step'] must be an int in [0, 2**53], got {step!r}"
             )
+        scalars = {}
+        for name in self._scalar_state:
+            if name not in entry:
+                if step:
+                    raise ValueError(
+                        f"{where}: state[{index}] has step {step} but no {name!r}, which "
+                        f"{type(self).__name__} needs to resume"
+                    )
+                continue
+            value = entry[name]
+            if isinstance(value, np.ndarray) and value.ndim == 0:
+                value = value.item()
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+            ):
+                raise ValueError(
+                    f"{where}: state[{index}][{name!r}] must be a finite float, got {value!r}"
+                )
+            scalars[name] = float(value)
         arrays = {}
         for name, value in entry.items():
-            if name == "step":
+            if name == "step" or name in self._scalar_state:
                 continue
             if name not in self._roles[2:]:
                 raise ValueError(
@@ -498,7 +546,7 @@ class Optimizer:
                     f"expected {param.dtype}{param.shape} like its parameter"
                 )
             arrays[name] = np.array(value, dtype=param.dtype, order="C", copy=True)
-        return arrays, int(step)
+        return arrays, int(step), scalars
 
     def save_state(self, path: str) -> None:
         """Write ``state_dict()`` to a ``.npz`` file (arrays as arrays, the rest as JSON)."""
@@ -508,13 +556,17 @@ class Optimizer:
             "optimizer": type(self).__name__,
             "param_groups": [{k: _plain(v) for k, v in g.items()} for g in sd["param_groups"]],
             "steps": {str(i): s["step"] for i, s in sd["state"].items()},
+            "scalars": {
+                str(i): {k: s[k] for k in self._scalar_state if k in s}
+                for i, s in sd["state"].items()
+            },
             "keys": sd.get("keys"),
         }
         arrays = {
             f"state.{i}.{name}": a
             for i, s in sd["state"].items()
             for name, a in s.items()
-            if name != "step"
+            if name != "step" and name not in self._scalar_state
         }
         with open(path, "wb") as file:  # exactly `path`: np.savez would append ".npz" to a name
             np.savez(file, __optkern__=np.array(json.dumps(meta)), **arrays)
@@ -528,7 +580,8 @@ class Optimizer:
             if meta.get("format") != _FORMAT_VERSION:
                 raise ValueError(f"{path}: unsupported state format {meta.get('format')!r}")
             state: dict[int, dict[str, Any]] = {
-                int(i): {"step": step} for i, step in meta["steps"].items()
+                int(i): {"step": step, **meta.get("scalars", {}).get(i, {})}
+                for i, step in meta["steps"].items()
             }
             for name in data.files:
                 if name.startswith("state."):

@@ -134,3 +134,107 @@ def adam(
         second_moment = max_exp_avg_sq
     denom = np.sqrt(second_moment) / c.bias_correction2_sqrt + c.eps
     param[...] = param - c.step_size * (exp_avg / denom)
+
+
+@_quiet
+def adadelta(
+    param: np.ndarray,
+    grad: np.ndarray,
+    square_avg: np.ndarray,
+    acc_delta: np.ndarray,
+    hp: Mapping[str, Any],
+) -> None:
+    """Twin of math/adadelta.h. g <- -g (maximize); g <- g + wd*p; v <- rho*v + (1-rho)*(g*g);
+    d <- (sqrt(u + eps) / sqrt(v + eps)) * g; u <- rho*u + (1-rho)*(d*d); p <- p - lr*d."""
+    c = _cast(hp, param.dtype)
+    g = -grad if c.maximize else grad
+    if hp["weight_decay"] != 0:
+        g = g + c.weight_decay * param
+    square_avg[...] = c.rho * square_avg + c.one_minus_rho * (g * g)
+    std = np.sqrt(square_avg + c.eps)
+    delta = (np.sqrt(acc_delta + c.eps) / std) * g
+    acc_delta[...] = c.rho * acc_delta + c.one_minus_rho * (delta * delta)
+    param[...] = param - c.lr * delta
+
+
+@_quiet
+def adamax(
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_inf: np.ndarray,
+    hp: Mapping[str, Any],
+) -> None:
+    """Twin of math/adamax.h. g <- -g (maximize); g <- g + wd*p; m <- beta1*m + (1-beta1)*g;
+    u <- max(beta2*u, |g| + eps); p <- p - clr*(m / u) with clr = lr / (1 - beta1^t)."""
+    c = _cast(hp, param.dtype)
+    g = -grad if c.maximize else grad
+    if hp["weight_decay"] != 0:
+        g = g + c.weight_decay * param
+    exp_avg[...] = c.beta1 * exp_avg + c.one_minus_beta1 * g
+    exp_inf[...] = np.maximum(c.beta2 * exp_inf, np.abs(g) + c.eps)
+    param[...] = param - c.clr * (exp_avg / exp_inf)
+
+
+@_quiet
+def nadam(
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    hp: Mapping[str, Any],
+) -> None:
+    """Twin of math/nadam.h. g <- -g (maximize); p <- p*(1 - lr*wd) (decoupled) or g <- g + wd*p;
+    m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); d <- sqrt(v / (1 - beta2^t)) + eps;
+    p <- p - grad_coef*(g / d); p <- p - exp_avg_coef*(m / d)."""
+    c = _cast(hp, param.dtype)
+    g = -grad if c.maximize else grad
+    if hp["weight_decay"] != 0:
+        if c.decoupled_weight_decay:
+            param[...] = param * c.decay_factor
+        else:
+            g = g + c.weight_decay * param
+    exp_avg[...] = c.beta1 * exp_avg + c.one_minus_beta1 * g
+    exp_avg_sq[...] = c.beta2 * exp_avg_sq + c.one_minus_beta2 * (g * g)
+    denom = np.sqrt(exp_avg_sq / c.bias_correction2) + c.eps
+    param[...] = param - c.grad_coef * (g / denom)
+    param[...] = param - c.exp_avg_coef * (exp_avg / denom)
+
+
+@_quiet
+def radam(
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    hp: Mapping[str, Any],
+) -> None:
+    """Twin of math/radam.h. g <- -g (maximize); p <- p*(1 - lr*wd) (decoupled) or g <- g + wd*p;
+    m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); then
+    p <- p - step_size*(m / (sqrt(v) + eps)) when rectified, else p <- p - step_size*m."""
+    c = _cast(hp, param.dtype)
+    g = -grad if c.maximize else grad
+    if hp["weight_decay"] != 0:
+        if c.decoupled_weight_decay:
+            param[...] = param * c.decay_factor
+        else:
+            g = g + c.weight_decay * param
+    exp_avg[...] = c.beta1 * exp_avg + c.one_minus_beta1 * g
+    exp_avg_sq[...] = c.beta2 * exp_avg_sq + c.one_minus_beta2 * (g * g)
+    if c.rectified:
+        param[...] = param - c.step_size * (exp_avg / (np.sqrt(exp_avg_sq) + c.eps))
+    else:
+        param[...] = param - c.step_size * exp_avg
+
+
+@_quiet
+def lion(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, hp: Mapping[str, Any]) -> None:
+    """Twin of math/lion.h. g <- -g (maximize); c <- beta1*m + (1-beta1)*g;
+    p <- p*(1 - lr*wd) (wd != 0); p <- p - lr*sign(c); m <- beta2*m + (1-beta2)*g."""
+    c = _cast(hp, param.dtype)
+    g = -grad if c.maximize else grad
+    interpolated = c.beta1 * exp_avg + c.one_minus_beta1 * g
+    if hp["weight_decay"] != 0:
+        param[...] = param * c.decay_factor
+    param[...] = param - c.lr * np.sign(interpolated)
+    exp_avg[...] = c.beta2 * exp_avg + c.one_minus_beta2 * g

@@ -72,7 +72,9 @@ class RMSprop(Optimizer):
         return init
 
     @staticmethod
-    def _coefficients(group: Mapping[str, Any], step: int, fresh: set[str]) -> dict[str, Any]:
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
         alpha = float(group["alpha"])
         return dict(
             lr=float(group["lr"]),

@@ -71,7 +71,9 @@ class SGD(Optimizer):
         return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
 
     @staticmethod
-    def _coefficients(group: Mapping[str, Any], step: int, fresh: set[str]) -> dict[str, Any]:
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
         return dict(
             lr=float(group["lr"]),
             momentum=float(group["momentum"]),
@@ -84,7 +86,9 @@ class SGD(Optimizer):
 
 
 class Momentum(SGD):
-    """SGD with momentum, textbook defaults (lr=0.01, momentum=0.9); torch's formula (see SGD).
+    """SGD with momentum, textbook defaults (lr=0.01, momentum=0.9); torch's formula (see SGD)::
+
+        b ← g (first step), else b ← μ·b + (1 − τ)·g;   p ← p − lr·b
 
     The textbook's own rule (v ← μ·v − lr·g; p ← p + v) is the same method but rounds differently.
     """
@@ -116,7 +120,11 @@ class Momentum(SGD):
 
 
 class Nesterov(SGD):
-    """SGD with Nesterov momentum (NAG), textbook defaults (lr=0.01, momentum=0.9); see SGD."""
+    """SGD with Nesterov momentum (NAG), textbook defaults (lr=0.01, momentum=0.9); torch's
+    formula (see SGD)::
+
+        b ← g (first step), else b ← μ·b + g;   p ← p − lr·(g + μ·b)
+    """
 
     def __init__(
         self,

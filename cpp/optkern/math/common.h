@@ -15,4 +15,14 @@ inline T maximum(T a, T b) {
   return (a != a || a > b) ? a : b;
 }
 
+// np.abs: clears the sign bit (NaN stays NaN).
+inline float absolute(float x) { return __builtin_fabsf(x); }
+inline double absolute(double x) { return __builtin_fabs(x); }
+
+// np.sign: +1 or -1, +0 for either zero, and NaN for NaN.
+template <class T>
+inline T sign(T x) {
+  return x > T(0) ? T(1) : (x < T(0) ? T(-1) : (x == x ? T(0) : x));
+}
+
 }  // namespace optkern::OPTKERN_ISA_NAMESPACE::math

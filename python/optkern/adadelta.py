@@ -1,0 +1,71 @@
+"""Adadelta."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import _validation as v
+from .optimizer import Optimizer, ParamsArg
+
+
+class Adadelta(Optimizer):
+    r"""Adadelta, as torch.optim.Adadelta.
+
+    Per element, with gradient g, parameter p, running average of squared gradients v, running
+    average of squared updates u, learning rate lr, decay ρ, ε and weight decay λ::
+
+        g ← −g                                  if maximize
+        g ← g + λ·p                             if λ ≠ 0
+        v ← ρ·v + (1 − ρ)·(g·g)
+        Δ ← (√(u + ε) / √(v + ε))·g             (ε inside both square roots)
+        u ← ρ·u + (1 − ρ)·(Δ·Δ)                 (u accumulates the update before lr scales it)
+        p ← p − lr·Δ
+
+    ``AdaDelta`` is the same class under the lecture notes' name.
+    """
+
+    _kernel = "adadelta"
+    _rules: Mapping[str, v.Rule] = {
+        "lr": v.non_negative,
+        "rho": v.closed_unit_interval,
+        "eps": v.non_negative,
+        "weight_decay": v.non_negative,
+        "maximize": v.boolean,
+    }
+
+    def __init__(
+        self,
+        params: ParamsArg = None,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {"square_avg": 0.0, "acc_delta": 0.0}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        rho = float(group["rho"])
+        return dict(
+            lr=float(group["lr"]),
+            rho=rho,
+            one_minus_rho=1.0 - rho,
+            eps=float(group["eps"]),
+            weight_decay=float(group["weight_decay"]),
+            maximize=group["maximize"],
+        )
+
+
+AdaDelta = Adadelta

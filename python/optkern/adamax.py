@@ -1,0 +1,78 @@
+"""Adamax."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import _validation as v
+from .optimizer import Optimizer, ParamsArg
+
+
+class Adamax(Optimizer):
+    r"""Adamax (Adam with the infinity norm), as torch.optim.Adamax.
+
+    Per element, with gradient g, parameter p, first moment m, exponentially weighted infinity norm
+    u, step t (1, 2, ...), learning rate lr, β1, β2, ε and weight decay λ::
+
+        g ← −g                                  if maximize
+        g ← g + λ·p                             if λ ≠ 0
+        m ← β1·m + (1 − β1)·g
+        u ← max(β2·u, |g| + ε)                  (a NaN in either argument propagates)
+        p ← p − clr·(m / u),    clr = lr / (1 − β1^t)   (only m is bias-corrected)
+
+    clr is computed once per step in float64. ``AdaMax`` is the same class under the lecture
+    notes' name.
+    """
+
+    _kernel = "adamax"
+    _rules: Mapping[str, v.Rule] = {
+        "lr": v.non_negative,
+        "betas": v.betas,
+        "eps": v.non_negative,
+        "weight_decay": v.non_negative,
+        "maximize": v.boolean,
+    }
+
+    def __init__(
+        self,
+        params: ParamsArg = None,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas) if isinstance(betas, list) else betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {"exp_avg": 0.0, "exp_inf": 0.0}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        beta1, beta2 = (float(b) for b in group["betas"])
+        return dict(
+            beta1=beta1,
+            one_minus_beta1=1.0 - beta1,
+            beta2=beta2,
+            eps=float(group["eps"]),
+            weight_decay=float(group["weight_decay"]),
+            clr=float(group["lr"]) / (1.0 - beta1**step),
+            maximize=group["maximize"],
+        )
+
+
+AdaMax = Adamax

@@ -1,0 +1,76 @@
+"""Lion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import _validation as v
+from .optimizer import Optimizer, ParamsArg
+
+
+class Lion(Optimizer):
+    r"""Lion (EvoLved Sign Momentum), from "Symbolic Discovery of Optimization Algorithms"
+    (Chen et al., 2023). torch.optim has no Lion; this follows the paper's algorithm.
+
+    Per element, with gradient g, parameter p, momentum m, learning rate lr, β1, β2 and
+    (decoupled) weight decay λ::
+
+        g ← −g                                  if maximize
+        c ← β1·m + (1 − β1)·g
+        p ← p·(1 − lr·λ)                        if λ ≠ 0
+        p ← p − lr·sign(c)                      (sign(0) = 0; a NaN stays NaN)
+        m ← β2·m + (1 − β2)·g
+
+    Every update has magnitude lr, so Lion's lr is usually 3–10× smaller than AdamW's, and its
+    λ correspondingly larger. β1 and β2 may be anywhere in [0, 1].
+    """
+
+    _kernel = "lion"
+    _rules: Mapping[str, v.Rule] = {
+        "lr": v.non_negative,
+        "betas": v.closed_betas,
+        "weight_decay": v.non_negative,
+        "maximize": v.boolean,
+    }
+
+    def __init__(
+        self,
+        params: ParamsArg = None,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas) if isinstance(betas, list) else betas,
+            weight_decay=weight_decay,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {"exp_avg": 0.0}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        lr = float(group["lr"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        weight_decay = float(group["weight_decay"])
+        return dict(
+            lr=lr,
+            beta1=beta1,
+            one_minus_beta1=1.0 - beta1,
+            beta2=beta2,
+            one_minus_beta2=1.0 - beta2,
+            weight_decay=weight_decay,
+            decay_factor=1.0 - lr * weight_decay,
+            maximize=group["maximize"],
+        )

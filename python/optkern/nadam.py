@@ -1,0 +1,101 @@
+"""NAdam."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import _validation as v
+from .optimizer import Optimizer, ParamsArg
+
+
+class NAdam(Optimizer):
+    r"""NAdam (Adam with Nesterov momentum), as torch.optim.NAdam.
+
+    Per element, with gradient g, parameter p, moments m and v, step t (1, 2, ...), learning
+    rate lr, β1, β2, ε, weight decay λ and momentum decay ψ::
+
+        g ← −g                                  if maximize
+        p ← p·(1 − lr·λ)                        if λ ≠ 0 and decoupled_weight_decay
+        g ← g + λ·p                             if λ ≠ 0 otherwise
+        m ← β1·m + (1 − β1)·g
+        v ← β2·v + (1 − β2)·(g·g)
+        d ← √(v / (1 − β2^t)) + ε
+        p ← p − (lr·(1 − μ_t) / (1 − Π_t))·(g / d)
+        p ← p − (lr·μ_{t+1} / (1 − Π_t·μ_{t+1}))·(m / d)
+
+    with μ_t = β1·(1 − 0.5·0.96^(t·ψ)) and Π_t = μ_1·μ_2·…·μ_t, the running product kept in
+    float64 from step to step (``state_dict`` saves it per parameter as ``"mu_product"``, as
+    torch does; torch keeps it in its default scalar dtype, float32 unless the default dtype is
+    float64). All these scalars are computed once per step in float64.
+    """
+
+    _kernel = "nadam"
+    _rules: Mapping[str, v.Rule] = {
+        "lr": v.non_negative,
+        "betas": v.betas,
+        "eps": v.non_negative,
+        "weight_decay": v.non_negative,
+        "momentum_decay": v.non_negative,
+        "decoupled_weight_decay": v.boolean,
+        "maximize": v.boolean,
+    }
+    _scalar_state: Mapping[str, float] = {"mu_product": 1.0}
+
+    def __init__(
+        self,
+        params: ParamsArg = None,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas) if isinstance(betas, list) else betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        lr = float(group["lr"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        weight_decay = float(group["weight_decay"])
+        psi = float(group["momentum_decay"])
+        # torch's expressions, in torch's order
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi)))
+        mu_product = scalars["mu_product"] * mu
+        scalars["mu_product"] = mu_product
+        mu_product_next = mu_product * mu_next
+        return dict(
+            beta1=beta1,
+            one_minus_beta1=1.0 - beta1,
+            beta2=beta2,
+            one_minus_beta2=1.0 - beta2,
+            eps=float(group["eps"]),
+            weight_decay=weight_decay,
+            decay_factor=1.0 - lr * weight_decay,
+            bias_correction2=1.0 - beta2**step,
+            grad_coef=lr * (1.0 - mu) / (1.0 - mu_product),
+            exp_avg_coef=lr * mu_next / (1.0 - mu_product_next),
+            maximize=group["maximize"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )

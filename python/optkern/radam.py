@@ -1,0 +1,106 @@
+"""RAdam."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from . import _validation as v
+from .optimizer import Optimizer, ParamsArg
+
+
+class RAdam(Optimizer):
+    r"""RAdam (rectified Adam), as torch.optim.RAdam.
+
+    Per element, with gradient g, parameter p, moments m and v, step t (1, 2, ...), learning
+    rate lr, β1, β2, ε and weight decay λ::
+
+        g ← −g                                  if maximize
+        p ← p·(1 − lr·λ)                        if λ ≠ 0 and decoupled_weight_decay
+        g ← g + λ·p                             if λ ≠ 0 otherwise
+        m ← β1·m + (1 − β1)·g
+        v ← β2·v + (1 − β2)·(g·g)
+        ρ∞ = 2 / (1 − β2) − 1,   ρ_t = ρ∞ − 2·t·β2^t / (1 − β2^t)
+        if ρ_t > 5 (rectified):
+            r_t = √((ρ_t − 4)·(ρ_t − 2)·ρ∞ / ((ρ∞ − 4)·(ρ∞ − 2)·ρ_t))
+            p ← p − (lr·r_t·√(1 − β2^t) / (1 − β1^t))·(m / (√v + ε))
+        otherwise (the un-adapted step):
+            p ← p − (lr / (1 − β1^t))·m
+
+    ε is added to √v, not to the bias-corrected root (torch's placement). ρ_t, r_t and the step
+    sizes are computed once per step in float64.
+    """
+
+    _kernel = "radam"
+    _rules: Mapping[str, v.Rule] = {
+        "lr": v.non_negative,
+        "betas": v.betas,
+        "eps": v.non_negative,
+        "weight_decay": v.non_negative,
+        "decoupled_weight_decay": v.boolean,
+        "maximize": v.boolean,
+    }
+
+    def __init__(
+        self,
+        params: ParamsArg = None,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas) if isinstance(betas, list) else betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        lr = float(group["lr"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        weight_decay = float(group["weight_decay"])
+        bias_correction1 = 1.0 - beta1**step
+        bias_correction2 = 1.0 - beta2**step
+        rho_inf = 2.0 / (1.0 - beta2) - 1.0
+        rho_t = rho_inf - 2.0 * step * (beta2**step) / bias_correction2
+        rectified = rho_t > 5.0
+        if rectified:
+            rect = math.sqrt(
+                (rho_t - 4.0)
+                * (rho_t - 2.0)
+                * rho_inf
+                / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
+            )
+            step_size = lr * rect * math.sqrt(bias_correction2) / bias_correction1
+        else:
+            step_size = lr / bias_correction1
+        return dict(
+            beta1=beta1,
+            one_minus_beta1=1.0 - beta1,
+            beta2=beta2,
+            one_minus_beta2=1.0 - beta2,
+            eps=float(group["eps"]),
+            weight_decay=weight_decay,
+            decay_factor=1.0 - lr * weight_decay,
+            step_size=step_size,
+            rectified=rectified,
+            maximize=group["maximize"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )
