@@ -1,50 +1,77 @@
 """Time one optimizer step from Python: optkern (fused) against optkern.reference and the naive
-textbook NumPy formula, on one tensor.
+textbook NumPy formula (bench/naive.py), on one tensor, for each algorithm asked for.
 
 Method: every contender gets its own copy of the arrays; after warm-up, rounds run the contenders
 one after another in a rotating order (so machine noise hits all alike), and the table reports
 min / median / max per step over the rounds, ns per element, GB/s of the algorithm's own traffic
-(Adam: read p, g, m, v; write p, m, v = 7 arrays), and each median as a multiple of optkern's.
+(param and each state read and written, gradient read: Adam moves 7 arrays, Lion 5), and each
+median as a multiple of optkern's on one thread.
 
-A bandwidth figure for comparison is measured in the same run: NumPy's np.copyto over arrays of
-the same size (read 1 + write 1, one thread). It is not the same-traffic ceiling of issue 4's C++
+A bandwidth figure for comparison is measured in the same rounds: NumPy's np.copyto over arrays
+of the same size (read 1 + write 1, one thread). It is not the same-traffic ceiling of the C++
 benchmark (which moves exactly the algorithm's bytes); it only anchors the GB/s column.
 
-    python bench/step_benchmark.py --size 10000000 --dtype float32 --rounds 15
+    python bench/step_benchmark.py --algorithms adam,lion --size 10000000 --rounds 15
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import optkern
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import naive  # bench/naive.py, next to this script
 
-def naive_adam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999) -> Callable:
-    """The textbook's Adam.update written as plain NumPy expressions (allocates temporaries)."""
-    state: dict[str, object] = {"t": 0}
+# algorithm -> (optkern optimizer factory, naive NumPy step factory)
+ALGORITHMS: dict[str, tuple[Callable[..., optkern.Optimizer], Callable[[], naive.Step]]] = {
+    "sgd": (lambda ps, **kw: optkern.SGD(ps, lr=1e-3, **kw), naive.sgd),
+    "momentum": (lambda ps, **kw: optkern.SGD(ps, lr=1e-3, momentum=0.9, **kw), naive.momentum),
+    "adagrad": (lambda ps, **kw: optkern.Adagrad(ps, **kw), naive.adagrad),
+    "rmsprop": (lambda ps, **kw: optkern.RMSprop(ps, **kw), naive.rmsprop),
+    "adam": (lambda ps, **kw: optkern.Adam(ps, **kw), naive.adam),
+    "adadelta": (lambda ps, **kw: optkern.Adadelta(ps, **kw), naive.adadelta),
+    "adamax": (lambda ps, **kw: optkern.Adamax(ps, **kw), naive.adamax),
+    "nadam": (lambda ps, **kw: optkern.NAdam(ps, **kw), naive.nadam),
+    "radam": (lambda ps, **kw: optkern.RAdam(ps, **kw), naive.radam),
+    "lion": (lambda ps, **kw: optkern.Lion(ps, **kw), naive.lion),
+}
+ANCHOR = "np.copyto (bandwidth anchor)"
 
-    def step(p: np.ndarray, g: np.ndarray) -> None:
-        if "m" not in state:
-            state["m"], state["v"] = np.zeros_like(p), np.zeros_like(p)
-        m, v = state["m"], state["v"]
-        state["t"] = t = int(state["t"]) + 1  # type: ignore[call-overload]
-        lr_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
-        m += (1 - beta1) * (g - m)  # type: ignore[operator]
-        v += (1 - beta2) * (g**2 - v)  # type: ignore[operator]
-        p -= lr_t * m / (np.sqrt(v) + 1e-7)  # type: ignore[operator]
 
-    return step
+def measure(
+    contenders: dict[str, Callable[[], None]], rounds: int, warmup: int, label: str
+) -> dict[str, list[float]]:
+    """Seconds per call of each contender, rounds interleaved in rotating order."""
+    names = list(contenders)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    total = warmup + rounds
+    for r in range(total):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            t0 = time.perf_counter()
+            contenders[name]()
+            elapsed = time.perf_counter() - t0
+            if r >= warmup:
+                times[name].append(elapsed)
+        print(f"\r  {label}: round {r + 1}/{total}   ", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return times
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--algorithms",
+        default="adam",
+        help=f"comma-separated, or 'all': {','.join(ALGORITHMS)} (default: adam)",
+    )
     parser.add_argument("--size", type=int, default=10_000_000)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--rounds", type=int, default=15)
@@ -57,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         help="optkern thread counts to time (default: 1 and all)",
     )
     args = parser.parse_args(argv)
+    chosen = list(ALGORITHMS) if args.algorithms == "all" else args.algorithms.split(",")
+    unknown = [a for a in chosen if a not in ALGORITHMS]
+    if unknown:
+        parser.error(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
     dtype = np.dtype(args.dtype)
     n = args.size
     threads = args.threads or sorted({1, optkern.get_num_threads()})
@@ -64,54 +95,45 @@ def main(argv: list[str] | None = None) -> int:
     start = rng.standard_normal(n).astype(dtype)
     grad = rng.standard_normal(n).astype(dtype)
 
-    contenders: dict[str, Callable[[], None]] = {}
-    for k in threads:
-        p = start.copy()
-        opt = optkern.Adam([p], lr=1e-3, num_threads=k)
-        contenders[f"optkern.Adam ({k} thread{'s' if k > 1 else ''})"] = lambda opt=opt: opt.step(
-            [grad]
-        )
-    p_ref = start.copy()
-    ref = optkern.Adam([p_ref], lr=1e-3, backend="reference")
-    contenders["optkern.reference.adam"] = lambda: ref.step([grad])
-    p_naive = start.copy()
-    naive = naive_adam()
-    contenders["naive NumPy (textbook formula)"] = lambda: naive(p_naive, grad)
-    src, dst = start.copy(), np.empty_like(start)
-    contenders["np.copyto (bandwidth anchor)"] = lambda: np.copyto(dst, src)
+    rows = []
+    for algorithm in chosen:
+        make_optkern, make_naive = ALGORITHMS[algorithm]
+        contenders: dict[str, Callable[[], None]] = {}
+        for k in threads:
+            opt = make_optkern([start.copy()], num_threads=k)
+            contenders[f"optkern ({k} thread{'s' if k > 1 else ''})"] = lambda opt=opt: opt.step(
+                [grad]
+            )
+        ref = make_optkern([start.copy()], backend="reference")
+        contenders["optkern.reference"] = lambda ref=ref: ref.step([grad])
+        p_naive, naive_step = start.copy(), make_naive()
+        contenders["naive NumPy"] = lambda p=p_naive, f=naive_step: f(p, grad)
+        src, dst = start.copy(), np.empty_like(start)
+        contenders[ANCHOR] = lambda dst=dst, src=src: np.copyto(dst, src)
 
-    names = list(contenders)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    total = args.warmup + args.rounds
-    for r in range(total):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            t0 = time.perf_counter()
-            contenders[name]()
-            elapsed = time.perf_counter() - t0
-            if r >= args.warmup:
-                times[name].append(elapsed)
-        print(f"\r  round {r + 1}/{total}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+        times = measure(contenders, args.rounds, args.warmup, algorithm)
+        states = len(ref.state[0])  # after warm-up every state array exists
+        arrays = 3 + 2 * states  # p read+write, g read, each state read+write
+        fused = statistics.median(times[next(iter(contenders))])
+        for name, ts in times.items():
+            med = statistics.median(ts)
+            moved = (2 if name == ANCHOR else arrays) * dtype.itemsize * n
+            rows.append(
+                f"| {algorithm} | {name} | {min(ts) * 1e3:.2f} | {med * 1e3:.2f} | "
+                f"{max(ts) * 1e3:.2f} | {med / n * 1e9:.3f} | {moved / med / 1e9:.1f} | "
+                f"{med / fused:.2f}x |"
+            )
 
-    traffic = dict.fromkeys(names, 7 * dtype.itemsize)
-    traffic["np.copyto (bandwidth anchor)"] = 2 * dtype.itemsize
-    fused = statistics.median(times[names[0]])
     print(
-        f"Adam step, {n:,} {dtype.name} elements, ISA {optkern.active_isa()}, "
-        f"{args.rounds} rounds after {args.warmup} warm-up, interleaved\n"
+        f"One step on {n:,} {dtype.name} elements, ISA {optkern.active_isa()}, "
+        f"{args.rounds} rounds after {args.warmup} warm-up, interleaved per algorithm\n"
     )
     print(
-        "| contender | min ms | median ms | max ms | ns/element | GB/s | median vs optkern (1 thread) |"
+        "| algorithm | contender | min ms | median ms | max ms | ns/element | GB/s | "
+        "median vs optkern (1 thread) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name in names:
-        ts = times[name]
-        med = statistics.median(ts)
-        print(
-            f"| {name} | {min(ts) * 1e3:.2f} | {med * 1e3:.2f} | {max(ts) * 1e3:.2f} | "
-            f"{med / n * 1e9:.3f} | {traffic[name] * n / med / 1e9:.1f} | {med / fused:.2f}x |"
-        )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
     return 0
 
 

@@ -10,19 +10,28 @@ inline float square_root(float x) { return __builtin_sqrtf(x); }
 inline double square_root(double x) { return __builtin_sqrt(x); }
 
 // np.maximum: NaN in either argument gives NaN (torch.maximum does the same for AMSGrad).
+// Both comparisons are evaluated unconditionally (`|`, not `||`): an ordered comparison may raise
+// FE_INVALID, so under the default -ftrapping-math GCC will not speculate a short-circuited one,
+// and the select would stay a branch that blocks vectorization.
 template <class T>
 inline T maximum(T a, T b) {
-  return (a != a || a > b) ? a : b;
+  const bool a_is_nan = a != a;
+  const bool a_is_greater = a > b;
+  return (a_is_nan | a_is_greater) ? a : b;
 }
 
 // np.abs: clears the sign bit (NaN stays NaN).
 inline float absolute(float x) { return __builtin_fabsf(x); }
 inline double absolute(double x) { return __builtin_fabs(x); }
 
-// np.sign: +1 or -1, +0 for either zero, and NaN for NaN.
+// np.sign: +1 or -1, +0 for either zero, and NaN for NaN. Branch-free for the same reason as
+// maximum: the comparisons become masks and the result a subtraction and one select.
 template <class T>
 inline T sign(T x) {
-  return x > T(0) ? T(1) : (x < T(0) ? T(-1) : (x == x ? T(0) : x));
+  const T positive = static_cast<T>(x > T(0));
+  const T negative = static_cast<T>(x < T(0));
+  const bool is_nan = x != x;
+  return is_nan ? x : positive - negative;
 }
 
 }  // namespace optkern::OPTKERN_ISA_NAMESPACE::math
