@@ -1,10 +1,12 @@
-# One object library per instruction set, all built from the same kernels_impl.h.
-# Each gets only its own ISA flags, never -march=native (unless OPTKERN_NATIVE asks for it), so the
-# wheel runs on any CPU of the architecture and dispatch.cpp chooses among them at import.
+# One object library per instruction set, all built from the same source (the kernels'
+# kernels_impl.h; the benchmark's ceiling_impl.h). Each gets only its own ISA flags, never
+# -march=native (unless OPTKERN_NATIVE asks for it), so the wheel runs on any CPU of the
+# architecture and dispatch.cpp chooses among them at import.
 #
-# optkern_add_isa_kernels(<objects_var> <definitions_var>) sets <objects_var> to the object files
-# to link and <definitions_var> to OPTKERN_HAVE_<ISA>=1 definitions for dispatch.cpp.
-function(optkern_add_isa_kernels objects_var definitions_var)
+# optkern_add_isa_objects(<name> <source> <objects_var> <definitions_var>) compiles <source>, in
+# which "<isa>" stands for each ISA's name, into object library <name>_<isa>; it sets
+# <objects_var> to the object files to link and <definitions_var> to OPTKERN_HAVE_<ISA>=1.
+function(optkern_add_isa_objects name source objects_var definitions_var)
   set(objects "")
   set(definitions "")
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
@@ -21,16 +23,17 @@ function(optkern_add_isa_kernels objects_var definitions_var)
     set(flags_baseline "")
   endif()
   foreach(isa IN LISTS isas)
-    add_library(optkern_kernels_${isa} OBJECT ${PROJECT_SOURCE_DIR}/cpp/isa/kernels_${isa}.cpp)
-    target_link_libraries(optkern_kernels_${isa} PRIVATE optkern_flags pybind11::headers)
-    target_compile_options(optkern_kernels_${isa} PRIVATE ${flags_${isa}})
+    string(REPLACE "<isa>" "${isa}" isa_source "${source}")
+    add_library(${name}_${isa} OBJECT ${isa_source})
+    target_link_libraries(${name}_${isa} PRIVATE optkern_flags)
+    target_compile_options(${name}_${isa} PRIVATE ${flags_${isa}})
     if(OPTKERN_NATIVE AND isa STREQUAL "baseline")
       message(WARNING "optkern: OPTKERN_NATIVE=ON builds the baseline kernels with -march=native; "
                       "the result only runs on CPUs like this one")
-      target_compile_options(optkern_kernels_${isa} PRIVATE -march=native)
+      target_compile_options(${name}_${isa} PRIVATE -march=native)
     endif()
     string(TOUPPER ${isa} isa_upper)
-    list(APPEND objects $<TARGET_OBJECTS:optkern_kernels_${isa}>)
+    list(APPEND objects $<TARGET_OBJECTS:${name}_${isa}>)
     list(APPEND definitions OPTKERN_HAVE_${isa_upper}=1)
   endforeach()
   set(${objects_var} ${objects} PARENT_SCOPE)

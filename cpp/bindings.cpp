@@ -14,10 +14,6 @@
 #include "tensor_group.h"
 #include "work_plan_builder.h"
 
-#if OPTKERN_HAVE_OPENMP
-#include <omp.h>
-#endif
-
 namespace py = pybind11;
 using namespace optkern;
 
@@ -95,14 +91,6 @@ void step(const std::vector<const TensorGroup*>& groups, const std::vector<Param
   for (std::size_t g = 0; g < groups.size(); ++g) {
     (table.*kernels)[groups[g]->dtype()](plans[g].call(), hparams[g]);
   }
-}
-
-int max_threads() {
-#if OPTKERN_HAVE_OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
 }
 
 std::string compiler() {

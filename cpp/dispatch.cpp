@@ -91,7 +91,7 @@ std::vector<std::string> supported_isas() {
   return names;
 }
 
-void select_isa(const std::string& name) {
+const KernelTable& kernel_table(const std::string& name) {
   for (const auto& entry : compiled_entries()) {
     if (name != entry.name) continue;
     if (!cpu_and_os_support(name)) {
@@ -99,12 +99,13 @@ void select_isa(const std::string& name) {
           "OPTKERN_ISA=" + name +
           ": this CPU or OS does not support it; supported here: " + join(supported_isas()));
     }
-    active.store(&entry.table());
-    return;
+    return entry.table();
   }
   throw std::invalid_argument("OPTKERN_ISA=" + name +
                               ": unknown or not compiled; compiled: " + join(compiled_isas()));
 }
+
+void select_isa(const std::string& name) { active.store(&kernel_table(name)); }
 
 void select_isa_from_environment() {
   const char* forced = std::getenv("OPTKERN_ISA");

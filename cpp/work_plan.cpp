@@ -6,6 +6,10 @@
 
 #include "work_plan_builder.h"
 
+#if OPTKERN_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 namespace optkern {
 namespace {
 std::atomic<std::int64_t> grain{kDefaultMinElementsPerThread};
@@ -16,6 +20,14 @@ std::int64_t min_elements_per_thread() { return grain.load(); }
 void set_min_elements_per_thread(std::int64_t elements) {
   if (elements < 1) throw std::invalid_argument("min_elements_per_thread must be >= 1");
   grain.store(elements);
+}
+
+int max_threads() {
+#if OPTKERN_HAVE_OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
 }
 
 StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& sizes,

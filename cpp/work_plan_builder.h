@@ -11,6 +11,8 @@ namespace optkern {
 // The grain: elements each thread must have before another thread is used (>= 1).
 std::int64_t min_elements_per_thread();
 void set_min_elements_per_thread(std::int64_t elements);
+// OpenMP's maximum thread count (OMP_NUM_THREADS), or 1 in a build without OpenMP.
+int max_threads();
 
 class StepPlan {
  public:

@@ -1,0 +1,246 @@
+// google-benchmark of every kernel (OPTKERN_FOR_EACH_ALGORITHM) x dtype x supported ISA x thread
+// count x size, and in the same binary the memory ceilings the kernels are judged against: a loop
+// with exactly each algorithm's traffic and no math, and a STREAM triad. Bytes/s is the rate
+// counter; bench/kernel_report.py turns the JSON output into "% of the same-traffic ceiling".
+//
+// Every benchmark calls the kernel the Python step calls (through the same StepPlan, so threads,
+// the serial grain and cache-line cuts are as in production), on one tensor. Extra flags, after
+// google-benchmark's own:
+//   --optkern_threads=1,2   thread counts (default: 1 and OpenMP's maximum)
+//   --optkern_max_size=N    largest size (default 1e8; sizes are the powers of ten from 1e3)
+//   --optkern_grain=N       elements per thread before another thread is used (default: the
+//                           library's)
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "ceiling.h"
+#include "dispatch.h"
+#include "optkern/algorithms.h"
+#include "optkern/kernel_table.h"
+#include "work_plan_builder.h"
+
+namespace {
+
+using optkern::kMaxArrays;
+
+// Arrays shared by all benchmarks: allocating and first-touching up to 4 GB per case would cost
+// more than the case. Each case refills the prefix it uses, so every case starts from the same
+// values whatever ran before it.
+class Arena {
+ public:
+  std::vector<void*> prepare(std::int64_t elements, bool is_double) {
+    const std::size_t bytes = static_cast<std::size_t>(elements) * 8 + 64;
+    if (bytes > capacity_) {
+      for (auto& buffer : buffers_) buffer.reset(static_cast<char*>(std::aligned_alloc(64, bytes)));
+      capacity_ = bytes;
+    }
+    std::vector<void*> arrays;
+    for (int role = 0; role < kMaxArrays; ++role) {
+      void* data = buffers_[role].get();
+      if (is_double) {
+        fill(static_cast<double*>(data), elements, role);
+      } else {
+        fill(static_cast<float*>(data), elements, role);
+      }
+      arrays.push_back(data);
+    }
+    return arrays;
+  }
+
+ private:
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  // Parameters and gradients in [-1, 1); states positive (square roots of them are taken).
+  template <class T>
+  static void fill(T* data, std::int64_t n, int role) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const T wave = static_cast<T>((i * (role + 3)) % 2048) / T(1024);
+      data[i] = role < 2 ? wave - T(1) : T(0.25) + wave / T(4);
+    }
+  }
+  std::unique_ptr<char, Free> buffers_[kMaxArrays];
+  std::size_t capacity_ = 0;
+};
+
+Arena& arena() {
+  static Arena instance;
+  return instance;
+}
+
+// Every coefficient 0.5 and every option off, except the options that are the steady state of a
+// long run (RAdam is rectified from step 6 on). Values stay O(1): no subnormals, no overflow.
+template <class Params>
+Params typical_params() {
+  Params hp;
+  Params::for_each_field([&](const char* name, auto member) {
+    using Field = std::remove_reference_t<decltype(hp.*member)>;
+    if constexpr (std::is_same_v<Field, bool>) {
+      hp.*member = std::strcmp(name, "rectified") == 0;
+    } else {
+      hp.*member = 0.5;
+    }
+  });
+  return hp;
+}
+
+template <class Params>
+int states_used(const Params& hp) {
+  int states = 0;
+  for (int role = 2; role < static_cast<int>(Params::kArrays.size()); ++role) {
+    states += hp.needs_array(role) ? 1 : 0;
+  }
+  return states;
+}
+
+// Pointer table of one tensor: roles 2.. are the states in use, packed in role order as the
+// kernels expect (unused roles point at the parameter, as TensorGroup::pointer_table does).
+template <class Params>
+std::vector<void*> pointer_table(const Params& hp, const std::vector<void*>& arrays) {
+  std::vector<void*> table(kMaxArrays, arrays[optkern::kParamRole]);
+  table[optkern::kGradRole] = arrays[optkern::kGradRole];
+  for (int role = 2; role < static_cast<int>(Params::kArrays.size()); ++role) {
+    if (hp.needs_array(role)) table[role] = arrays[role];
+  }
+  return table;
+}
+
+void report(benchmark::State& state, std::int64_t n, std::int64_t bytes_per_element, int states,
+            int element_bytes) {
+  state.SetBytesProcessed(state.iterations() * n * bytes_per_element);
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["states"] = states;
+  state.counters["element_bytes"] = element_bytes;
+}
+
+template <class Params>
+void kernel_case(benchmark::State& state, optkern::StepKernel<Params> kernel, bool is_double,
+                 std::int64_t n, int threads) {
+  const Params hp = typical_params<Params>();
+  const int element_bytes = is_double ? 8 : 4;
+  const std::vector<void*> arrays = arena().prepare(n, is_double);
+  const optkern::StepPlan plan(pointer_table(hp, arrays), {n}, element_bytes, threads);
+  const optkern::StepCall call = plan.call();
+  for (auto _ : state) {
+    kernel(call, hp);
+    benchmark::ClobberMemory();
+  }
+  const int states = states_used(hp);
+  report(state, n, (3 + 2 * states) * element_bytes, states, element_bytes);
+  state.counters["parts"] = plan.parts();
+}
+
+void ceiling_case(benchmark::State& state, optkern::bench::CeilingKernel kernel, bool is_double,
+                  std::int64_t n, int threads, int states, std::int64_t arrays_moved) {
+  const int element_bytes = is_double ? 8 : 4;
+  const std::vector<void*> arrays = arena().prepare(n, is_double);
+  const optkern::StepPlan plan(arrays, {n}, element_bytes, threads);
+  const optkern::StepCall call = plan.call();
+  for (auto _ : state) {
+    kernel(call);
+    benchmark::ClobberMemory();
+  }
+  report(state, n, arrays_moved * element_bytes, states, element_bytes);
+  state.counters["parts"] = plan.parts();
+}
+
+const optkern::bench::CeilingTable& ceiling_table(const std::string& isa) {
+#ifdef OPTKERN_HAVE_AVX512
+  if (isa == "avx512") return optkern::bench::ceiling_table_avx512();
+#endif
+#ifdef OPTKERN_HAVE_AVX2
+  if (isa == "avx2") return optkern::bench::ceiling_table_avx2();
+#endif
+  (void)isa;
+  return optkern::bench::ceiling_table_baseline();
+}
+
+std::vector<int> parse_list(const std::string& text) {
+  std::vector<int> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = text.find(',', start);
+    out.push_back(std::stoi(text.substr(start, comma - start)));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+void register_all(const std::vector<int>& thread_counts, std::int64_t max_size) {
+  const char* dtype_names[2] = {"float32", "float64"};
+  for (const std::string& isa : optkern::supported_isas()) {
+    const optkern::KernelTable& kernels = optkern::kernel_table(isa);
+    const optkern::bench::CeilingTable& ceilings = ceiling_table(isa);
+    for (int threads : thread_counts) {
+      for (std::int64_t n = 1000; n <= max_size; n *= 10) {
+        for (int dtype = 0; dtype < 2; ++dtype) {
+          const bool is_double = dtype == optkern::kFloat64;
+          const std::string suffix = std::string("/") + dtype_names[dtype] + "/" + isa +
+                                     "/threads:" + std::to_string(threads) + "/" +
+                                     std::to_string(n);
+          std::vector<benchmark::internal::Benchmark*> cases;
+#define OPTKERN_REGISTER(name, Params)                                                 \
+  cases.push_back(benchmark::RegisterBenchmark(                                        \
+      (#name + suffix).c_str(),                                                        \
+      [kernel = kernels.name[dtype], is_double, n, threads](benchmark::State& state) { \
+        kernel_case<optkern::Params>(state, kernel, is_double, n, threads);            \
+      }));
+          OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_REGISTER)
+#undef OPTKERN_REGISTER
+          for (int states = 0; states < kMaxArrays - 1; ++states) {
+            const auto kernel = ceilings.same_traffic[states][dtype];
+            cases.push_back(benchmark::RegisterBenchmark(
+                ("ceiling:states=" + std::to_string(states) + suffix).c_str(),
+                [=](benchmark::State& state) {
+                  ceiling_case(state, kernel, is_double, n, threads, states, 3 + 2 * states);
+                }));
+          }
+          const auto triad = ceilings.triad[dtype];
+          cases.push_back(benchmark::RegisterBenchmark(
+              ("triad" + suffix).c_str(), [=](benchmark::State& state) {
+                ceiling_case(state, triad, is_double, n, threads, 1, 3);
+              }));
+          for (auto* registered : cases) {
+            registered->UseRealTime()->Unit(benchmark::kMicrosecond);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  std::vector<int> thread_counts = {1};
+  if (optkern::max_threads() > 1) thread_counts.push_back(optkern::max_threads());
+  std::int64_t max_size = 100000000;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--optkern_threads=", 0) == 0) {
+      thread_counts = parse_list(arg.substr(18));
+    } else if (arg.rfind("--optkern_max_size=", 0) == 0) {
+      max_size = static_cast<std::int64_t>(std::stod(arg.substr(19)));
+    } else if (arg.rfind("--optkern_grain=", 0) == 0) {
+      optkern::set_min_elements_per_thread(std::stoll(arg.substr(16)));
+    } else {
+      std::cerr << "unknown argument " << arg << "\n";
+      return 2;
+    }
+  }
+  register_all(thread_counts, max_size);
+  benchmark::AddCustomContext("optkern_grain", std::to_string(optkern::min_elements_per_thread()));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
