@@ -24,9 +24,10 @@ std::vector<std::string> roles_of() {
   return {Params::kArrays.begin(), Params::kArrays.end()};
 }
 
-// Params from keyword arguments: every field required, nothing unknown, bools must be bools.
+// Params from a dict (the coefficients an optimizer class computed): every field required,
+// nothing unknown, bools must be bools.
 template <class Params>
-Params params_from_kwargs(const py::kwargs& kwargs) {
+Params params_from_dict(const py::dict& kwargs) {
   Params hp;
   std::size_t used = 0;
   Params::for_each_field([&](const char* name, auto member) {
@@ -53,7 +54,7 @@ Params params_from_kwargs(const py::kwargs& kwargs) {
 template <class Params>
 void bind_params(py::module_& m, const char* class_name) {
   py::class_<Params> cls(m, class_name);
-  cls.def(py::init(&params_from_kwargs<Params>));
+  cls.def(py::init([](const py::kwargs& kwargs) { return params_from_dict<Params>(kwargs); }));
   Params::for_each_field([&](const char* name, auto member) { cls.def_readwrite(name, member); });
   cls.def("as_dict", [](const Params& hp) {
     py::dict out;
@@ -62,11 +63,19 @@ void bind_params(py::module_& m, const char* class_name) {
   });
 }
 
+// `coefficients`: one dict of Params fields per tensor group (converted here: cheaper than a
+// Python-side Params object per group and step).
 template <class Params, StepKernel<Params> (KernelTable::*kernels)[2]>
-void step(const std::vector<const TensorGroup*>& groups, const std::vector<Params>& hparams,
+void step(const std::vector<const TensorGroup*>& groups, const py::list& coefficients,
           const py::handle& grads, int num_threads) {
-  if (groups.size() != hparams.size()) {
-    throw py::value_error("one params struct is needed per tensor group");
+  if (groups.size() != coefficients.size()) {
+    throw py::value_error("one coefficient dict is needed per tensor group");
+  }
+  std::vector<Params> hparams;
+  hparams.reserve(groups.size());
+  for (const py::handle item : coefficients) {
+    if (!py::isinstance<py::dict>(item)) throw py::type_error("coefficients must be dicts");
+    hparams.push_back(params_from_dict<Params>(py::reinterpret_borrow<py::dict>(item)));
   }
   if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
   for (std::size_t g = 0; g < groups.size(); ++g) {
@@ -136,10 +145,10 @@ PYBIND11_MODULE(_core, m) {
       py::arg("groups"), py::arg("grads"));
 
   py::dict roles;
-#define OPTKERN_BIND_ALGORITHM(name, Params)                                                     \
-  bind_params<Params>(m, #Params);                                                               \
-  m.def(#name "_step", &step<Params, &KernelTable::name>, py::arg("groups"), py::arg("hparams"), \
-        py::arg("grads"), py::arg("num_threads"));                                               \
+#define OPTKERN_BIND_ALGORITHM(name, Params)                                 \
+  bind_params<Params>(m, #Params);                                           \
+  m.def(#name "_step", &step<Params, &KernelTable::name>, py::arg("groups"), \
+        py::arg("coefficients"), py::arg("grads"), py::arg("num_threads"));  \
   roles[#name] = py::tuple(py::cast(roles_of<Params>()));
   OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_BIND_ALGORITHM)
 #undef OPTKERN_BIND_ALGORITHM

@@ -63,13 +63,27 @@ def _construct(
 
 
 def _group_change(
-    cls: type = optkern.SGD, **change: Any
+    cls: type = optkern.SGD,
+    then: dict[str, Any] | None = None,
+    then_item: tuple[str, int, Any] | None = None,
+    **change: Any,
 ) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
-    """A hyperparameter made invalid between steps (e.g. by a schedule): the next step raises."""
+    """A hyperparameter made invalid between steps (e.g. by a schedule): the next step raises.
+    With `then` (or `then_item`: key, index, value set inside a list), `change` is applied and
+    stepped first (valid), and `then` is the invalid change: steps must not trust a hyperparameter
+    because an equal-looking one was checked before."""
 
     def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
         opt, watched = _stepped(cls, **({"lr": 0.1, "momentum": 0.9} if cls is optkern.SGD else {}))
         opt.param_groups[0].update(change)
+        if then is not None or then_item is not None:
+            opt.step(watched[2:4])
+            watched = [*watched[:4]] + [a for s in opt.state.values() for a in s.values()]
+            if then is not None:
+                opt.param_groups[0].update(then)
+            if then_item is not None:
+                key, index, value = then_item
+                opt.param_groups[0][key][index] = value
         return watched, lambda: opt.step(watched[2:4])
 
     return build
@@ -493,6 +507,24 @@ ERROR_CASES: list[ErrorCase] = [
         _group_change(weight_decay=float("inf")),
         ValueError,
         r"invalid weight_decay=inf",
+    ),
+    ErrorCase(
+        "lr set from 1 to True (equal, but not a number)",
+        _group_change(optkern.Adam, lr=1, then={"lr": True}),
+        TypeError,
+        r"param_groups\[0\]: lr must be a real number, got bool",
+    ),
+    ErrorCase(
+        "betas set to an equal pair holding a bool",
+        _group_change(optkern.Adam, betas=(0.9, 0.0), then={"betas": (0.9, False)}),
+        TypeError,
+        r"betas\[1\] must be a real number, got bool",
+    ),
+    ErrorCase(
+        "betas list changed in place",
+        _group_change(optkern.Adam, betas=[0.9, 0.999], then_item=("betas", 0, 1.5)),
+        ValueError,
+        r"invalid betas\[0\]=1.5",
     ),
     ErrorCase(
         "NAdam momentum_decay set negative",

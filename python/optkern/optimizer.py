@@ -84,13 +84,14 @@ class Optimizer:
         self._probes: list[list[Any]] = []  # params-only TensorGroups, for overlap checks
         self._steps: list[int] = []
         self._scalars: list[dict[str, float]] = []  # per group: see _scalar_state
+        # per group: the hyperparameters as last validated (see _snapshot), or None
+        self._validated: list[dict[str, Any] | None] = []
         self._fresh: list[set[str]] = []  # per group: states created but not yet stepped
         self._bindings: list[_Binding | None] = []
         self._labels: list[tuple[list[str], list[str]]] = []
         self._keys: list[str] | None = None  # textbook style: the dict keys, in order
         self._pending: Mapping[str, Any] | None = None
         self._roles: tuple[str, ...] = _core.array_roles[self._kernel]
-        self._params_struct = getattr(_core, _params_struct_name(self._kernel))
         self._kernel_step = getattr(_core, f"{self._kernel}_step")
         self._reference_step = getattr(reference, self._kernel)
         if params is None:
@@ -192,6 +193,7 @@ class Optimizer:
         self._probes.append(probe)
         self._labels.append(labels)
         self._steps.append(0)
+        self._validated.append(None)
         self._scalars.append(dict(self._scalar_state))
         self._fresh.append(set())
         self._bindings.append(None)
@@ -286,7 +288,10 @@ class Optimizer:
                 "update(params, grads) with dicts"
             )
         for index, group in enumerate(self.param_groups):
-            self._check_hyperparameters(group, f"param_groups[{index}]")
+            # Schedules may change hyperparameters between steps; unchanged ones were checked.
+            if not _unchanged(group, self._validated[index]):
+                self._check_hyperparameters(group, f"param_groups[{index}]")
+                self._validated[index] = _snapshot(group)
         tensor_groups: list[Any] = []
         coefficients: list[dict[str, Any]] = []
         scalars = [dict(s) for s in self._scalars]  # committed only after the kernels ran
@@ -299,9 +304,8 @@ class Optimizer:
                 tensor_groups.append(tensor_group)
                 coefficients.append(values)
         if self.backend == "fused":
-            hparams = [self._params_struct(**values) for values in coefficients]
             threads = self.num_threads or _runtime.get_num_threads()
-            self._kernel_step(tensor_groups, hparams, grads, threads)
+            self._kernel_step(tensor_groups, coefficients, grads, threads)
         else:
             self._reference_steps(tensor_groups, coefficients, grads)
         for index in range(len(self.param_groups)):
@@ -350,6 +354,7 @@ class Optimizer:
                         self.param_groups,
                         self._labels,
                         self._steps,
+                        self._validated,
                         self._scalars,
                         self._fresh,
                         self._bindings,
@@ -488,6 +493,7 @@ class Optimizer:
         self.param_groups = new_groups
         self._set_state(new_state)
         self._steps = new_steps
+        self._validated = [None for _ in new_groups]
         self._scalars = new_scalars
         self._fresh = [set() for _ in new_groups]
         self._bindings = [None for _ in new_groups]
@@ -611,8 +617,42 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _params_struct_name(kernel: str) -> str:
-    return kernel[0].upper() + kernel[1:] + "Params"
+_PLAIN_TYPES = (bool, int, float, str, type(None))
+
+
+def _snapshot(group: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The group's hyperparameters as just validated, or None when one is of an unusual type
+    (a NumPy scalar, a list ...): such groups are re-validated on every step."""
+    snapshot = {}
+    for key, value in group.items():
+        if key == "params":
+            continue
+        if type(value) in _PLAIN_TYPES or (
+            type(value) is tuple and all(type(v) in _PLAIN_TYPES for v in value)
+        ):
+            snapshot[key] = value
+        else:
+            return None
+    return snapshot
+
+
+def _unchanged(group: Mapping[str, Any], snapshot: dict[str, Any] | None) -> bool:
+    """True if every hyperparameter has the same type and value as when last validated (types
+    too: lr=True equals lr=1 but is invalid)."""
+    if snapshot is None or len(group) != len(snapshot) + 1:
+        return False
+    for key, old in snapshot.items():
+        new = group.get(key, _MISSING)
+        if type(new) is not type(old) or new != old:
+            return False
+        if type(old) is tuple and any(
+            type(a) is not type(b) for a, b in zip(new, old, strict=True)
+        ):
+            return False
+    return True
+
+
+_MISSING = object()
 
 
 def _is_index(key: Any) -> bool:
