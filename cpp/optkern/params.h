@@ -79,9 +79,9 @@ struct AdamParams {
                                                          "max_exp_avg_sq"};
   double beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0, eps = 0;
   double weight_decay = 0;
-  double decay_factor = 0;           // 1 - lr * weight_decay (decoupled weight decay)
-  double step_size = 0;              // lr / (1 - beta1^t)
-  double bias_correction2_sqrt = 0;  // sqrt(1 - beta2^t)
+  double decay_factor = 0;               // 1 - lr * weight_decay (decoupled weight decay)
+  double step_size = 0;                  // lr / (1 - beta1^t)
+  double inv_bias_correction2_sqrt = 0;  // 1 / sqrt(1 - beta2^t): a multiply, not a divide
   bool amsgrad = false, maximize = false, decoupled_weight_decay = false;
   bool needs_array(int role) const { return role < 4 || amsgrad; }
   template <class Visit>
@@ -94,7 +94,7 @@ struct AdamParams {
     visit("weight_decay", &AdamParams::weight_decay);
     visit("decay_factor", &AdamParams::decay_factor);
     visit("step_size", &AdamParams::step_size);
-    visit("bias_correction2_sqrt", &AdamParams::bias_correction2_sqrt);
+    visit("inv_bias_correction2_sqrt", &AdamParams::inv_bias_correction2_sqrt);
     visit("amsgrad", &AdamParams::amsgrad);
     visit("maximize", &AdamParams::maximize);
     visit("decoupled_weight_decay", &AdamParams::decoupled_weight_decay);
@@ -146,10 +146,10 @@ struct NadamParams {
   static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "exp_avg", "exp_avg_sq"};
   double beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0, eps = 0;
   double weight_decay = 0;
-  double decay_factor = 0;      // 1 - lr * weight_decay (decoupled weight decay)
-  double bias_correction2 = 0;  // 1 - beta2^t
-  double grad_coef = 0;         // lr * (1 - mu_t) / (1 - prod_{i<=t} mu_i)
-  double exp_avg_coef = 0;      // lr * mu_{t+1} / (1 - prod_{i<=t+1} mu_i)
+  double decay_factor = 0;          // 1 - lr * weight_decay (decoupled weight decay)
+  double inv_bias_correction2 = 0;  // 1 / (1 - beta2^t)
+  double grad_coef = 0;             // lr * (1 - mu_t) / (1 - prod_{i<=t} mu_i)
+  double exp_avg_coef = 0;          // lr * mu_{t+1} / (1 - prod_{i<=t+1} mu_i)
   bool maximize = false, decoupled_weight_decay = false;
   bool needs_array(int) const { return true; }
   template <class Visit>
@@ -161,7 +161,7 @@ struct NadamParams {
     visit("eps", &NadamParams::eps);
     visit("weight_decay", &NadamParams::weight_decay);
     visit("decay_factor", &NadamParams::decay_factor);
-    visit("bias_correction2", &NadamParams::bias_correction2);
+    visit("inv_bias_correction2", &NadamParams::inv_bias_correction2);
     visit("grad_coef", &NadamParams::grad_coef);
     visit("exp_avg_coef", &NadamParams::exp_avg_coef);
     visit("maximize", &NadamParams::maximize);

@@ -117,7 +117,7 @@ def adam(
 ) -> None:
     """Twin of math/adam.h. g <- -g (maximize); p <- p*(1 - lr*wd) (decoupled) or g <- g + wd*p;
     m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); vmax <- max(vmax, v) (amsgrad);
-    p <- p - step_size * (m / (sqrt(v or vmax) / sqrt(1 - beta2^t) + eps))."""
+    p <- p - step_size * (m / (sqrt(v or vmax) * (1 / sqrt(1 - beta2^t)) + eps))."""
     c = _cast(hp, param.dtype)
     g = -grad if c.maximize else grad
     if hp["weight_decay"] != 0:
@@ -132,7 +132,7 @@ def adam(
         assert max_exp_avg_sq is not None
         np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
         second_moment = max_exp_avg_sq
-    denom = np.sqrt(second_moment) / c.bias_correction2_sqrt + c.eps
+    denom = np.sqrt(second_moment) * c.inv_bias_correction2_sqrt + c.eps
     param[...] = param - c.step_size * (exp_avg / denom)
 
 
@@ -185,8 +185,8 @@ def nadam(
     hp: Mapping[str, Any],
 ) -> None:
     """Twin of math/nadam.h. g <- -g (maximize); p <- p*(1 - lr*wd) (decoupled) or g <- g + wd*p;
-    m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); d <- sqrt(v / (1 - beta2^t)) + eps;
-    p <- p - grad_coef*(g / d); p <- p - exp_avg_coef*(m / d)."""
+    m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); d <- sqrt(v * (1/(1 - beta2^t))) + eps;
+    p <- p - (grad_coef*g + exp_avg_coef*m) / d."""
     c = _cast(hp, param.dtype)
     g = -grad if c.maximize else grad
     if hp["weight_decay"] != 0:
@@ -196,9 +196,8 @@ def nadam(
             g = g + c.weight_decay * param
     exp_avg[...] = c.beta1 * exp_avg + c.one_minus_beta1 * g
     exp_avg_sq[...] = c.beta2 * exp_avg_sq + c.one_minus_beta2 * (g * g)
-    denom = np.sqrt(exp_avg_sq / c.bias_correction2) + c.eps
-    param[...] = param - c.grad_coef * (g / denom)
-    param[...] = param - c.exp_avg_coef * (exp_avg / denom)
+    denom = np.sqrt(exp_avg_sq * c.inv_bias_correction2) + c.eps
+    param[...] = param - (c.grad_coef * g + c.exp_avg_coef * exp_avg) / denom
 
 
 @_quiet

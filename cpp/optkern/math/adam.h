@@ -13,7 +13,7 @@ namespace math {
 template <class T>
 struct AdamCoefficients {
   T beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor, step_size,
-      bias_correction2_sqrt;
+      inv_bias_correction2_sqrt;
   explicit AdamCoefficients(const AdamParams& hp)
       : beta1(static_cast<T>(hp.beta1)),
         one_minus_beta1(static_cast<T>(hp.one_minus_beta1)),
@@ -23,7 +23,7 @@ struct AdamCoefficients {
         weight_decay(static_cast<T>(hp.weight_decay)),
         decay_factor(static_cast<T>(hp.decay_factor)),
         step_size(static_cast<T>(hp.step_size)),
-        bias_correction2_sqrt(static_cast<T>(hp.bias_correction2_sqrt)) {}
+        inv_bias_correction2_sqrt(static_cast<T>(hp.inv_bias_correction2_sqrt)) {}
 };
 
 // Twin: optkern.reference.adam
@@ -32,7 +32,10 @@ struct AdamCoefficients {
 //   m <- beta1*m + (1 - beta1)*g
 //   v <- beta2*v + (1 - beta2)*(g*g)
 //   amsgrad:  vmax <- max(vmax, v), and vmax stands for v below
-//   p <- p - step_size * (m / (sqrt(v) / sqrt(1 - beta2^t) + eps)),  step_size = lr / (1 - beta1^t)
+//   p <- p - step_size * (m / (sqrt(v) * (1 / sqrt(1 - beta2^t)) + eps)),
+//   step_size = lr / (1 - beta1^t). torch divides by sqrt(1 - beta2^t); multiplying by its
+//   float64-computed inverse is the same math with one division less per element (the divider
+//   and square root share one unit, which bounds this kernel when the arrays are in cache).
 template <bool kMaximize, bool kL2, bool kDecoupled, bool kAmsgrad, class T>
 inline void adam(const AdamCoefficients<T>& c, T& p, T g, T& m, T& v, T& vmax) {
   if constexpr (kMaximize) g = -g;
@@ -45,7 +48,7 @@ inline void adam(const AdamCoefficients<T>& c, T& p, T g, T& m, T& v, T& vmax) {
     vmax = maximum(vmax, v);
     second_moment = vmax;
   }
-  const T denom = square_root(second_moment) / c.bias_correction2_sqrt + c.eps;
+  const T denom = square_root(second_moment) * c.inv_bias_correction2_sqrt + c.eps;
   p = p - c.step_size * (m / denom);
 }
 

@@ -13,7 +13,7 @@ namespace math {
 template <class T>
 struct NadamCoefficients {
   T beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor,
-      bias_correction2, grad_coef, exp_avg_coef;
+      inv_bias_correction2, grad_coef, exp_avg_coef;
   explicit NadamCoefficients(const NadamParams& hp)
       : beta1(static_cast<T>(hp.beta1)),
         one_minus_beta1(static_cast<T>(hp.one_minus_beta1)),
@@ -22,7 +22,7 @@ struct NadamCoefficients {
         eps(static_cast<T>(hp.eps)),
         weight_decay(static_cast<T>(hp.weight_decay)),
         decay_factor(static_cast<T>(hp.decay_factor)),
-        bias_correction2(static_cast<T>(hp.bias_correction2)),
+        inv_bias_correction2(static_cast<T>(hp.inv_bias_correction2)),
         grad_coef(static_cast<T>(hp.grad_coef)),
         exp_avg_coef(static_cast<T>(hp.exp_avg_coef)) {}
 };
@@ -32,8 +32,10 @@ struct NadamCoefficients {
 //   wd != 0:  p <- p*(1 - lr*wd) (decoupled), else g <- g + wd*p
 //   m <- beta1*m + (1 - beta1)*g
 //   v <- beta2*v + (1 - beta2)*(g*g)
-//   d <- sqrt(v / (1 - beta2^t)) + eps
-//   p <- p - grad_coef*(g / d);  p <- p - exp_avg_coef*(m / d)   (the mu-schedule scalars)
+//   d <- sqrt(v * (1 / (1 - beta2^t))) + eps
+//   p <- p - (grad_coef*g + exp_avg_coef*m) / d     (grad_coef, exp_avg_coef: the mu schedule)
+// torch applies the two terms as two addcdiv calls (two divisions); this is the same math with
+// one division and one multiply fewer per element.
 template <bool kMaximize, bool kL2, bool kDecoupled, class T>
 inline void nadam(const NadamCoefficients<T>& c, T& p, T g, T& m, T& v) {
   if constexpr (kMaximize) g = -g;
@@ -41,9 +43,8 @@ inline void nadam(const NadamCoefficients<T>& c, T& p, T g, T& m, T& v) {
   if constexpr (kL2) g = g + c.weight_decay * p;
   m = c.beta1 * m + c.one_minus_beta1 * g;
   v = c.beta2 * v + c.one_minus_beta2 * (g * g);
-  const T denom = square_root(v / c.bias_correction2) + c.eps;
-  p = p - c.grad_coef * (g / denom);
-  p = p - c.exp_avg_coef * (m / denom);
+  const T denom = square_root(v * c.inv_bias_correction2) + c.eps;
+  p = p - (c.grad_coef * g + c.exp_avg_coef * m) / denom;
 }
 
 }  // namespace math
