@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import optkern
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import naive  # bench/naive.py, next to this script
+from harness import measure  # bench/harness.py
 
 try:
     import torch
@@ -128,19 +128,6 @@ def contenders(
 
         out["naive NumPy"] = naive_step
     return out
-
-
-def measure(steps: dict[str, Step], rounds: int, warmup: int) -> dict[str, list[float]]:
-    names = list(steps)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(warmup + rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            t0 = time.perf_counter()
-            steps[name]()
-            if r >= warmup:
-                times[name].append(time.perf_counter() - t0)
-    return times
 
 
 def main(argv: list[str] | None = None) -> int:

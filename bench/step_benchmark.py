@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import optkern
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import naive  # bench/naive.py, next to this script
+from harness import measure  # bench/harness.py
 
 # algorithm -> (optkern optimizer factory, naive NumPy step factory)
 ALGORITHMS: dict[str, tuple[Callable[..., optkern.Optimizer], Callable[[], naive.Step]]] = {
@@ -43,26 +43,6 @@ ALGORITHMS: dict[str, tuple[Callable[..., optkern.Optimizer], Callable[[], naive
     "lion": (lambda ps, **kw: optkern.Lion(ps, **kw), naive.lion),
 }
 ANCHOR = "np.copyto (bandwidth anchor)"
-
-
-def measure(
-    contenders: dict[str, Callable[[], None]], rounds: int, warmup: int, label: str
-) -> dict[str, list[float]]:
-    """Seconds per call of each contender, rounds interleaved in rotating order."""
-    names = list(contenders)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    total = warmup + rounds
-    for r in range(total):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            t0 = time.perf_counter()
-            contenders[name]()
-            elapsed = time.perf_counter() - t0
-            if r >= warmup:
-                times[name].append(elapsed)
-        print(f"\r  {label}: round {r + 1}/{total}   ", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
-    return times
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 // The Python module optkern._core: wiring only. Each algorithm in OPTKERN_FOR_EACH_ALGORITHM gets
-// its params struct (constructed from keyword arguments) and one `<name>_step` entry that checks
-// the whole step, releases the GIL and runs the active ISA's kernel over every tensor group.
+// one `<name>_step` entry that turns the optimizer class's coefficient dicts into its params
+// struct, checks the whole step, releases the GIL and runs the active ISA's kernel over every
+// tensor group.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -49,18 +50,6 @@ Params params_from_dict(const py::dict& kwargs) {
     throw py::type_error(std::string(Params::kName) + " params: unknown fields given");
   }
   return hp;
-}
-
-template <class Params>
-void bind_params(py::module_& m, const char* class_name) {
-  py::class_<Params> cls(m, class_name);
-  cls.def(py::init([](const py::kwargs& kwargs) { return params_from_dict<Params>(kwargs); }));
-  Params::for_each_field([&](const char* name, auto member) { cls.def_readwrite(name, member); });
-  cls.def("as_dict", [](const Params& hp) {
-    py::dict out;
-    Params::for_each_field([&](const char* name, auto member) { out[name] = hp.*member; });
-    return out;
-  });
 }
 
 // `coefficients`: one dict of Params fields per tensor group (converted here: cheaper than a
@@ -146,7 +135,6 @@ PYBIND11_MODULE(_core, m) {
 
   py::dict roles;
 #define OPTKERN_BIND_ALGORITHM(name, Params)                                 \
-  bind_params<Params>(m, #Params);                                           \
   m.def(#name "_step", &step<Params, &KernelTable::name>, py::arg("groups"), \
         py::arg("coefficients"), py::arg("grads"), py::arg("num_threads"));  \
   roles[#name] = py::tuple(py::cast(roles_of<Params>()));

@@ -78,7 +78,6 @@ def _group_change(
         opt.param_groups[0].update(change)
         if then is not None or then_item is not None:
             opt.step(watched[2:4])
-            watched = [*watched[:4]] + [a for s in opt.state.values() for a in s.values()]
             if then is not None:
                 opt.param_groups[0].update(then)
             if then_item is not None:

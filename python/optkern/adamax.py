@@ -48,7 +48,7 @@ class Adamax(Optimizer):
     ) -> None:
         defaults = dict(
             lr=lr,
-            betas=tuple(betas) if isinstance(betas, list) else betas,
+            betas=betas,
             eps=eps,
             weight_decay=weight_decay,
             maximize=maximize,

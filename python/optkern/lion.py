@@ -47,7 +47,7 @@ class Lion(Optimizer):
     ) -> None:
         defaults = dict(
             lr=lr,
-            betas=tuple(betas) if isinstance(betas, list) else betas,
+            betas=betas,
             weight_decay=weight_decay,
             maximize=maximize,
         )

@@ -4,8 +4,8 @@ A subclass declares only what is particular to it: its torch.optim hyperparamete
 (its ``__init__`` signature), their validation rules (``_rules``), the state arrays its options
 need (``_state_init``), any float64 scalars it carries from step to step (``_scalar_state``, such as
 NAdam's running product of momentum coefficients), the float64 coefficients of one step
-(``_coefficients``) and its kernel name (``_kernel``: ``_core.<kernel>_step``,
-``_core.<Kernel>Params``, ``reference.<kernel>``).
+(``_coefficients``) and its kernel name (``_kernel``: ``_core.<kernel>_step`` and
+``reference.<kernel>``).
 
 Everything else lives here, once: parsing param groups, allocating state, binding tensors to the
 compiled kernels, the torch-style ``step(grads)`` and the textbook-style ``update(params, grads)``,
@@ -68,6 +68,8 @@ class Optimizer:
         if backend not in _BACKENDS:
             raise ValueError(f"{name}: backend must be one of {_BACKENDS}, got {backend!r}")
         self.defaults: dict[str, Any] = dict(defaults)
+        if isinstance(self.defaults.get("betas"), list):  # stored as torch does: a tuple
+            self.defaults["betas"] = tuple(self.defaults["betas"])
         self.num_threads = num_threads
         self.backend = backend
         self.param_groups: list[dict[str, Any]] = []
@@ -140,7 +142,8 @@ class Optimizer:
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> dict[str, Any]:
-        """Every scalar of step ``step`` (1-based) in float64, as the kernel's Params fields.
+        """Every scalar of step ``step`` (1-based) in float64, keyed by the fields of the kernel's
+        Params struct (cpp/optkern/params.h).
 
         ``fresh`` names the state arrays that hold only their initial values; ``scalars`` is a
         copy of the group's scalar state (see ``_scalar_state``) to advance in place: it is kept
