@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -25,25 +26,43 @@ std::vector<std::string> roles_of() {
   return {Params::kArrays.begin(), Params::kArrays.end()};
 }
 
+// The field names of Params as interned Python strings, made once: a dict lookup with them costs
+// no string construction. Deliberately never released (static py::objects would be destroyed
+// after the interpreter).
+template <class Params>
+const std::vector<PyObject*>& field_keys() {
+  static const std::vector<PyObject*> keys = [] {
+    std::vector<PyObject*> made;
+    Params::for_each_field(
+        [&](const char* name, auto) { made.push_back(PyUnicode_InternFromString(name)); });
+    return made;
+  }();
+  return keys;
+}
+
 // Params from a dict (the coefficients an optimizer class computed): every field required,
 // nothing unknown, bools must be bools.
 template <class Params>
 Params params_from_dict(const py::dict& kwargs) {
   Params hp;
   std::size_t used = 0;
+  const std::vector<PyObject*>& keys = field_keys<Params>();
   Params::for_each_field([&](const char* name, auto member) {
-    if (!kwargs.contains(name)) {
+    PyObject* value = PyDict_GetItemWithError(kwargs.ptr(), keys[used]);  // borrowed
+    if (value == nullptr) {
+      if (PyErr_Occurred()) throw py::error_already_set();
       throw py::type_error(std::string(Params::kName) + " params: missing field '" + name + "'");
     }
-    const py::handle value = kwargs[name];
     using Field = std::remove_reference_t<decltype(hp.*member)>;
     if constexpr (std::is_same_v<Field, bool>) {
-      if (!py::isinstance<py::bool_>(value)) {
+      if (!PyBool_Check(value)) {
         throw py::type_error(std::string(Params::kName) + " params: field '" + name +
                              "' must be a bool");
       }
+      hp.*member = value == Py_True;
+    } else {
+      hp.*member = py::handle(value).cast<Field>();
     }
-    hp.*member = value.cast<Field>();
     ++used;
   });
   if (used != kwargs.size()) {
@@ -55,7 +74,7 @@ Params params_from_dict(const py::dict& kwargs) {
 // `coefficients`: one dict of Params fields per tensor group (converted here: cheaper than a
 // Python-side Params object per group and step).
 template <class Params, StepKernel<Params> (KernelTable::*kernels)[2]>
-void step(const std::vector<const TensorGroup*>& groups, const py::list& coefficients,
+void step(const std::vector<TensorGroup*>& groups, const py::list& coefficients,
           const py::handle& grads, int num_threads) {
   if (groups.size() != coefficients.size()) {
     throw py::value_error("one coefficient dict is needed per tensor group");
@@ -76,19 +95,35 @@ void step(const std::vector<const TensorGroup*>& groups, const py::list& coeffic
       }
     }
   }
-  const std::vector<py::array> grad_arrays = checked_grads(groups, grads);  // throws before writes
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(groups.size());
+  for (TensorGroup* group : groups) locks.push_back(group->step_lock());
+  // Holds a reference to every gradient until the kernels are done (the GIL is released).
+  const std::vector<py::object> grad_arrays =
+      checked_grads({groups.begin(), groups.end()}, grads);  // throws before writes
 
-  std::vector<StepPlan> plans;
-  plans.reserve(groups.size());
-  for (const TensorGroup* group : groups) {
-    plans.emplace_back(group->pointer_table(grad_arrays), group->sizes(), group->element_bytes(),
-                       num_threads);
-  }
+  std::vector<StepCall> calls;
+  calls.reserve(groups.size());
+  for (TensorGroup* group : groups) calls.push_back(group->plan(num_threads, grad_arrays).call());
   const KernelTable& table = active_kernels();
   py::gil_scoped_release release;
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    (table.*kernels)[groups[g]->dtype()](plans[g].call(), hparams[g]);
+    (table.*kernels)[groups[g]->dtype()](calls[g], hparams[g]);
   }
+}
+
+// True if two lists or tuples hold the very same objects in the same order. Identity, not ==
+// (NumPy's == compares elements); in C++ because it runs every step over every parameter.
+bool same_items(const py::handle& a, const py::handle& b) {
+  const auto items = [](const py::handle& seq) {
+    if (!PyList_Check(seq.ptr()) && !PyTuple_Check(seq.ptr())) {
+      throw py::type_error("same_items: expected lists or tuples");
+    }
+    return std::make_pair(PySequence_Fast_ITEMS(seq.ptr()), PySequence_Fast_GET_SIZE(seq.ptr()));
+  };
+  const auto [first, count] = items(a);
+  const auto [second, other_count] = items(b);
+  return count == other_count && std::equal(first, first + count, second);
 }
 
 std::string compiler() {
@@ -126,6 +161,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("grad_index", &TensorGroup::grad_index)
       .def("__len__", &TensorGroup::size);
   m.def("check_disjoint", &check_disjoint, py::arg("groups"));
+  m.def("same_items", &same_items, py::arg("a"), py::arg("b"));
   m.def(
       "check_grads",
       [](const std::vector<const TensorGroup*>& groups, const py::handle& grads) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <stdexcept>
 
 namespace optkern {
 namespace {
@@ -93,7 +94,10 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
       throw py::type_error(label + ": parameter dtype " + dtype_name(param) +
                            " is not supported; expected float32 or float64");
     }
-    if (t == 0) dtype_ = static_cast<DType>(code);
+    if (t == 0) {
+      dtype_ = static_cast<DType>(code);
+      descr_ = py::detail::array_proxy(param.ptr())->descr;
+    }
     if (code != dtype_) {
       throw py::type_error(label + ": parameter dtype " + dtype_name(param) +
                            " differs from the group's " + dtype_name(dtype_));
@@ -201,12 +205,13 @@ std::vector<std::pair<std::uintptr_t, std::uintptr_t>> TensorGroup::memory_range
   return ranges;
 }
 
-py::array TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
-                                    const std::vector<const TensorGroup*>& all_groups) const {
+py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
+                                     const std::vector<const TensorGroup*>& all_groups) const {
   const std::string& label = grad_labels_[t];
   py::array g = as_array(grad, label, "gradient");
   const py::array& param = params_[t];
-  if (dtype_code(g) != dtype_) {
+  // NumPy's built-in dtypes are singletons: the same descriptor object means the same dtype.
+  if (py::detail::array_proxy(g.ptr())->descr != descr_ && dtype_code(g) != dtype_) {
     throw py::type_error(label + ": gradient dtype " + dtype_name(g) +
                          " does not match its parameter's " + dtype_name(dtype_));
   }
@@ -214,9 +219,15 @@ py::array TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
     throw py::value_error(label + ": gradient shape " + shape_of(g) +
                           " does not match its parameter's shape " + shape_of(param));
   }
-  check_layout(g, label, "gradient");
+  constexpr int kLayout =
+      py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if ((py::detail::array_proxy(g.ptr())->flags & kLayout) != kLayout) {
+    check_layout(g, label, "gradient");
+  }
+  const std::uintptr_t begin = address(g);
+  const std::uintptr_t end = begin + static_cast<std::uintptr_t>(sizes_[t] * element_bytes());
   for (const TensorGroup* group : all_groups) {
-    if (const std::string* owner = group->overlapping(address(g), address(g) + g.nbytes())) {
+    if (const std::string* owner = group->overlapping(begin, end)) {
       throw py::value_error(label + ": gradient shares memory with " + *owner +
                             "; a gradient must not alias a parameter or optimizer state");
     }
@@ -224,13 +235,12 @@ py::array TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
   return g;
 }
 
-std::vector<void*> TensorGroup::pointer_table(const std::vector<py::array>& grads) const {
+std::vector<void*> TensorGroup::pointer_table() const {
   std::vector<void*> table(params_.size() * kMaxArrays);
   for (std::size_t t = 0; t < params_.size(); ++t) {
     void** row = &table[t * kMaxArrays];
     void* param = const_cast<void*>(params_[t].data());
-    for (int r = 0; r < kMaxArrays; ++r) row[r] = param;
-    row[kGradRole] = const_cast<void*>(grads[static_cast<std::size_t>(grad_index_[t])].data());
+    for (int r = 0; r < kMaxArrays; ++r) row[r] = param;  // the gradient is set per step
     for (std::size_t r = 2; r < roles_.size(); ++r) {
       if (has_role_[r]) {
         row[r] = py::reinterpret_borrow<py::array>(states_[t][r - 2]).mutable_data();
@@ -238,6 +248,30 @@ std::vector<void*> TensorGroup::pointer_table(const std::vector<py::array>& grad
     }
   }
   return table;
+}
+
+const StepPlan& TensorGroup::plan(int threads, const std::vector<py::object>& grads) {
+  const std::int64_t grain = min_elements_per_thread();
+  if (!plan_ || plan_threads_ != threads || plan_grain_ != grain) {
+    plan_ = std::make_unique<StepPlan>(pointer_table(), sizes_, element_bytes(), threads);
+    plan_threads_ = threads;
+    plan_grain_ = grain;
+  }
+  for (std::size_t t = 0; t < params_.size(); ++t) {
+    const auto& grad = grads[static_cast<std::size_t>(grad_index_[t])];
+    plan_->set_array(t, kGradRole, py::detail::array_proxy(grad.ptr())->data);
+  }
+  return *plan_;
+}
+
+std::unique_lock<std::mutex> TensorGroup::step_lock() {
+  std::unique_lock<std::mutex> lock(step_mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    throw std::runtime_error(
+        "the optimizer is being stepped by another thread right now; one optimizer must not "
+        "step from two threads at once");
+  }
+  return lock;
 }
 
 void check_disjoint(const std::vector<const TensorGroup*>& groups) {
@@ -253,8 +287,8 @@ void check_disjoint(const std::vector<const TensorGroup*>& groups) {
   }
 }
 
-std::vector<py::array> checked_grads(const std::vector<const TensorGroup*>& groups,
-                                     const py::handle& grads) {
+std::vector<py::object> checked_grads(const std::vector<const TensorGroup*>& groups,
+                                      const py::handle& grads) {
   if (!py::isinstance<py::list>(grads) && !py::isinstance<py::tuple>(grads)) {
     throw py::type_error("grads must be a list or tuple of numpy arrays (one per parameter), got " +
                          py::str(py::type::of(grads).attr("__name__")).cast<std::string>());
@@ -266,7 +300,7 @@ std::vector<py::array> checked_grads(const std::vector<const TensorGroup*>& grou
     throw py::value_error("expected " + std::to_string(expected) +
                           " gradients (one per parameter), got " + std::to_string(seq.size()));
   }
-  std::vector<py::array> out(expected);
+  std::vector<py::object> out(expected);
   std::vector<bool> seen(expected, false);
   for (const TensorGroup* group : groups) {
     group->check_bound_arrays_unchanged();

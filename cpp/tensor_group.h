@@ -8,10 +8,13 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "optkern/kernel_table.h"
+#include "work_plan_builder.h"
 
 namespace optkern {
 
@@ -38,8 +41,9 @@ class TensorGroup {
 
   // The gradient of tensor t, checked against its parameter (type, dtype, shape, layout, and that
   // it shares no memory with any parameter or state of `all_groups`). Throws TypeError/ValueError.
-  py::array checked_grad(std::size_t t, const py::handle& grad,
-                         const std::vector<const TensorGroup*>& all_groups) const;
+  // Runs once per tensor and step, so the common case reads NumPy's structs directly.
+  py::object checked_grad(std::size_t t, const py::handle& grad,
+                          const std::vector<const TensorGroup*>& all_groups) const;
   // Throws ValueError if a bound parameter or state no longer is what was bound: resized or
   // reallocated (ndarray.resize), or made read-only. The kernel relies on the bound sizes.
   void check_bound_arrays_unchanged() const;
@@ -47,8 +51,14 @@ class TensorGroup {
   std::vector<std::pair<std::uintptr_t, std::uintptr_t>> memory_ranges() const;
   // Label of an array of this group overlapping [begin, end), or nullptr.
   const std::string* overlapping(std::uintptr_t begin, std::uintptr_t end) const;
-  // kMaxArrays pointers per tensor; unused roles point at the parameter (never touched).
-  std::vector<void*> pointer_table(const std::vector<py::array>& grads) const;
+  // The plan of a step on `threads` threads with these gradients (flat order, as checked_grads
+  // returns them). Built on the first step and kept while the thread count and the grain stay
+  // the same: parameters and states cannot move (check_bound_arrays_unchanged), so only the
+  // gradient pointers change between steps. The caller holds step_lock().
+  const StepPlan& plan(int threads, const std::vector<py::object>& grads);
+  // Held from the checks to the end of the kernel: a second thread stepping the same optimizer at
+  // the same time would rewrite the plan under the running kernel.
+  std::unique_lock<std::mutex> step_lock();
 
  private:
   struct Interval {
@@ -72,6 +82,14 @@ class TensorGroup {
   std::vector<std::int64_t> grad_index_;
   std::vector<std::string> owner_labels_;
   std::vector<Interval> intervals_;  // sorted by begin, disjoint
+  PyObject* descr_ = nullptr;        // the parameters' dtype (kept alive by params_)
+
+  // kMaxArrays pointers per tensor; unused roles point at the parameter (never touched).
+  std::vector<void*> pointer_table() const;
+  std::mutex step_mutex_;
+  std::unique_ptr<StepPlan> plan_;
+  int plan_threads_ = 0;
+  std::int64_t plan_grain_ = 0;
 };
 
 // Throws ValueError if an array of one group shares memory with an array of another.
@@ -80,7 +98,7 @@ void check_disjoint(const std::vector<const TensorGroup*>& groups);
 // Checks the whole step before anything is written: the hyperparameter structs match the groups,
 // every state a group's options need is bound, the gradient list has one valid array per
 // parameter. Returns the gradients in flat order.
-std::vector<py::array> checked_grads(const std::vector<const TensorGroup*>& groups,
-                                     const py::handle& grads);
+std::vector<py::object> checked_grads(const std::vector<const TensorGroup*>& groups,
+                                      const py::handle& grads);
 
 }  // namespace optkern

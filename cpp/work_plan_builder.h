@@ -20,6 +20,9 @@ class StepPlan {
   StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& sizes,
            std::int64_t element_bytes, int requested_threads);
   StepCall call() const;
+  void set_array(std::size_t tensor, int role, void* data) {
+    arrays_[tensor * kMaxArrays + static_cast<std::size_t>(role)] = data;
+  }
   int parts() const { return parts_; }
 
  private:

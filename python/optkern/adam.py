@@ -76,7 +76,7 @@ class Adam(Optimizer):
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> dict[str, Any]:
         lr = float(group["lr"])
-        beta1, beta2 = (float(b) for b in group["betas"])
+        beta1, beta2 = map(float, group["betas"])
         weight_decay = float(group["weight_decay"])
         return dict(
             beta1=beta1,

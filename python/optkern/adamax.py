@@ -63,7 +63,7 @@ class Adamax(Optimizer):
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> dict[str, Any]:
-        beta1, beta2 = (float(b) for b in group["betas"])
+        beta1, beta2 = map(float, group["betas"])
         return dict(
             beta1=beta1,
             one_minus_beta1=1.0 - beta1,

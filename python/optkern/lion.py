@@ -62,7 +62,7 @@ class Lion(Optimizer):
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> dict[str, Any]:
         lr = float(group["lr"])
-        beta1, beta2 = (float(b) for b in group["betas"])
+        beta1, beta2 = map(float, group["betas"])
         weight_decay = float(group["weight_decay"])
         return dict(
             lr=lr,

@@ -77,7 +77,7 @@ class NAdam(Optimizer):
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> dict[str, Any]:
         lr = float(group["lr"])
-        beta1, beta2 = (float(b) for b in group["betas"])
+        beta1, beta2 = map(float, group["betas"])
         weight_decay = float(group["weight_decay"])
         psi = float(group["momentum_decay"])
         # torch's expressions, in torch's order

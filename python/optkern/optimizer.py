@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _core, _runtime, _validation, reference
+from . import _arena, _core, _runtime, _validation, reference
 from ._validation import Rule
 
 ParamsArg = Iterable[np.ndarray] | Iterable[Mapping[str, Any]] | None
@@ -43,6 +43,37 @@ class _Binding:
 
     needed: tuple[str, ...]
     tensor_groups: list[Any]  # _core.TensorGroup, one per dtype
+
+
+@dataclass
+class _Prepared:
+    """What a step needs besides the gradients, from the last step that checked everything
+    (Optimizer._prepare). It stays valid while every param group is the same dict holding the
+    very same objects (compared by identity: a new float for ``lr``, even an equal one, counts as a
+    change and is validated) and no group was re-bound. This is what makes a step of a small model
+    cost microseconds: no hyperparameter is looked at again."""
+
+    groups: list[dict[str, Any]]
+    values: list[tuple[Any, ...]]  # the values of each group dict
+    params: list[tuple[np.ndarray, ...]]  # the parameters each group was bound with
+    bindings: list[_Binding]
+    tensor_groups: list[Any]
+
+    def is_current(self, groups: list[dict[str, Any]], bindings: list[_Binding | None]) -> bool:
+        if len(groups) != len(self.groups):
+            return False
+        for index, group in enumerate(groups):
+            values = self.values[index]
+            if (
+                group is not self.groups[index]
+                or bindings[index] is not self.bindings[index]
+                or len(group) != len(values)
+                or not all(map(operator.is_, group.values(), values))
+                # the params list itself may have been edited in place
+                or not _core.same_items(group["params"], self.params[index])
+            ):
+                return False
+        return True
 
 
 class Optimizer:
@@ -93,6 +124,7 @@ class Optimizer:
         self._labels: list[tuple[list[str], list[str]]] = []
         self._keys: list[str] | None = None  # textbook style: the dict keys, in order
         self._pending: Mapping[str, Any] | None = None
+        self._prepared: _Prepared | None = None  # see _prepare
         self._roles: tuple[str, ...] = _core.array_roles[self._kernel]
         self._kernel_step = getattr(_core, f"{self._kernel}_step")
         self._reference_step = getattr(reference, self._kernel)
@@ -257,14 +289,14 @@ class Optimizer:
             return bound
         first = self._first_index(group_index)
         labels = self._labels[group_index]
-        states = []
-        for position, param in enumerate(params):
-            state = self._state_entry(first + position)
-            for name, value in init.items():
-                if name not in state:
-                    state[name] = np.full(param.shape, value, dtype=param.dtype)
-                    self._fresh[group_index].add(name)
-            states.append(state)
+        states = [self._state_entry(first + position) for position in range(len(params))]
+        for name, value in init.items():
+            missing = [position for position, state in enumerate(states) if name not in state]
+            created = _arena.arrays_like([params[position] for position in missing], value)
+            for position, array in zip(missing, created, strict=True):
+                states[position][name] = array
+            if missing:
+                self._fresh[group_index].add(name)
         tensor_groups = self._tensor_groups(params, labels, first, states, needed)
         others = [
             tg
@@ -285,36 +317,55 @@ class Optimizer:
 
         Everything is checked first: on any error nothing is modified.
         """
+        prepared = self._prepared
+        if prepared is None or not prepared.is_current(self.param_groups, self._bindings):
+            prepared = self._prepare()
+        coefficients: list[dict[str, Any]] = []
+        # Advanced on copies, committed only after the kernels ran.
+        scalars = [dict(s) for s in self._scalars] if self._scalar_state else self._scalars
+        for index, group in enumerate(self.param_groups):
+            values = self._coefficients(
+                group, self._steps[index] + 1, self._fresh[index], scalars[index]
+            )
+            coefficients += [values] * len(prepared.bindings[index].tensor_groups)
+        if self.backend == "fused":
+            threads = self.num_threads or _runtime.get_num_threads()
+            self._kernel_step(prepared.tensor_groups, coefficients, grads, threads)
+        else:
+            self._reference_steps(prepared.tensor_groups, coefficients, grads)
+        for index, fresh in enumerate(self._fresh):
+            self._steps[index] += 1
+            if fresh:
+                fresh.clear()
+        self._scalars = scalars
+
+    def _prepare(self) -> _Prepared:
+        """Checks the hyperparameters that changed since the last step and (re)binds the groups
+        whose parameters or needed states changed; the result is reused while nothing changes."""
         if not self.param_groups:
             raise ValueError(
                 f"{type(self).__name__} has no parameters: pass them to the constructor, or use "
                 "update(params, grads) with dicts"
             )
+        self._prepared = None
         for index, group in enumerate(self.param_groups):
             # Schedules may change hyperparameters between steps; unchanged ones were checked.
             if not _unchanged(group, self._validated[index]):
                 self._check_hyperparameters(group, f"param_groups[{index}]")
                 self._validated[index] = _snapshot(group)
-        tensor_groups: list[Any] = []
-        coefficients: list[dict[str, Any]] = []
-        scalars = [dict(s) for s in self._scalars]  # committed only after the kernels ran
-        for index, group in enumerate(self.param_groups):
-            binding = self._binding(index)
-            values = self._coefficients(
-                group, self._steps[index] + 1, self._fresh[index], scalars[index]
-            )
-            for tensor_group in binding.tensor_groups:
-                tensor_groups.append(tensor_group)
-                coefficients.append(values)
-        if self.backend == "fused":
-            threads = self.num_threads or _runtime.get_num_threads()
-            self._kernel_step(tensor_groups, coefficients, grads, threads)
-        else:
-            self._reference_steps(tensor_groups, coefficients, grads)
-        for index in range(len(self.param_groups)):
-            self._steps[index] += 1
-            self._fresh[index].clear()
-        self._scalars = scalars
+        bindings = [self._binding(index) for index in range(len(self.param_groups))]
+        prepared = _Prepared(
+            groups=list(self.param_groups),
+            values=[tuple(group.values()) for group in self.param_groups],
+            params=list(self._group_params),
+            bindings=bindings,
+            tensor_groups=[tg for binding in bindings for tg in binding.tensor_groups],
+        )
+        # A group with a hyperparameter of an unusual type (see _snapshot) is validated anew on
+        # every step, so it never takes the short way.
+        if all(snapshot is not None for snapshot in self._validated):
+            self._prepared = prepared
+        return prepared
 
     def _reference_steps(
         self, tensor_groups: list[Any], coefficients: list[dict[str, Any]], grads: Any
@@ -474,6 +525,7 @@ class Optimizer:
                 hyper["betas"] = tuple(hyper["betas"])
             self._check_hyperparameters(hyper, gw)
             steps, names, scalar_values = set(), set(), set()
+            saved_arrays = []
             for position, i in enumerate(indices):
                 entry = saved_state.get(i, saved_state.get(str(i), {}))
                 arrays, step, scalars = self._checked_state_entry(
@@ -482,12 +534,20 @@ class Optimizer:
                 steps.add(step)
                 names.add(tuple(sorted(arrays)))
                 scalar_values.add(tuple(sorted(scalars.items())))
-                new_state[i] = arrays
+                saved_arrays.append(arrays)
             if len(steps) > 1 or len(names) > 1 or len(scalar_values) > 1:
                 raise ValueError(
                     f"{gw}: its parameters have different steps, state arrays or "
                     f"{'/'.join(self._scalar_state) or 'scalars'}"
                 )
+            # Copies, laid out as _binding lays out new state (see _arena).
+            group_state: list[dict[str, np.ndarray]] = [{} for _ in indices]
+            for name in names.pop() if names else ():
+                copies = _arena.arrays_like(group["params"], 0.0)
+                for position, copy in enumerate(copies):
+                    np.copyto(copy, saved_arrays[position][name])
+                    group_state[position][name] = copy
+            new_state.update(zip(indices, group_state, strict=True))
             new_groups.append({**hyper, "params": group["params"]})
             new_steps.append(steps.pop() if steps else 0)
             new_scalars.append(dict(scalar_values.pop()) if scalar_values else {})
@@ -554,7 +614,7 @@ class Optimizer:
                     f"{where}: state[{index}][{name!r}] is {value.dtype}{value.shape}, "
                     f"expected {param.dtype}{param.shape} like its parameter"
                 )
-            arrays[name] = np.array(value, dtype=param.dtype, order="C", copy=True)
+            arrays[name] = value  # copied by the caller once everything is checked
         return arrays, int(step), scalars
 
     def save_state(self, path: str) -> None:

@@ -74,7 +74,7 @@ class RAdam(Optimizer):
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> dict[str, Any]:
         lr = float(group["lr"])
-        beta1, beta2 = (float(b) for b in group["betas"])
+        beta1, beta2 = map(float, group["betas"])
         weight_decay = float(group["weight_decay"])
         bias_correction1 = 1.0 - beta1**step
         bias_correction2 = 1.0 - beta2**step
