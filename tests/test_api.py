@@ -465,8 +465,10 @@ def test_state_of_a_group_is_one_aligned_buffer_in_parameter_order() -> None:
         for name in ("exp_avg", "exp_avg_sq"):
             arrays = [opt.state[i][name] for i in range(len(params))]
             for array, param in zip(arrays, params, strict=True):
-                assert array.shape == param.shape and array.dtype == param.dtype
-                assert array.flags.c_contiguous and array.flags.writeable
+                assert array.shape == param.shape
+                assert array.dtype == param.dtype
+                assert array.flags.c_contiguous
+                assert array.flags.writeable
                 assert array.size == 0 or array.ctypes.data % 64 == 0
             float32 = [a for a in arrays if a.dtype == np.float32 and a.size]
             addresses = [a.ctypes.data for a in float32]
