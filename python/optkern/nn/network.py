@@ -1,0 +1,175 @@
+"""A fully connected classifier whose parameters an in-place optimizer can update directly.
+
+Layout (the textbook's ``MultiLayerNetExtend``), for hidden layers i = 1 … L−1 and output layer L::
+
+    Affine_i → [BatchNorm_i] → activation → [Dropout_i]   (each hidden layer)
+    Affine_L → SoftmaxWithLoss
+
+``params`` maps ``W1, b1, …, WL, bL`` (and ``gamma_i, beta_i`` per hidden layer with batch norm)
+to arrays that the layers hold by reference. The network never rebinds a key of ``params`` to a
+new array, so ``optimizer.update(net.params, net.gradient(x, t))`` (or ``p -= lr * g``) changes
+the very arrays the next forward pass reads. Do not assign new arrays to ``params[key]`` yourself
+(``params[key] -= …`` and ``params[key][...] = …`` are fine: both modify in place).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+from . import init
+from .layers import Affine, BatchNorm, Dropout, Layer, ReLU, Sigmoid, SoftmaxWithLoss, Tanh
+
+_ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class MultiLayerNet:
+    r"""Fully connected network with softmax cross-entropy loss.
+
+    Args:
+        input_size: features per sample (inputs of other shapes are flattened per sample).
+        hidden_sizes: units of each hidden layer; empty gives softmax regression.
+        output_size: number of classes.
+        activation: ``"relu"``, ``"sigmoid"`` or ``"tanh"``.
+        weight_init: ``"he"``/``"relu"`` (std √(2/n_in)), ``"xavier"``/``"sigmoid"``/``"tanh"``
+            (std √(1/n_in)) or a number used as the std of every W (see ``init.resolve_std``).
+            Biases and β start at 0, γ at 1.
+        use_batchnorm: insert BatchNorm after every hidden Affine layer.
+        dropout: dropout ratio after every hidden activation (0 disables the layers).
+        weight_decay: λ of the L2 penalty ½·λ·Σ‖W‖² (weights only, not b, γ, β).
+        dtype: float32 or float64; params, activations, gradients and losses all use it.
+        seed: seeds the weight init and (through an independent stream) the dropout masks.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: Sequence[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init: str | float = "he",
+        use_batchnorm: bool = False,
+        dropout: float = 0.0,
+        weight_decay: float = 0.0,
+        dtype: DTypeLike = np.float32,
+        seed: int | None = 0,
+    ) -> None:
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not weight_decay >= 0.0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.input_size = _positive_int("input_size", input_size)
+        self.hidden_sizes = [_positive_int("hidden size", h) for h in hidden_sizes]
+        self.output_size = _positive_int("output_size", output_size)
+        self.activation = activation
+        self.weight_init = weight_init
+        self.use_batchnorm = bool(use_batchnorm)
+        self.dropout = float(dropout)
+        self.weight_decay = float(weight_decay)
+        # Two independent streams, so turning dropout on or off does not change the weights.
+        init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
+        init_rng = np.random.default_rng(init_seq)
+        dropout_rng = np.random.default_rng(dropout_seq)
+
+        self.params: dict[str, NDArray[np.floating]] = {}
+        self.layers: dict[str, Layer] = {}  # in forward order
+        sizes = [self.input_size, *self.hidden_sizes, self.output_size]
+        n_layers = len(sizes) - 1
+        for i in range(1, n_layers + 1):
+            n_in, n_out = sizes[i - 1], sizes[i]
+            W = self.params[f"W{i}"] = init.initialize(
+                (n_in, n_out), weight_init, init_rng, self.dtype
+            )
+            b = self.params[f"b{i}"] = np.zeros(n_out, self.dtype)
+            self.layers[f"Affine{i}"] = Affine(W, b)
+            if i == n_layers:
+                break
+            if self.use_batchnorm:
+                gamma = self.params[f"gamma{i}"] = np.ones(n_out, self.dtype)
+                beta = self.params[f"beta{i}"] = np.zeros(n_out, self.dtype)
+                self.layers[f"BatchNorm{i}"] = BatchNorm(gamma, beta)
+            self.layers[f"Activation{i}"] = _ACTIVATIONS[activation]()
+            if self.dropout > 0:
+                self.layers[f"Dropout{i}"] = Dropout(self.dropout, dropout_rng)
+        self.n_layers = n_layers
+        self.last_layer = SoftmaxWithLoss()
+
+    def _as_input(self, x: ArrayLike) -> NDArray[np.floating]:
+        """x in the network's dtype (a float64 batch would otherwise upcast every activation)."""
+        return np.asarray(x, dtype=self.dtype)
+
+    def predict(self, x: ArrayLike, train: bool = False) -> NDArray[np.floating]:
+        """Class scores (pre-softmax) of shape (N, output_size).
+
+        ``train=False`` (the default) uses BatchNorm's running statistics and disables dropout.
+        """
+        out = self._as_input(x)
+        for layer in self.layers.values():
+            out = layer.forward(out, train)
+        return out
+
+    def loss(self, x: ArrayLike, t: ArrayLike, train: bool = True) -> np.floating:
+        """Mean cross-entropy of softmax(predict(x)) against t, plus ½·λ·Σ_i Σ W_i²."""
+        ce = self.last_layer.forward(self.predict(x, train), t)
+        penalty = 0.0
+        if self.weight_decay:
+            weights = (self.params[f"W{i}"] for i in range(1, self.n_layers + 1))
+            penalty = 0.5 * self.weight_decay * sum(float(np.sum(W * W)) for W in weights)
+        # A NumPy scalar of the network's dtype, like every other output.
+        return self.dtype.type(ce + penalty)
+
+    def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
+        """Fraction of samples whose arg-max score is the label (t: indices or one-hot rows)."""
+        t = np.asarray(t)
+        labels = t.argmax(axis=1) if t.ndim != 1 else t
+        predicted = self.predict(x, train=False).argmax(axis=1)
+        return float(np.mean(predicted == labels)) if labels.size else 0.0
+
+    def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, NDArray[np.floating]]:
+        """Gradients of ``loss(x, t, train=True)`` by backpropagation, keyed like ``params``.
+
+        dW_i includes the weight-decay term λ·W_i. Each gradient is a new C-contiguous array of
+        the parameter's shape and dtype (never a view of a parameter). Like the training-mode
+        forward pass it runs, this updates BatchNorm running statistics and draws dropout masks.
+        """
+        self.loss(x, t, train=True)
+        dout = self.last_layer.backward(1.0)
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+
+        grads: dict[str, NDArray[np.floating]] = {}
+        for i in range(1, self.n_layers + 1):
+            affine = self.layers[f"Affine{i}"]
+            assert isinstance(affine, Affine)
+            assert affine.dW is not None
+            assert affine.db is not None
+            dW = affine.dW
+            if self.weight_decay:
+                dW = dW + self.weight_decay * affine.W  # Python float: stays in dtype
+            grads[f"W{i}"] = dW
+            grads[f"b{i}"] = affine.db
+            bn = self.layers.get(f"BatchNorm{i}")
+            if isinstance(bn, BatchNorm):
+                assert bn.dgamma is not None
+                assert bn.dbeta is not None
+                grads[f"gamma{i}"] = bn.dgamma
+                grads[f"beta{i}"] = bn.dbeta
+        # Same key order as params; enforce layout/dtype defensively (no copy when already right).
+        return {key: np.ascontiguousarray(grads[key], dtype=self.dtype) for key in self.params}
