@@ -117,23 +117,22 @@ def test_state_dict_resume_is_exact(config: Config, tmp_path: Path) -> None:
     from the in-memory state_dict."""
     params, grads = _problem(len(config.name), steps=9)
     W, b = params["W1"].copy(), params["b1"].copy()
-    straight = config.cls([W, b], **config.kwargs)
+    straight = config.build([W, b])
     for g in grads:
         straight.step([g["W1"], g["b1"]])
 
     W2, b2 = params["W1"].copy(), params["b1"].copy()
-    first = config.cls([W2, b2], **config.kwargs)
+    first = config.build([W2, b2])
     for g in grads[:3]:
         first.step([g["W1"], g["b1"]])
     path = tmp_path / "opt.npz"
     first.save_state(str(path))
     sd = first.state_dict()
     W3, b3 = W2.copy(), b2.copy()
-    other_lr = {k: v for k, v in config.kwargs.items() if k != "lr"}
-    resumed = config.cls([W2, b2], **other_lr, lr=123.0)
+    resumed = config.build([W2, b2], lr=123.0)
     resumed.load_state(str(path))
     assert resumed.param_groups[0]["lr"] == first.param_groups[0]["lr"]
-    from_memory = config.cls([W3, b3], **other_lr, lr=123.0)
+    from_memory = config.build([W3, b3], lr=123.0)
     from_memory.load_state_dict(sd)
     for g in grads[3:]:
         resumed.step([g["W1"], g["b1"]])

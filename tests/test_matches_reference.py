@@ -67,8 +67,8 @@ def test_non_finite_gradients_match_reference(config: int, dtype: type) -> None:
     start = rng.standard_normal(n).astype(dtype)
     start[5::50] = -0.0
     fused, slow = start.copy(), start.copy()
-    a = cfg.cls([fused], **cfg.kwargs)
-    b = cfg.cls([slow], backend="reference", **cfg.kwargs)
+    a = cfg.build([fused])
+    b = cfg.build([slow], backend="reference")
     for step in range(4):
         g = rng.standard_normal(n).astype(dtype)
         g[step::97] = np.nan

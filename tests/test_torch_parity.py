@@ -24,7 +24,9 @@ TORCH_NAMES = {
     "NAdam": "NAdam",
     "RAdam": "RAdam",
 }
-TORCH_CONFIGS = [c for c in CONFIGS if c.cls.__name__ in TORCH_NAMES]
+TORCH_CONFIGS = [
+    c for c in CONFIGS if c.cls.__name__ in TORCH_NAMES and not c.name.startswith("textbook-")
+]
 
 
 @pytest.fixture(autouse=True)

@@ -84,7 +84,9 @@ Params typical_params() {
   Params::for_each_field([&](const char* name, auto member) {
     using Field = std::remove_reference_t<decltype(hp.*member)>;
     if constexpr (std::is_same_v<Field, bool>) {
-      hp.*member = std::strcmp(name, "rectified") == 0;
+      // RAdam's rectified branch, and the textbook Adam's float64 update (NumPy 2's rule).
+      hp.*member =
+          std::strcmp(name, "rectified") == 0 || std::strcmp(name, "update_in_float64") == 0;
     } else {
       hp.*member = 0.5;
     }

@@ -14,6 +14,11 @@
 #include "optkern/math/radam.h"
 #include "optkern/math/rmsprop.h"
 #include "optkern/math/sgd.h"
+#include "optkern/math/textbook_adagrad.h"
+#include "optkern/math/textbook_adam.h"
+#include "optkern/math/textbook_momentum.h"
+#include "optkern/math/textbook_nesterov.h"
+#include "optkern/math/textbook_rmsprop.h"
 
 namespace optkern {
 

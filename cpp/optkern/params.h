@@ -219,4 +219,83 @@ struct LionParams {
   }
 };
 
+// The textbook's optimizer classes ("Deep Learning from Scratch", common/optimizer.py), exact:
+// the same NumPy expressions in the same order. Twins: optkern.textbook.<Class>._coefficients /
+// optkern.reference.textbook_<name>. The textbook's plain SGD is the `sgd` kernel (momentum 0).
+
+struct TextbookMomentumParams {
+  static constexpr const char* kName = "textbook_momentum";
+  static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "v"};
+  double lr = 0, momentum = 0;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("lr", &TextbookMomentumParams::lr);
+    visit("momentum", &TextbookMomentumParams::momentum);
+  }
+};
+
+struct TextbookNesterovParams {
+  static constexpr const char* kName = "textbook_nesterov";
+  static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "v"};
+  // momentum_squared = momentum * momentum and gradient_scale = (1 + momentum) * lr, in float64
+  // (Python evaluates the scalar part of each expression first).
+  double lr = 0, momentum = 0, momentum_squared = 0, gradient_scale = 0;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("lr", &TextbookNesterovParams::lr);
+    visit("momentum", &TextbookNesterovParams::momentum);
+    visit("momentum_squared", &TextbookNesterovParams::momentum_squared);
+    visit("gradient_scale", &TextbookNesterovParams::gradient_scale);
+  }
+};
+
+struct TextbookAdagradParams {
+  static constexpr const char* kName = "textbook_adagrad";
+  static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "h"};
+  double lr = 0, eps = 0;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("lr", &TextbookAdagradParams::lr);
+    visit("eps", &TextbookAdagradParams::eps);
+  }
+};
+
+struct TextbookRmspropParams {
+  static constexpr const char* kName = "textbook_rmsprop";
+  static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "h"};
+  double lr = 0, decay_rate = 0, one_minus_decay_rate = 0, eps = 0;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("lr", &TextbookRmspropParams::lr);
+    visit("decay_rate", &TextbookRmspropParams::decay_rate);
+    visit("one_minus_decay_rate", &TextbookRmspropParams::one_minus_decay_rate);
+    visit("eps", &TextbookRmspropParams::eps);
+  }
+};
+
+struct TextbookAdamParams {
+  static constexpr const char* kName = "textbook_adam";
+  static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "m", "v"};
+  double lr_t = 0;  // lr * sqrt(1 - beta2^t) / (1 - beta1^t), in float64
+  double one_minus_beta1 = 0, one_minus_beta2 = 0, eps = 0;
+  // The textbook computes lr_t with np.sqrt, which makes it a NumPy float64 scalar. Under NumPy 2's
+  // promotion rules (NEP 50) `lr_t * m` is then a float64 array, so for float32 parameters the last
+  // line runs in float64 and rounds once to float32; NumPy 1 kept it in float32. This flag picks
+  // the rule of the NumPy in use, so the kernel matches the textbook code under either.
+  bool update_in_float64 = false;
+  bool needs_array(int) const { return true; }
+  template <class Visit>
+  static void for_each_field(Visit&& visit) {
+    visit("lr_t", &TextbookAdamParams::lr_t);
+    visit("one_minus_beta1", &TextbookAdamParams::one_minus_beta1);
+    visit("one_minus_beta2", &TextbookAdamParams::one_minus_beta2);
+    visit("eps", &TextbookAdamParams::eps);
+    visit("update_in_float64", &TextbookAdamParams::update_in_float64);
+  }
+};
+
 }  // namespace optkern

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from . import textbook
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
@@ -23,6 +24,14 @@ class Config(NamedTuple):
     name: str
     cls: type[Optimizer]
     kwargs: dict[str, Any]
+
+    def build(self, params: list[Any], **overrides: Any) -> Optimizer:
+        """The optimizer over ``params`` with this row's options (and ``overrides``). The
+        textbook classes take hyperparameters first and ``params`` by keyword."""
+        kwargs = {**self.kwargs, **overrides}
+        if issubclass(self.cls, textbook._Textbook):
+            return self.cls(params=params, **kwargs)
+        return self.cls(params, **kwargs)
 
 
 CONFIGS: list[Config] = [
@@ -103,4 +112,12 @@ CONFIGS: list[Config] = [
     Config("lion", Lion, dict()),
     Config("lion-wd-maximize", Lion, dict(lr=1e-3, weight_decay=0.1, maximize=True)),
     Config("lion-betas-closed", Lion, dict(lr=1e-3, betas=(1.0, 0.0), weight_decay=1.0)),
+    Config("textbook-sgd", textbook.SGD, dict(lr=0.1)),
+    Config("textbook-momentum", textbook.Momentum, dict()),
+    Config("textbook-nesterov", textbook.Nesterov, dict(lr=0.05, momentum=0.8)),
+    Config("textbook-adagrad", textbook.AdaGrad, dict(lr=0.1)),
+    Config("textbook-rmsprop", textbook.RMSprop, dict()),
+    Config("textbook-rmsprop-decay", textbook.RMSprop, dict(lr=0.05, decay_rate=0.9)),
+    Config("textbook-adam", textbook.Adam, dict()),
+    Config("textbook-adam-betas", textbook.Adam, dict(lr=0.01, beta1=0.8, beta2=0.99)),
 ]

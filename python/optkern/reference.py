@@ -237,3 +237,72 @@ def lion(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, hp: Mapping[s
         param[...] = param * c.decay_factor
     param[...] = param - c.lr * np.sign(interpolated)
     exp_avg[...] = c.beta2 * exp_avg + c.one_minus_beta2 * g
+
+
+# The textbook's optimizer classes (optkern.textbook): each line below is the textbook's NumPy
+# statement with the scalar part already evaluated in float64 by the class.
+
+
+@_quiet
+def textbook_momentum(
+    param: np.ndarray, grad: np.ndarray, v: np.ndarray, hp: Mapping[str, Any]
+) -> None:
+    """Twin of math/textbook_momentum.h. v <- momentum*v - lr*g; p <- p + v."""
+    c = _cast(hp, param.dtype)
+    v[...] = c.momentum * v - c.lr * grad
+    param += v
+
+
+@_quiet
+def textbook_nesterov(
+    param: np.ndarray, grad: np.ndarray, v: np.ndarray, hp: Mapping[str, Any]
+) -> None:
+    """Twin of math/textbook_nesterov.h. p <- p + (momentum*momentum)*v;
+    p <- p - ((1 + momentum)*lr)*g; v <- v*momentum; v <- v - lr*g."""
+    c = _cast(hp, param.dtype)
+    param += c.momentum_squared * v
+    param -= c.gradient_scale * grad
+    v *= c.momentum
+    v -= c.lr * grad
+
+
+@_quiet
+def textbook_adagrad(
+    param: np.ndarray, grad: np.ndarray, h: np.ndarray, hp: Mapping[str, Any]
+) -> None:
+    """Twin of math/textbook_adagrad.h. h <- h + g*g; p <- p - (lr*g) / (sqrt(h) + eps)."""
+    c = _cast(hp, param.dtype)
+    h += grad * grad
+    param -= c.lr * grad / (np.sqrt(h) + c.eps)
+
+
+@_quiet
+def textbook_rmsprop(
+    param: np.ndarray, grad: np.ndarray, h: np.ndarray, hp: Mapping[str, Any]
+) -> None:
+    """Twin of math/textbook_rmsprop.h. h <- h*decay_rate; h <- h + ((1 - decay_rate)*g)*g;
+    p <- p - (lr*g) / (sqrt(h) + eps)."""
+    c = _cast(hp, param.dtype)
+    h *= c.decay_rate
+    h += c.one_minus_decay_rate * grad * grad
+    param -= c.lr * grad / (np.sqrt(h) + c.eps)
+
+
+@_quiet
+def textbook_adam(
+    param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, hp: Mapping[str, Any]
+) -> None:
+    """Twin of math/textbook_adam.h. m <- m + (1-beta1)*(g - m); v <- v + (1-beta2)*(g*g - v);
+    p <- p - (lr_t*m) / (sqrt(v) + eps), in float64 when ``update_in_float64`` (NumPy 2 widens the
+    textbook's float64 scalar lr_t times a float32 array), rounded once to the array dtype."""
+    c = _cast(hp, param.dtype)
+    m += c.one_minus_beta1 * (grad - m)
+    v += c.one_minus_beta2 * (grad * grad - v)
+    denom = np.sqrt(v) + c.eps
+    if hp["update_in_float64"]:
+        wide = param.astype(np.float64) - hp["lr_t"] * m.astype(np.float64) / denom.astype(
+            np.float64
+        )
+        param[...] = wide.astype(param.dtype)
+    else:
+        param -= c.lr_t * m / denom

@@ -42,8 +42,8 @@ def trajectories_match(
     fused = [p.copy() for p in start]
     slow = [p.copy() for p in start]
     grads = [_gradients(rng, n, dtype, steps) for n in sizes]
-    a = config.cls(fused, num_threads=num_threads, **config.kwargs)
-    b = config.cls(slow, backend="reference", **config.kwargs)
+    a = config.build(fused, num_threads=num_threads)
+    b = config.build(slow, backend="reference")
     for t in range(steps):
         step_grads = [g[t] for g in grads]
         a.step(step_grads)

@@ -1,0 +1,312 @@
+r"""The textbook's optimizer classes, exact, on fused kernels.
+
+A drop-in for the optimizer module of *Deep Learning from Scratch* (``common/optimizer.py``), which
+the lecture notes in this project's history build on: same class names, same defaults, same
+``update(params, grads)`` with dicts of arrays keyed alike, and the same bits. Each kernel performs
+the textbook's NumPy statements in the textbook's order (NumPy evaluates ``lr*g/(x)`` as
+``(lr*g)/x``; a Python-float scalar is rounded to the array dtype, as NumPy does), so replacing::
+
+    from common.optimizer import *
+
+with::
+
+    from optkern.textbook import *
+
+changes nothing but the speed. The update rules, per element (g gradient, p parameter)::
+
+    SGD(lr=0.01)                       p ← p − lr·g
+    Momentum(lr=0.01, momentum=0.9)    v ← momentum·v − lr·g;  p ← p + v
+    Nesterov(lr=0.01, momentum=0.9)    p ← p + (momentum·momentum)·v;  p ← p − ((1+momentum)·lr)·g;
+                                       v ← v·momentum;  v ← v − lr·g
+    AdaGrad(lr=0.01)                   h ← h + g·g;  p ← p − lr·g / (√h + 1e-7)
+    RMSprop(lr=0.01, decay_rate=0.99)  h ← h·decay_rate;  h ← h + (1−decay_rate)·g·g;
+                                       p ← p − lr·g / (√h + 1e-7)
+    Adam(lr=0.001, beta1=0.9, beta2=0.999)
+                                       t ← t+1;  lr_t = lr·√(1−β2ᵗ)/(1−β1ᵗ);
+                                       m ← m + (1−β1)·(g−m);  v ← v + (1−β2)·(g·g − v);
+                                       p ← p − lr_t·m / (√v + 1e-7)
+
+One NumPy subtlety is reproduced on purpose: the textbook's Adam computes ``lr_t`` with
+``np.sqrt``, a NumPy float64 scalar, and NumPy 2 (NEP 50) then computes the last line of a float32
+parameter in float64 (rounding once to float32) where NumPy 1 stayed in float32. The kernel
+follows whichever NumPy is installed.
+
+Scalars (``lr``, ``momentum`` ...) are read as Python floats; the state is created on the first
+``update`` call, one array per key, as the textbook does (``opt.v``, ``opt.h``, ``opt.m`` show it
+keyed by name). Every class also takes the keyword-only arguments of the other optkern classes:
+``params`` (a list of arrays, for the torch-style ``step(grads)``), ``num_threads`` and
+``backend="reference"`` (the NumPy twin in ``optkern.reference``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from . import _validation as v
+from .optimizer import Optimizer, ParamsArg
+
+__all__ = ["SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "RMSprop"]
+
+_EPS = 1e-7  # the textbook's constant in AdaGrad, RMSprop and Adam
+
+# True under NumPy 2's promotion rules: a NumPy float64 scalar times a float32 array is float64.
+_NUMPY_SCALARS_WIDEN = (np.float64(1.0) * np.ones(1, np.float32)).dtype == np.float64
+
+
+class _Textbook(Optimizer):
+    """Shared plumbing: the textbook signature puts hyperparameters first and has no params."""
+
+    def __init__(
+        self,
+        defaults: Mapping[str, Any],
+        params: ParamsArg,
+        num_threads: int | None,
+        backend: str,
+    ) -> None:
+        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+
+    def _keyed(self, name: str) -> dict[str, np.ndarray] | None:
+        """State ``name`` keyed by parameter name (None before the first update, as in the
+        textbook)."""
+        if self._keys is None or not self._state:
+            return None
+        return {
+            key: self._state[i][name]
+            for i, key in enumerate(self._keys)
+            if name in self._state.get(i, {})
+        }
+
+
+class SGD(_Textbook):
+    """Textbook SGD: ``p ← p − lr·g`` (runs the ``sgd`` kernel without momentum)."""
+
+    _kernel = "sgd"
+    _rules: Mapping[str, v.Rule] = {"lr": v.non_negative}
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        *,
+        params: ParamsArg = None,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        super().__init__({"lr": lr}, params, num_threads, backend)
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        return {
+            "lr": float(group["lr"]),
+            "momentum": 0.0,
+            "one_minus_dampening": 1.0,
+            "weight_decay": 0.0,
+            "nesterov": False,
+            "maximize": False,
+            "first_step": False,
+        }
+
+
+class Momentum(_Textbook):
+    """Textbook Momentum: ``v ← momentum·v − lr·g; p ← p + v`` (v starts at 0)."""
+
+    _kernel = "textbook_momentum"
+    _rules: Mapping[str, v.Rule] = {"lr": v.non_negative, "momentum": v.non_negative}
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        *,
+        params: ParamsArg = None,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        super().__init__({"lr": lr, "momentum": momentum}, params, num_threads, backend)
+
+    @property
+    def v(self) -> dict[str, np.ndarray] | None:
+        return self._keyed("v")
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {"v": 0.0}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        return {"lr": float(group["lr"]), "momentum": float(group["momentum"])}
+
+
+class Nesterov(_Textbook):
+    """Textbook Nesterov (NAG): ``p ← p + momentum·momentum·v; p ← p − (1+momentum)·lr·g;
+    v ← v·momentum; v ← v − lr·g`` (the parameter moves with the previous v)."""
+
+    _kernel = "textbook_nesterov"
+    _rules: Mapping[str, v.Rule] = {"lr": v.non_negative, "momentum": v.non_negative}
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        *,
+        params: ParamsArg = None,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        super().__init__({"lr": lr, "momentum": momentum}, params, num_threads, backend)
+
+    @property
+    def v(self) -> dict[str, np.ndarray] | None:
+        return self._keyed("v")
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {"v": 0.0}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        lr, momentum = float(group["lr"]), float(group["momentum"])
+        return {
+            "lr": lr,
+            "momentum": momentum,
+            "momentum_squared": momentum * momentum,
+            "gradient_scale": (1 + momentum) * lr,
+        }
+
+
+class AdaGrad(_Textbook):
+    """Textbook AdaGrad: ``h ← h + g·g; p ← p − lr·g / (√h + 1e-7)`` (h starts at 0)."""
+
+    _kernel = "textbook_adagrad"
+    _rules: Mapping[str, v.Rule] = {"lr": v.non_negative}
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        *,
+        params: ParamsArg = None,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        super().__init__({"lr": lr}, params, num_threads, backend)
+
+    @property
+    def h(self) -> dict[str, np.ndarray] | None:
+        return self._keyed("h")
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {"h": 0.0}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        return {"lr": float(group["lr"]), "eps": _EPS}
+
+
+class RMSprop(_Textbook):
+    """Textbook RMSprop: ``h ← h·decay_rate; h ← h + (1−decay_rate)·g·g;
+    p ← p − lr·g / (√h + 1e-7)`` (h starts at 0)."""
+
+    _kernel = "textbook_rmsprop"
+    _rules: Mapping[str, v.Rule] = {"lr": v.non_negative, "decay_rate": v.closed_unit_interval}
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        decay_rate: float = 0.99,
+        *,
+        params: ParamsArg = None,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        super().__init__({"lr": lr, "decay_rate": decay_rate}, params, num_threads, backend)
+
+    @property
+    def h(self) -> dict[str, np.ndarray] | None:
+        return self._keyed("h")
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {"h": 0.0}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        decay_rate = float(group["decay_rate"])
+        return {
+            "lr": float(group["lr"]),
+            "decay_rate": decay_rate,
+            "one_minus_decay_rate": 1 - decay_rate,
+            "eps": _EPS,
+        }
+
+
+class Adam(_Textbook):
+    """Textbook Adam: ``t ← t+1; lr_t = lr·√(1−β2ᵗ)/(1−β1ᵗ); m ← m + (1−β1)·(g−m);
+    v ← v + (1−β2)·(g·g − v); p ← p − lr_t·m / (√v + 1e-7)`` (m, v start at 0)."""
+
+    _kernel = "textbook_adam"
+    _rules: Mapping[str, v.Rule] = {
+        "lr": v.non_negative,
+        "beta1": v.unit_interval,
+        "beta2": v.unit_interval,
+    }
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        *,
+        params: ParamsArg = None,
+        num_threads: int | None = None,
+        backend: str = "fused",
+    ) -> None:
+        defaults = {"lr": lr, "beta1": beta1, "beta2": beta2}
+        super().__init__(defaults, params, num_threads, backend)
+
+    @property
+    def iter(self) -> int:
+        """Updates done so far (the textbook's ``t``)."""
+        return self._steps[0] if self._steps else 0
+
+    @property
+    def m(self) -> dict[str, np.ndarray] | None:
+        return self._keyed("m")
+
+    @property
+    def v(self) -> dict[str, np.ndarray] | None:
+        return self._keyed("v")
+
+    @staticmethod
+    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
+        return {"m": 0.0, "v": 0.0}
+
+    @staticmethod
+    def _coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> dict[str, Any]:
+        lr, beta1, beta2 = float(group["lr"]), float(group["beta1"]), float(group["beta2"])
+        return {
+            "lr_t": lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step),
+            "one_minus_beta1": 1 - beta1,
+            "one_minus_beta2": 1 - beta2,
+            "eps": _EPS,
+            "update_in_float64": _NUMPY_SCALARS_WIDEN,
+        }
