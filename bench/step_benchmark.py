@@ -1,5 +1,5 @@
 """Time one optimizer step from Python: optkern (fused) against optkern.reference and the naive
-textbook NumPy formula (bench/naive.py), on one tensor, for each algorithm asked for.
+textbook NumPy formula (optkern/benchmarks/naive.py), on one tensor, for each algorithm asked for.
 
 Method: every contender gets its own copy of the arrays; after warm-up, rounds run the contenders
 one after another in a rotating order (so machine noise hits all alike), and the table reports
@@ -20,14 +20,11 @@ import argparse
 import statistics
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import optkern
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import naive  # bench/naive.py, next to this script
-from harness import measure  # bench/harness.py
+from optkern.benchmarks import naive
+from optkern.benchmarks.harness import measure
 
 # algorithm -> (optkern optimizer factory, naive NumPy step factory)
 ALGORITHMS: dict[str, tuple[Callable[..., optkern.Optimizer], Callable[[], naive.Step]]] = {

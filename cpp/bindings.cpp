@@ -71,6 +71,27 @@ Params params_from_dict(const py::dict& kwargs) {
   return hp;
 }
 
+// What the kernels of one step run on, checked: every group locked against a concurrent step, a
+// reference to every gradient (the GIL is released while the kernels run), one call per group.
+struct CheckedStep {
+  std::vector<std::unique_lock<std::mutex>> locks;
+  std::vector<py::object> grads;
+  std::vector<StepCall> calls;
+};
+
+CheckedStep checked_step(const std::vector<TensorGroup*>& groups, const py::handle& grads,
+                         int num_threads) {
+  if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
+  CheckedStep step;
+  step.locks.reserve(groups.size());
+  for (TensorGroup* group : groups) step.locks.push_back(group->step_lock());
+  step.grads = checked_grads({groups.begin(), groups.end()}, grads);  // throws before writes
+  step.calls.reserve(groups.size());
+  for (TensorGroup* group : groups)
+    step.calls.push_back(group->plan(num_threads, step.grads).call());
+  return step;
+}
+
 // `coefficients`: one dict of Params fields per tensor group (converted here: cheaper than a
 // Python-side Params object per group and step).
 template <class Params, StepKernel<Params> (KernelTable::*kernels)[2]>
@@ -85,7 +106,6 @@ void step(const std::vector<TensorGroup*>& groups, const py::list& coefficients,
     if (!py::isinstance<py::dict>(item)) throw py::type_error("coefficients must be dicts");
     hparams.push_back(params_from_dict<Params>(py::reinterpret_borrow<py::dict>(item)));
   }
-  if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
   for (std::size_t g = 0; g < groups.size(); ++g) {
     for (int role = 2; role < static_cast<int>(Params::kArrays.size()); ++role) {
       if (hparams[g].needs_array(role) && !groups[g]->has_role(role)) {
@@ -95,21 +115,32 @@ void step(const std::vector<TensorGroup*>& groups, const py::list& coefficients,
       }
     }
   }
-  std::vector<std::unique_lock<std::mutex>> locks;
-  locks.reserve(groups.size());
-  for (TensorGroup* group : groups) locks.push_back(group->step_lock());
-  // Holds a reference to every gradient until the kernels are done (the GIL is released).
-  const std::vector<py::object> grad_arrays =
-      checked_grads({groups.begin(), groups.end()}, grads);  // throws before writes
-
-  std::vector<StepCall> calls;
-  calls.reserve(groups.size());
-  for (TensorGroup* group : groups) calls.push_back(group->plan(num_threads, grad_arrays).call());
+  const CheckedStep checked = checked_step(groups, grads, num_threads);
   const KernelTable& table = active_kernels();
   py::gil_scoped_release release;
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    (table.*kernels)[groups[g]->dtype()](calls[g], hparams[g]);
+    (table.*kernels)[groups[g]->dtype()](checked.calls[g], hparams[g]);
   }
+}
+
+// Benchmarks only: the memory ceiling of a step over these groups. Moves exactly the bytes the
+// algorithm moves (parameter, gradient and every bound state), on the same plan and threads, with
+// no math (optkern/ceiling.h). It adds the gradient to the parameter and its states, so run it on
+// arrays kept for it, never on a model's.
+void same_traffic_step(const std::vector<TensorGroup*>& groups, const py::handle& grads,
+                       int num_threads) {
+  const CheckedStep checked = checked_step(groups, grads, num_threads);
+  const KernelTable& table = active_kernels();
+  std::vector<CeilingKernel> loops;
+  for (const TensorGroup* group : groups) {
+    int states = 0;
+    for (int role = 2; role < kMaxArrays; ++role) {
+      states += role < static_cast<int>(group->role_count()) && group->has_role(role) ? 1 : 0;
+    }
+    loops.push_back(table.same_traffic[states][group->dtype()]);
+  }
+  py::gil_scoped_release release;
+  for (std::size_t g = 0; g < groups.size(); ++g) loops[g](checked.calls[g]);
 }
 
 // True if two lists or tuples hold the very same objects in the same order. Identity, not ==
@@ -162,6 +193,9 @@ PYBIND11_MODULE(_core, m) {
       .def("__len__", &TensorGroup::size);
   m.def("check_disjoint", &check_disjoint, py::arg("groups"));
   m.def("same_items", &same_items, py::arg("a"), py::arg("b"));
+  m.def("_same_traffic_step", &same_traffic_step, py::arg("groups"), py::arg("grads"),
+        py::arg("num_threads"),
+        "Benchmarks only: the same-traffic memory ceiling of a step (adds g to p and states).");
   m.def(
       "check_grads",
       [](const std::vector<const TensorGroup*>& groups, const py::handle& grads) {

@@ -31,6 +31,7 @@ class TensorGroup {
 
   std::size_t size() const { return sizes_.size(); }
   DType dtype() const { return dtype_; }
+  std::size_t role_count() const { return roles_.size(); }
   bool has_role(int role) const { return has_role_[static_cast<std::size_t>(role)]; }
   const std::string& role_name(int role) const { return roles_[static_cast<std::size_t>(role)]; }
   const std::vector<std::int64_t>& sizes() const { return sizes_; }

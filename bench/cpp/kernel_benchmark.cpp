@@ -21,7 +21,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "ceiling.h"
 #include "dispatch.h"
 #include "optkern/algorithms.h"
 #include "optkern/kernel_table.h"
@@ -140,7 +139,7 @@ void kernel_case(benchmark::State& state, optkern::StepKernel<Params> kernel, bo
   state.counters["parts"] = plan.parts();
 }
 
-void ceiling_case(benchmark::State& state, optkern::bench::CeilingKernel kernel, bool is_double,
+void ceiling_case(benchmark::State& state, optkern::CeilingKernel kernel, bool is_double,
                   std::int64_t n, int threads, int states, std::int64_t arrays_moved) {
   const int element_bytes = is_double ? 8 : 4;
   const std::vector<void*> arrays = arena().prepare(n, is_double);
@@ -152,17 +151,6 @@ void ceiling_case(benchmark::State& state, optkern::bench::CeilingKernel kernel,
   }
   report(state, n, arrays_moved * element_bytes, states, element_bytes);
   state.counters["parts"] = plan.parts();
-}
-
-const optkern::bench::CeilingTable& ceiling_table(const std::string& isa) {
-#ifdef OPTKERN_HAVE_AVX512
-  if (isa == "avx512") return optkern::bench::ceiling_table_avx512();
-#endif
-#ifdef OPTKERN_HAVE_AVX2
-  if (isa == "avx2") return optkern::bench::ceiling_table_avx2();
-#endif
-  (void)isa;
-  return optkern::bench::ceiling_table_baseline();
 }
 
 std::vector<int> parse_list(const std::string& text) {
@@ -181,7 +169,6 @@ void register_all(const std::vector<int>& thread_counts, std::int64_t max_size) 
   const char* dtype_names[2] = {"float32", "float64"};
   for (const std::string& isa : optkern::supported_isas()) {
     const optkern::KernelTable& kernels = optkern::kernel_table(isa);
-    const optkern::bench::CeilingTable& ceilings = ceiling_table(isa);
     for (int threads : thread_counts) {
       for (std::int64_t n = 1000; n <= max_size; n *= 10) {
         for (int dtype = 0; dtype < 2; ++dtype) {
@@ -199,14 +186,14 @@ void register_all(const std::vector<int>& thread_counts, std::int64_t max_size) 
           OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_REGISTER)
 #undef OPTKERN_REGISTER
           for (int states = 0; states < kMaxArrays - 1; ++states) {
-            const auto kernel = ceilings.same_traffic[states][dtype];
+            const auto kernel = kernels.same_traffic[states][dtype];
             cases.push_back(benchmark::RegisterBenchmark(
                 ("ceiling:states=" + std::to_string(states) + suffix).c_str(),
                 [=](benchmark::State& state) {
                   ceiling_case(state, kernel, is_double, n, threads, states, 3 + 2 * states);
                 }));
           }
-          const auto triad = ceilings.triad[dtype];
+          const auto triad = kernels.triad[dtype];
           cases.push_back(benchmark::RegisterBenchmark(
               ("triad" + suffix).c_str(), [=](benchmark::State& state) {
                 ceiling_case(state, triad, is_double, n, threads, 1, 3);

@@ -3,6 +3,7 @@
 // defines OPTKERN_ISA_NAMESPACE, OPTKERN_ISA_NAME and OPTKERN_KERNEL_TABLE_FUNCTION; CMake compiles
 // each with only that ISA's flags.
 #pragma once
+#include "optkern/ceiling.h"
 #include "optkern/isa_namespace.h"
 #include "optkern/kernel_table.h"
 #include "optkern/math/adadelta.h"
@@ -25,8 +26,15 @@ namespace optkern {
 const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
 #define OPTKERN_TABLE_ROW(name, Params) \
   {&OPTKERN_ISA_NAMESPACE::name##_step<float>, &OPTKERN_ISA_NAMESPACE::name##_step<double>},
-  static const KernelTable table = {OPTKERN_ISA_NAME,
-                                    OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ROW)};
+  namespace isa = OPTKERN_ISA_NAMESPACE;
+  static const KernelTable table = {
+      OPTKERN_ISA_NAME,
+      OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ROW){
+          {&isa::same_traffic<0, float>, &isa::same_traffic<0, double>},
+          {&isa::same_traffic<1, float>, &isa::same_traffic<1, double>},
+          {&isa::same_traffic<2, float>, &isa::same_traffic<2, double>},
+          {&isa::same_traffic<3, float>, &isa::same_traffic<3, double>}},
+      {&isa::triad<float>, &isa::triad<double>}};
 #undef OPTKERN_TABLE_ROW
   return table;
 }

@@ -1,7 +1,7 @@
 """What a NumPy user writes without optkern: each optimizer's update as plain NumPy expressions
 on whole arrays (the textbook / lecture-notes style), allocating a temporary per operation.
 
-These are the "naive NumPy" contenders of the step benchmark. They follow the same algorithms
+These are the "naive NumPy" contenders of the benchmarks (bench/, `optkern bench`). They follow the same algorithms
 and defaults as the optkern classes the benchmark pairs them with, but not their rounding.
 Each factory returns ``step(p, g)`` that updates ``p`` in place and keeps its own state.
 """

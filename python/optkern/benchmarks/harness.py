@@ -1,10 +1,15 @@
-"""The timing loop shared by the Python benchmarks."""
+"""The timing loop and the memory ceiling shared by the Python benchmarks."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Callable
+
+import numpy as np
+
+from .. import _core
+from ..optimizer import Optimizer
 
 
 def measure(
@@ -29,3 +34,18 @@ def measure(
     if label is not None:
         print(file=sys.stderr)
     return times
+
+
+def same_traffic_ceiling(
+    optimizer: Optimizer, grads: list[np.ndarray], num_threads: int
+) -> Callable[[], None]:
+    """The memory ceiling of ``optimizer.step(grads)``: a loop that moves exactly the bytes the
+    step moves (each parameter, gradient and bound state array), on the same per-thread plan, with
+    no math (cpp/optkern/ceiling.h). It adds the gradient to the parameters and states, so give it
+    an optimizer of its own, over copies. The optimizer must have stepped once (state exists)."""
+    optimizer.step(grads)
+    prepared = optimizer._prepared
+    if prepared is None:
+        raise ValueError("same_traffic_ceiling: the optimizer's groups are not in a steady state")
+    groups = prepared.tensor_groups
+    return lambda: _core._same_traffic_step(groups, grads, num_threads)

@@ -1,0 +1,86 @@
+"""Command line of the step benchmark: ``bench/peer_benchmark.py`` (the full matrix) and
+``optkern bench`` (a short preset of it)."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, active_isa, get_num_threads
+from .harness import measure
+from .peers import ALGORITHMS, DeepSpeedCPUAdam, case_shapes, contenders, torch
+from .report import Case, plot, table
+
+FULL = {"sizes": "1e3,1e4,1e5,1e6,1e7", "shapes": "resnet50,2000x512", "dtypes": "float32,float64"}
+SHORT = {"sizes": "1e3,1e5,1e6", "shapes": "200x512", "dtypes": "float32"}
+
+
+def parser(prog: str, defaults: dict[str, str], rounds: int) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Time one optimizer step from Python: optkern against its same-traffic "
+        "memory ceiling, the naive NumPy formula and, when installed, torch.optim and DeepSpeed. "
+        "Contenders run interleaved, in rotating order, after warm-up; medians of the rounds.",
+    )
+    p.add_argument("--algorithms", default="adam", help=",".join(ALGORITHMS))
+    p.add_argument("--sizes", default=defaults["sizes"], help="single-tensor sizes")
+    p.add_argument("--shapes", default=defaults["shapes"], help="resnet50, or COUNTxSIZE")
+    p.add_argument("--dtypes", default=defaults["dtypes"])
+    p.add_argument("--threads", default="", help="e.g. 1,2 (default: 1 ... all)")
+    p.add_argument("--rounds", type=int, default=rounds)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--plot", type=Path, default=None, help="write a PNG of GB/s against size")
+    return p
+
+
+def main(argv: list[str] | None = None, *, short: bool = False) -> int:
+    args = parser(
+        "optkern bench" if short else "peer_benchmark.py",
+        SHORT if short else FULL,
+        9 if short else 15,
+    ).parse_args(argv)
+    algorithms = args.algorithms.split(",")
+    unknown = [a for a in algorithms if a not in ALGORITHMS]
+    if unknown:
+        raise SystemExit(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
+    names = [c for c in args.sizes.split(",") + args.shapes.split(",") if c]
+    dtypes = [np.dtype(d) for d in args.dtypes.split(",")]
+    available = get_num_threads()  # before torch.set_num_threads, which sets OpenMP's too
+    threads = (
+        [int(t) for t in args.threads.split(",")] if args.threads else [*range(1, available + 1)]
+    )
+    plan = [(a, c, d, k) for a in algorithms for c in names for d in dtypes for k in threads]
+    cases = []
+    for index, (algorithm, name, dtype, k) in enumerate(plan):
+        shapes = case_shapes(name)
+        n = sum(int(np.prod(s)) for s in shapes)
+        if torch is not None:
+            torch.set_num_threads(k)
+        steps = contenders(algorithm, shapes, dtype, k, naive_too=n <= 10_000_000)
+        # fewer rounds for the slow big cases keeps a full run in minutes
+        rounds = args.rounds if n < 10_000_000 else max(5, args.rounds // 3)
+        label = f"[{index + 1}/{len(plan)}] {algorithm} {name} {dtype.name} {k} thread(s)"
+        times = measure(steps, rounds, args.warmup, label)
+        traffic = (3 + 2 * ALGORITHMS[algorithm][4]) * dtype.itemsize * n
+        cases.append(Case(algorithm, name, dtype.name, k, n, traffic, times))
+    machine = f"{platform.machine()}, {available} threads available"
+    heading = (
+        f"optkern {__version__} ({active_isa()}, {machine}), torch "
+        f"{torch.__version__ if torch is not None else 'not installed'}, DeepSpeed CPU ops "
+        f"{'available' if DeepSpeedCPUAdam is not None else 'not installed'}; "
+        f"{args.rounds} rounds after {args.warmup} warm-up, contenders interleaved per case"
+    )
+    print(heading + "\n")
+    print(table(cases))
+    if args.plot is not None:
+        plot(cases, args.plot, heading)
+        print(f"\nplot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The benchmark plumbing: the same-traffic ceiling moves what the step moves, and the short
+preset behind `optkern bench` runs end to end (timings themselves are never asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optkern
+import pytest
+from optkern import _core
+from optkern.benchmarks.cli import main as bench_main
+
+
+@pytest.mark.parametrize(
+    ("make", "states"),
+    [
+        (lambda ps: optkern.SGD(ps, lr=0.1), 0),
+        (lambda ps: optkern.Adagrad(ps), 1),
+        (lambda ps: optkern.Adam(ps), 2),
+        (lambda ps: optkern.Adam(ps, amsgrad=True), 3),
+    ],
+)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_same_traffic_ceiling_reads_and_writes_every_bound_array(
+    make: object, states: int, threads: int, tiny_grain: None
+) -> None:
+    """The ceiling adds g to the parameter and to each bound state: exactly the arrays the
+    algorithm's step reads and writes, no fewer."""
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal(n).astype(np.float32) for n in (1000, 37)]
+    grads = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
+    opt = make(params)  # type: ignore[operator]
+    opt.step(grads)
+    assert sum(len(s) for s in opt.state.values()) == states * len(params)
+    before = [p.copy() for p in params]
+    state_before = {i: {k: a.copy() for k, a in s.items()} for i, s in opt.state.items()}
+    _core._same_traffic_step(opt._prepared.tensor_groups, grads, threads)
+    for p, old, g in zip(params, before, grads, strict=True):
+        np.testing.assert_array_equal(p, old + g)
+    for i, arrays in opt.state.items():
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(array, state_before[i][name] + grads[i])
+
+
+def test_optkern_bench_short_preset_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "bench.png"
+    argv = ["--sizes", "1e3", "--shapes", "3x64", "--rounds", "2", "--warmup", "1"]
+    assert bench_main([*argv, "--threads", "1", "--plot", str(plot)], short=True) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| adam |")]
+    contenders = {row.split("|")[5].strip() for row in rows}
+    assert {"optkern", "same-traffic ceiling", "naive NumPy"} <= contenders
+    assert all(row.rstrip().endswith("x |") and " % |" in row for row in rows)
+    assert plot.stat().st_size > 10_000
+
+
+def test_optkern_bench_rejects_an_unknown_algorithm() -> None:
+    with pytest.raises(SystemExit, match="unknown algorithm"):
+        bench_main(["--algorithms", "bogus"], short=True)
