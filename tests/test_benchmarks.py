@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import optkern
 import pytest
-from optkern import _core
+from optkern import _core, cli
 from optkern.benchmarks.cli import main as bench_main
 
 
@@ -48,7 +48,7 @@ def test_optkern_bench_short_preset_runs(
 ) -> None:
     plot = tmp_path / "bench.png"
     argv = ["--sizes", "1e3", "--shapes", "3x64", "--rounds", "2", "--warmup", "1"]
-    assert bench_main([*argv, "--threads", "1", "--plot", str(plot)], short=True) == 0
+    assert cli.main(["bench", *argv, "--threads", "1", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| adam |")]
     contenders = {row.split("|")[5].strip() for row in rows}

@@ -1,19 +1,48 @@
-"""Command line: ``optkern info``, ``optkern selfcheck`` (also ``python -m optkern ...``)."""
+"""Command line: ``optkern info``, ``optkern selfcheck``, ``optkern compare``, ``optkern bench``
+(also ``python -m optkern ...``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from . import _core, _runtime
+from .compare import cli as compare_cli
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad argument as one line on stderr, exit status 2.
+
+    argparse's default prints the usage first, which for ``compare`` spans several lines and
+    buries the message; ``--help`` still shows the usage.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="optkern", description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its options are the benchmark's own (optkern bench --help)
+        from .benchmarks.cli import main as bench
+
+        return bench(argv[1:], short=True)
+    parser = _Parser(prog="optkern", description=__doc__)
     parser.add_argument("--version", action="version", version=f"optkern {_core.version}")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.add_parser("info", help="print version, compiler, ISAs, OpenMP and threads")
     sub.add_parser("selfcheck", help="run every optimizer against the reference, bit for bit")
+    compare = sub.add_parser(
+        "compare",
+        help="train networks with several optimizers and compare them (the lecture's experiments)",
+    )
+    compare_cli.add_arguments(compare)
+    sub.add_parser(
+        "bench",
+        help="time one step against the memory ceiling, the naive formula and the peers "
+        "(a short preset of bench/peer_benchmark.py)",
+    )
     args = parser.parse_args(argv)
     if args.command == "info":
         _runtime.show_config()
@@ -23,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
         _runtime.show_config()
         return selfcheck.run()
+    if args.command == "compare":
+        return compare_cli.run(args, compare)
     parser.print_help()
     return 0
 

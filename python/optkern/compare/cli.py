@@ -1,0 +1,235 @@
+"""``optkern compare``: the arguments of the subcommand and what running it does.
+
+``optkern.cli`` owns the top-level parser; it calls :func:`add_arguments` on the ``compare``
+sub-parser and :func:`run` with the parsed arguments. Every mistake in the arguments (including
+data that cannot be loaded) is reported through ``parser.error``: one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import _core, _runtime
+from . import dataset, plots, report, runner
+from .experiments import EXPERIMENTS
+from .progress import Progress
+from .registry import KNOWN_NAMES, parse_choices
+from .threads import limit_blas_threads
+
+DESCRIPTION = """\
+Train the same network with several optimizers (or init schemes, batch norm, regularisation:
+the lecture's experiments) from the same initial weights on the same mini-batches, then print
+a table (final smoothed loss, train/test accuracy, total time, time in optimizer updates) and
+write results.csv, results.json (with full curves and the config), loss.png and accuracy.png.
+"time s" is the training loop without the accuracy evaluations; "update s" is the part of it
+spent inside opt.update(params, grads). The final loss is the mean of the last (up to) 50
+mini-batch losses.
+"""
+
+
+def _epilog() -> str:
+    """Optimizer names and the experiments' defaults, generated so they cannot go stale."""
+    lines = [
+        f"optimizers: {', '.join(KNOWN_NAMES)}",
+        "  sgd, momentum, nesterov, adagrad, rmsprop, adam: the lecture's textbook optimizers",
+        "  (optkern.textbook) with the textbook defaults (lr 0.01; Adam lr 0.001); the others:",
+        "  the torch-style optkern classes with torch.optim's defaults (nag: lr 0.01, momentum",
+        "  0.9). NAME:lr=X sets the learning rate.",
+        "experiments (default optimizers; iterations; training samples):",
+    ]
+    for name, spec in EXPERIMENTS.items():
+        samples = "all" if spec.default_train_size is None else spec.default_train_size
+        lines.append(f"  {name:<15} {spec.summary}")
+        lines.append(
+            f"  {'':<15} ({','.join(spec.default_optimizers)}; {spec.default_iterations}; {samples})"
+        )
+    lines += [
+        "--backend both runs every network on both backends, checks that the curves are",
+        "bit-identical (exit status 1 if not) and shows the speed-up of optkern's updates.",
+    ]
+    return "\n".join(lines)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _optimizer_list(text: str) -> Any:
+    try:
+        return parse_choices(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.epilog = _epilog()
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add = parser.add_argument
+    add(
+        "--experiment", choices=list(EXPERIMENTS), default="optimizers", help="default: %(default)s"
+    )
+    add("--dataset", choices=dataset.DATASETS, default="digits", help="default: %(default)s")
+    add("--data-dir", metavar="DIR", help="the directory of the MNIST IDX files (for mnist)")
+    add(
+        "--optimizers",
+        type=_optimizer_list,
+        metavar="LIST",
+        help="comma-separated names, NAME or NAME:lr=X (default: the experiment's)",
+    )
+    add("--iters", type=_positive_int, metavar="N", help="iterations (default: the experiment's)")
+    add("--batch-size", type=_positive_int, default=128, metavar="N", help="default: 128")
+    add(
+        "--train-size",
+        type=_positive_int,
+        metavar="N",
+        help="train on the first N training samples (default: the experiment's)",
+    )
+    add(
+        "--eval-every",
+        type=_positive_int,
+        metavar="K",
+        help=f"accuracy every K iterations (default: iterations / {runner.EVAL_POINTS})",
+    )
+    add("--dtype", choices=["float32", "float64"], default="float32", help="default: float32")
+    add(
+        "--backend",
+        choices=list(runner.BACKEND_MODES),
+        default="optkern",
+        help="the optimizers' fused kernels, their pure-NumPy reference, or both (default: "
+        "optkern)",
+    )
+    add("--seed", type=_non_negative_int, default=0, metavar="N", help="weights and batches")
+    add(
+        "--blas-threads",
+        type=_non_negative_int,
+        default=1,
+        metavar="N",
+        help="limit NumPy's BLAS to N threads during the run, 0 = no limit (default: 1; needs "
+        "threadpoolctl)",
+    )
+    add(
+        "--out",
+        type=Path,
+        default=Path("optkern-compare"),
+        metavar="DIR",
+        help="default: ./%(default)s",
+    )
+    add("--no-plots", action="store_true", help="skip loss.png and accuracy.png")
+    add("--quiet", action="store_true", help="no progress output on stderr")
+
+
+def _config(
+    args: argparse.Namespace, settings: runner.Settings, data: dataset.Dataset, blas: str
+) -> dict[str, Any]:
+    """The "config" of results.json: enough to rerun and to judge the timings."""
+    return {
+        **settings.as_dict(),
+        "dataset": data.name,
+        "data_dir": args.data_dir,
+        "train_samples": len(data.x_train),
+        "test_samples": len(data.x_test),
+        "network_input": data.input_size,
+        "network_output": data.num_classes,
+        "implementations": {c.label: c.describe() for c in settings.optimizers},
+        "blas_threads": blas,
+        "optkern_threads": _runtime.get_num_threads(),
+        "optkern_isa": _runtime.active_isa(),
+        "versions": {
+            "optkern": _core.version,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Runs ``optkern compare`` with parsed ``args``; returns the exit status."""
+    experiment = EXPERIMENTS[args.experiment]
+    settings = runner.Settings.create(
+        args.experiment,
+        optimizers=args.optimizers,
+        iterations=args.iters,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        backend=args.backend,
+        seed=args.seed,
+        **({} if args.eval_every is None else {"eval_every": args.eval_every}),
+    )
+    if args.data_dir is not None and args.dataset != "mnist":
+        parser.error("--data-dir is only used with --dataset mnist")
+    if not args.no_plots and not plots.matplotlib_available():
+        parser.error(plots.MATPLOTLIB_HINT)
+    train_size = args.train_size or experiment.default_train_size
+    try:
+        data = dataset.load(args.dataset, args.data_dir, args.dtype, train_size)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        parser.error(str(error))
+    if settings.batch_size > len(data.x_train):
+        parser.error(
+            f"--batch-size {settings.batch_size} exceeds the {len(data.x_train)} training samples"
+        )
+    out: Path = args.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"cannot create --out {str(out)!r}: {error.strerror or error}")
+
+    title = (
+        f"{experiment.title} on {data.name} ({len(data.x_train)} training samples, "
+        f"{settings.iterations} iterations, batch {settings.batch_size}, {settings.dtype}, "
+        f"backend {settings.backend})"
+    )
+    variants = settings.variants()
+    runs = len(variants) * len(runner.BACKEND_MODES[settings.backend])
+    progress = Progress(runs, enabled=not args.quiet)
+    try:
+        with limit_blas_threads(args.blas_threads) as blas:
+            outcomes = runner.run(settings, data, progress)
+    except KeyboardInterrupt:
+        print("\noptkern compare: interrupted", file=sys.stderr)
+        return 130
+
+    rows = report.summary_rows(outcomes, experiment.name)
+    print(report.format_table(rows, title))
+    report.write_csv(out / "results.csv", rows)
+    document = report.results_document(outcomes, rows, _config(args, settings, data, blas))
+    report.write_json(out / "results.json", document)
+    written = ["results.csv", "results.json"]
+    if not args.no_plots:
+        plots.plot_loss(out / "loss.png", outcomes, f"{experiment.title} ({data.name})")
+        plots.plot_accuracy(out / "accuracy.png", outcomes, f"{experiment.title} ({data.name})")
+        written += ["loss.png", "accuracy.png"]
+    print(f"wrote {', '.join(written)} to {out}")
+
+    differing = [outcome.variant.label for outcome in outcomes if outcome.identical is False]
+    if differing:
+        print(
+            "optkern compare: error: optkern and reference curves differ for "
+            + ", ".join(differing),
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,123 @@
+"""Optimizer names on the command line → optimizer factories.
+
+Two families of names:
+
+* The lecture names ``sgd, momentum, nesterov, adagrad, rmsprop, adam`` mean the "Deep Learning
+  from Scratch" optimizers of ``optkern.textbook``, built with no arguments, i.e. with the
+  textbook defaults (SGD, Momentum, Nesterov, AdaGrad and RMSprop lr=0.01, Adam lr=0.001).
+  Those are the learning rates the lecture's comparison used too.
+* Every other name is a torch-style ``optkern`` class with its defaults: torch.optim's, except
+  ``nag`` (``optkern.NAG``: SGD with Nesterov momentum, lr=0.01, momentum=0.9, as torch's SGD
+  has no default momentum).
+
+``name:lr=0.01`` overrides the learning rate (the only hyperparameter the command line takes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .. import NAG, Adadelta, Adamax, AdamW, Lion, NAdam, RAdam, textbook
+from ..optimizer import Optimizer
+
+#: The optimizers of the lecture's comparison (its default selection).
+LECTURE_DEFAULT = ("sgd", "momentum", "adagrad", "adam")
+
+# Lecture name → its optkern.textbook class, built with the textbook defaults.
+_LECTURE: dict[str, type[Optimizer]] = {
+    "sgd": textbook.SGD,
+    "momentum": textbook.Momentum,
+    "nesterov": textbook.Nesterov,
+    "adagrad": textbook.AdaGrad,
+    "rmsprop": textbook.RMSprop,
+    "adam": textbook.Adam,
+}
+
+# Names beyond the lecture: torch-style classes with torch.optim's defaults.
+_TORCH: dict[str, type[Optimizer]] = {
+    "nag": NAG,
+    "adamw": AdamW,
+    "nadam": NAdam,
+    "radam": RAdam,
+    "adamax": Adamax,
+    "adadelta": Adadelta,
+    "lion": Lion,
+}
+
+KNOWN_NAMES: tuple[str, ...] = (*_LECTURE, *_TORCH)
+
+#: The backends of the command line → the ``backend=`` argument of the optimizer classes.
+BACKENDS = {"optkern": "fused", "reference": "reference"}
+
+
+@dataclass(frozen=True)
+class OptimizerChoice:
+    """One optimizer of a run: a registry name and an optional learning-rate override."""
+
+    name: str
+    lr: float | None = None
+
+    @property
+    def label(self) -> str:
+        """How the user wrote it (normalised), e.g. ``adam`` or ``adam:lr=0.01``."""
+        return self.name if self.lr is None else f"{self.name}:lr={self.lr!r}"
+
+    @property
+    def is_lecture(self) -> bool:
+        return self.name in _LECTURE
+
+    def _target(self) -> tuple[type[Any], dict[str, Any], str]:
+        """The class to build, its keyword arguments, and the class's dotted name."""
+        target = _LECTURE[self.name] if self.is_lecture else _TORCH[self.name]
+        kwargs = {} if self.lr is None else {"lr": self.lr}
+        module = "optkern.textbook" if self.is_lecture else "optkern"
+        return target, kwargs, f"{module}.{target.__name__}"
+
+    def build(self, backend: str) -> Any:
+        """A fresh optimizer for the textbook call ``update(params, grads)``.
+
+        ``backend`` is ``"optkern"`` or ``"reference"`` (the pure-NumPy twin).
+        """
+        cls, kwargs, _ = self._target()
+        return cls(**kwargs, backend=BACKENDS[backend])
+
+    def describe(self) -> str:
+        """The constructor call this choice stands for, e.g. ``optkern.textbook.Adam()``."""
+        _, kwargs, dotted = self._target()
+        args = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+        return f"{dotted}({args})"
+
+
+def parse_choice(text: str) -> OptimizerChoice:
+    """``name`` or ``name:lr=<float>`` → OptimizerChoice; ValueError with a one-line message."""
+    name, _, options = text.strip().partition(":")
+    name = name.strip().lower()
+    if name not in KNOWN_NAMES:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(KNOWN_NAMES)}")
+    if not options:
+        return OptimizerChoice(name)
+    key, equals, value = options.partition("=")
+    if key.strip() != "lr" or not equals:
+        raise ValueError(f"bad option {options!r} in {text!r}: only lr=<number> is accepted")
+    try:
+        lr = float(value)
+    except ValueError:
+        raise ValueError(f"bad learning rate {value!r} in {text!r}: not a number") from None
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"bad learning rate in {text!r}: must be finite and > 0")
+    return OptimizerChoice(name, lr)
+
+
+def parse_choices(text: str) -> tuple[OptimizerChoice, ...]:
+    """A comma-separated list, e.g. ``sgd,adam:lr=0.01``; duplicates and empties are errors."""
+    items = [item for item in text.split(",") if item.strip()]
+    if not items:
+        raise ValueError("no optimizer given")
+    choices = tuple(parse_choice(item) for item in items)
+    labels = [choice.label for choice in choices]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ValueError(f"optimizer listed twice: {', '.join(duplicates)}")
+    return choices

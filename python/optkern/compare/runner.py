@@ -1,0 +1,257 @@
+"""The training loop: every variant of an experiment, on one or both backends, timed.
+
+Each run builds its network from ``seed`` and draws its mini-batches with
+``optkern.nn.random_batches(seed=seed)``, so runs differ only in what the variant varies; two runs
+of the same variant on the ``optkern`` and ``reference`` backends must then give bit-identical
+curves, since the two backends compute bit-identical updates.
+
+Time is measured with ``time.perf_counter``: ``update_s`` sums the ``opt.update(params, grads)``
+calls alone; ``time_s`` is the whole training loop (drawing batches, forward/backward passes,
+updates) without the accuracy evaluations, which ``eval_s`` counts separately.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..nn import MultiLayerNet, random_batches
+from .dataset import Dataset
+from .experiments import EXPERIMENTS, Experiment, Variant
+from .progress import Progress
+from .registry import OptimizerChoice, parse_choice
+
+#: ``--backend`` values → the backends run, in order (the first one's results are reported).
+BACKEND_MODES: dict[str, tuple[str, ...]] = {
+    "optkern": ("optkern",),
+    "reference": ("reference",),
+    "both": ("optkern", "reference"),
+}
+
+#: Accuracy is evaluated about this many times per run (plus before the first step).
+EVAL_POINTS = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run depends on besides the data."""
+
+    experiment: Experiment
+    optimizers: tuple[OptimizerChoice, ...]
+    iterations: int
+    batch_size: int = 128
+    dtype: str = "float32"
+    backend: str = "optkern"
+    seed: int = 0
+    eval_every: int = 100
+
+    @classmethod
+    def create(
+        cls,
+        experiment: str = "optimizers",
+        optimizers: tuple[OptimizerChoice, ...] | None = None,
+        iterations: int | None = None,
+        **options: Any,
+    ) -> Settings:
+        """Settings with the experiment's defaults for whatever is not given."""
+        spec = EXPERIMENTS[experiment]
+        if optimizers is None:
+            optimizers = tuple(parse_choice(name) for name in spec.default_optimizers)
+        if iterations is None:
+            iterations = spec.default_iterations
+        options.setdefault("eval_every", max(1, iterations // EVAL_POINTS))
+        return cls(spec, optimizers, iterations, **options)
+
+    def variants(self) -> list[Variant]:
+        return self.experiment.variants(self.optimizers)
+
+    def as_dict(self) -> dict[str, Any]:
+        """For results.json."""
+        return {
+            "experiment": self.experiment.name,
+            "optimizers": [choice.label for choice in self.optimizers],
+            "iterations": self.iterations,
+            "batch_size": self.batch_size,
+            "dtype": self.dtype,
+            "backend": self.backend,
+            "seed": self.seed,
+            "eval_every": self.eval_every,
+        }
+
+
+@dataclass
+class RunResult:
+    """One variant trained on one backend."""
+
+    backend: str
+    losses: NDArray[np.float64]  # the loss of every mini-batch (exact: float32 → float64)
+    eval_iterations: list[int]
+    train_accuracy: list[float]
+    test_accuracy: list[float]
+    time_s: float
+    update_s: float
+    eval_s: float
+
+
+@dataclass
+class Outcome:
+    """One variant: its result per backend, keyed like BACKEND_MODES' tuples."""
+
+    variant: Variant
+    runs: dict[str, RunResult] = field(default_factory=dict)
+
+    @property
+    def main(self) -> RunResult:
+        """The result shown in the table and plots: the first backend run."""
+        return next(iter(self.runs.values()))
+
+    @property
+    def speedup(self) -> float | None:
+        """Reference update time / optkern update time, when both ran."""
+        if "optkern" not in self.runs or "reference" not in self.runs:
+            return None
+        fused = self.runs["optkern"].update_s
+        return self.runs["reference"].update_s / fused if fused > 0 else None
+
+    @property
+    def identical(self) -> bool | None:
+        """Whether both backends gave the very same curves (None: only one ran)."""
+        if len(self.runs) < 2:
+            return None
+        first, *others = self.runs.values()
+        return all(_same_curves(first, other) for other in others)
+
+
+def _same_curves(a: RunResult, b: RunResult) -> bool:
+    # equal_nan: a diverging run has NaN losses on both backends, and that is agreement.
+    return (
+        np.array_equal(a.losses, b.losses, equal_nan=True)
+        and a.eval_iterations == b.eval_iterations
+        and a.train_accuracy == b.train_accuracy
+        and a.test_accuracy == b.test_accuracy
+    )
+
+
+class _LossTap:
+    """Keeps the loss that ``net.gradient()`` computes in its forward pass.
+
+    ``gradient(x, t)`` evaluates ``self.loss(x, t, train=True)`` and discards the value; an
+    instance attribute named ``loss`` shadows the method, so installing this object captures that
+    value. The alternative, a second ``net.loss(x, t)`` call, would cost another forward pass per
+    step and, for batch-norm and dropout networks, update the running statistics once more and
+    draw extra dropout masks.
+    """
+
+    def __init__(self, net: MultiLayerNet) -> None:
+        self._loss = net.loss
+        self.value: Any = None
+        net.loss = self  # type: ignore[method-assign]
+
+    def __call__(self, x: Any, t: Any, train: bool = True) -> Any:
+        self.value = self._loss(x, t, train)
+        return self.value
+
+
+def eval_iterations(iterations: int, every: int) -> list[int]:
+    """0 (the initial weights), every ``every``-th iteration, and the last one."""
+    return sorted({0, *range(every, iterations + 1, every), iterations})
+
+
+def train(
+    variant: Variant,
+    data: Dataset,
+    settings: Settings,
+    backend: str,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Trains a fresh network for ``variant`` with a fresh optimizer on ``backend``.
+
+    A diverging run (the batch-norm experiment's std=1 network without batch norm does) is a
+    result, not an error: overflow and NaN warnings are silenced and its losses are NaN.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _train(variant, data, settings, backend, progress)
+
+
+def _train(
+    variant: Variant,
+    data: Dataset,
+    settings: Settings,
+    backend: str,
+    progress: Progress | None,
+) -> RunResult:
+    net = variant.network.build(data.input_size, data.num_classes, settings.dtype, settings.seed)
+    optimizer = variant.optimizer.build(backend)
+    tap = _LossTap(net)
+    params = net.params
+    n = settings.iterations
+    losses = np.empty(n, dtype=np.float64)
+    checkpoints = eval_iterations(n, settings.eval_every)
+    train_accuracy: list[float] = []
+    test_accuracy: list[float] = []
+
+    def evaluate() -> float:
+        started = time.perf_counter()
+        train_accuracy.append(net.accuracy(data.x_train, data.t_train))
+        test_accuracy.append(net.accuracy(data.x_test, data.t_test))
+        return time.perf_counter() - started
+
+    initial_eval_s = evaluate()  # iteration 0, before the loop's clock starts
+    loop_eval_s = 0.0
+    next_check = 1  # index into checkpoints
+    update_s = 0.0
+    batches = random_batches(data.x_train, data.t_train, settings.batch_size, n, settings.seed)
+    started = time.perf_counter()
+    for i, (x_batch, t_batch) in enumerate(batches, start=1):
+        tap.value = None
+        grads = net.gradient(x_batch, t_batch)
+        before = time.perf_counter()
+        optimizer.update(params, grads)
+        update_s += time.perf_counter() - before
+        if tap.value is None:  # the tap's premise (see _LossTap) no longer holds
+            raise RuntimeError("MultiLayerNet.gradient() no longer evaluates self.loss()")
+        losses[i - 1] = tap.value
+        if i == checkpoints[next_check]:
+            next_check += 1
+            loop_eval_s += evaluate()
+        if progress is not None:
+            progress.update(i, n)
+    time_s = time.perf_counter() - started - loop_eval_s
+    return RunResult(
+        backend,
+        losses,
+        checkpoints,
+        train_accuracy,
+        test_accuracy,
+        time_s,
+        update_s,
+        initial_eval_s + loop_eval_s,
+    )
+
+
+def run(settings: Settings, data: Dataset, progress: Progress | None = None) -> list[Outcome]:
+    """Every variant on every backend of ``settings.backend``; variants in experiment order."""
+    if settings.batch_size > len(data.x_train):
+        raise ValueError(
+            f"batch size {settings.batch_size} exceeds the {len(data.x_train)} training samples"
+        )
+    outcomes = []
+    for variant in settings.variants():
+        outcome = Outcome(variant)
+        for backend in BACKEND_MODES[settings.backend]:
+            label = variant.label if settings.backend != "both" else f"{variant.label} [{backend}]"
+            if progress is not None:
+                progress.start(label)
+            result = train(variant, data, settings, backend, progress)
+            outcome.runs[backend] = result
+            if progress is not None:
+                progress.finish(
+                    f"test accuracy {result.test_accuracy[-1]:.3f}, {result.time_s:.2f} s "
+                    f"({result.update_s:.3f} s in updates)"
+                )
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,379 @@
+"""optkern compare: optimizer names, the training runner, bit-identical backends, the report files
+and the command line (including its one-line errors)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optkern
+import pytest
+from optkern import cli, compare
+from optkern.compare import report, runner
+from optkern.compare.progress import Progress
+
+pytest.importorskip("sklearn")  # the digits data set
+
+# The lecture's names (sgd, momentum, nesterov, adagrad, rmsprop, adam) mean the optkern.textbook
+# classes; the others the torch-style classes.
+LECTURE = "sgd,momentum,nesterov,adagrad,rmsprop,adam"
+TORCH_STYLE = "nag,adamw,nadam,radam,adamax,adadelta,lion"
+
+
+@pytest.fixture(scope="module")
+def digits() -> compare.Dataset:
+    return compare.load_dataset("digits", None, "float32")
+
+
+def train(
+    data: compare.Dataset, names: str, iterations: int, experiment: str = "optimizers", **options
+) -> list[compare.Outcome]:
+    settings = compare.Settings.create(
+        experiment, compare.parse_choices(names), iterations, **options
+    )
+    return compare.run(settings, data)
+
+
+# --------------------------------------------------------------------------- optimizer names
+
+
+def test_parse_names_and_lr_override() -> None:
+    choices = compare.parse_choices(" Adam:lr=1e-2 , sgd,lion:lr=3e-5")
+    assert [c.label for c in choices] == ["adam:lr=0.01", "sgd", "lion:lr=3e-05"]
+    assert choices[0].lr == 0.01
+    assert choices[1].lr is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bogus", "unknown optimizer 'bogus'; known: sgd, momentum"),
+        ("adam:lr=abc", "not a number"),
+        ("adam:lr=0", "must be finite and > 0"),
+        ("adam:lr=nan", "must be finite and > 0"),
+        ("adam:beta1=0.5", "only lr=<number>"),
+        ("adam:lr", "only lr=<number>"),
+        ("adam,sgd,adam", "listed twice: adam"),
+        (" , ", "no optimizer given"),
+    ],
+)
+def test_bad_names(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        compare.parse_choices(text)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", TORCH_STYLE.split(","))
+def test_torch_style_names_build_torch_classes(name: str) -> None:
+    choice = compare.parse_choice(name)
+    optimizer = choice.build("optkern")
+    assert isinstance(optimizer, optkern.Optimizer)
+    assert type(optimizer).__module__.startswith("optkern.")
+    assert optimizer.backend == "fused"
+    assert choice.build("reference").backend == "reference"
+    assert compare.parse_choice(f"{name}:lr=0.5").build("optkern").defaults["lr"] == 0.5
+
+
+@pytest.mark.parametrize("name", LECTURE.split(","))
+def test_lecture_names_are_the_textbook_classes(name: str) -> None:
+    choice = compare.parse_choice(name)
+    optimizer = choice.build("optkern")
+    assert type(optimizer).__module__ == "optkern.textbook"
+    assert choice.build("reference").backend == "reference"
+    assert choice.describe() == f"optkern.textbook.{type(optimizer).__name__}()"
+    assert compare.parse_choice(f"{name}:lr=0.5").describe().endswith("(lr=0.5)")
+
+
+# --------------------------------------------------------------------------- runner
+
+
+@pytest.mark.parametrize("names", ["adam,momentum", "adamw,nag"])
+def test_optimizers_learn_digits(digits: compare.Dataset, names: str) -> None:
+    # "adam,momentum": the lecture's names (the textbook classes); "adamw,nag": their
+    # torch-style relatives, which do not depend on optkern.textbook.
+    outcomes = train(digits, names, 300)
+    assert [o.variant.label for o in outcomes] == names.split(",")
+    for outcome in outcomes:
+        result = outcome.main
+        assert result.test_accuracy[-1] >= 0.90, outcome.variant.label
+        assert result.losses.shape == (300,)
+        assert np.all(np.isfinite(result.losses))
+        assert result.eval_iterations[0] == 0
+        assert result.eval_iterations[-1] == 300
+        assert 0 < result.update_s < result.time_s
+
+
+def test_same_start_and_batches_for_every_optimizer(digits: compare.Dataset) -> None:
+    # The first loss is computed before any update: the same weights and the same first batch
+    # give the same value for every optimizer.
+    outcomes = train(digits, "sgd,adam,lion", 5)
+    first = {o.main.losses[0] for o in outcomes}
+    assert len(first) == 1
+    assert outcomes[0].main.train_accuracy[0] == outcomes[1].main.train_accuracy[0]
+
+
+@pytest.mark.parametrize(
+    ("experiment", "names"),
+    [
+        ("optimizers", f"{LECTURE},{TORCH_STYLE}"),
+        ("batchnorm", "momentum"),  # batch-norm parameters and running statistics
+        ("regularization", "adam"),  # weight decay and dropout masks
+    ],
+)
+def test_reference_backend_gives_bit_identical_curves(
+    digits: compare.Dataset, experiment: str, names: str
+) -> None:
+    fused = train(digits, names, 40, experiment, backend="optkern", eval_every=10)
+    slow = train(digits, names, 40, experiment, backend="reference", eval_every=10)
+    for a, b in zip(fused, slow, strict=True):
+        assert a.main.backend == "optkern"
+        assert b.main.backend == "reference"
+        # float32 losses stored as float64 (exactly): equality is bit-identity; a diverged run
+        # (batchnorm std=1 without batch norm) has NaN in both.
+        assert np.array_equal(a.main.losses, b.main.losses, equal_nan=True), a.variant.label
+        assert a.main.train_accuracy == b.main.train_accuracy
+        assert a.main.test_accuracy == b.main.test_accuracy
+
+
+def test_backend_both_checks_identity_and_reports_speedup(digits: compare.Dataset) -> None:
+    (outcome,) = train(digits, "adam", 30, backend="both")
+    assert list(outcome.runs) == ["optkern", "reference"]
+    assert outcome.identical is True
+    assert outcome.speedup is not None
+    assert outcome.speedup > 0
+
+
+def test_eval_iterations() -> None:
+    assert runner.eval_iterations(10, 4) == [0, 4, 8, 10]
+    assert runner.eval_iterations(8, 4) == [0, 4, 8]
+    assert runner.eval_iterations(3, 100) == [0, 3]
+
+
+def test_smooth_is_a_trailing_mean() -> None:
+    losses = np.arange(1.0, 8.0)
+    expected = [np.mean(losses[max(0, i - 2) : i + 1]) for i in range(len(losses))]
+    np.testing.assert_allclose(report.smooth(losses, 3), expected)
+    np.testing.assert_array_equal(report.smooth(losses, 1), losses)
+
+
+def test_progress_redraws_on_a_terminal_and_prints_lines_elsewhere() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, log = Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        progress = Progress(1, stream)
+        progress.start("adam")
+        progress.update(10, 10)
+        progress.finish("done")
+    assert "\r[1/1] adam" in terminal.getvalue()
+    assert "|" + "#" * 24 + "|" in terminal.getvalue()
+    assert log.getvalue() == "[1/1] adam: done\n"
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def run_cli(
+    args: list[str], out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """``optkern compare --quiet --out out_dir *args``: (exit status, stdout, stderr)."""
+    status = cli.main(["compare", "--quiet", "--out", str(out_dir), *args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_cli_writes_results_consistent_with_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run_cli(
+        ["--optimizers", "sgd,adam:lr=0.002", "--iters", "60"], tmp_path, capsys
+    )
+    assert status == 0
+    for name in ("results.csv", "results.json", "loss.png", "accuracy.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert (tmp_path / "loss.png").read_bytes().startswith(b"\x89PNG")
+
+    document = json.loads((tmp_path / "results.json").read_text())
+    config, results = document["config"], document["results"]
+    assert config["experiment"] == "optimizers"
+    assert config["iterations"] == 60
+    assert config["dataset"] == "digits"
+    assert config["optimizers"] == ["sgd", "adam:lr=0.002"]
+    with (tmp_path / "results.csv").open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [r["variant"] for r in rows] == [r["variant"] for r in results] == config["optimizers"]
+
+    lines = out.splitlines()
+    for row, result in zip(rows, results, strict=True):
+        assert len(result["curves"]["loss"]) == 60
+        smoothed = result["curves"]["smoothed_loss"][-1]
+        assert result["final_loss"] == pytest.approx(smoothed, rel=1e-12)
+        # The table shows the same numbers, rounded.
+        (line,) = [line for line in lines if line.split()[:1] == [result["variant"]]]
+        cells = line.split()[1:]
+        assert cells == [
+            f"{result['final_loss']:.4f}",
+            f"{result['train_accuracy']:.4f}",
+            f"{result['test_accuracy']:.4f}",
+            f"{result['time_s']:.2f}",
+            f"{result['update_s']:.3f}",
+        ]
+        for key in ("final_loss", "train_accuracy", "test_accuracy", "time_s", "update_s"):
+            assert float(row[key]) == result[key], key
+        assert result["train_accuracy"] == result["curves"]["train_accuracy"][-1]
+        assert row["backend"] == "optkern"
+
+
+def test_cli_backend_both_adds_speedup_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run_cli(
+        ["--backend", "both", "--optimizers", "momentum", "--iters", "20", "--no-plots"],
+        tmp_path,
+        capsys,
+    )
+    assert status == 0
+    assert "speed-up" in out
+    assert not (tmp_path / "loss.png").exists()
+    (result,) = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert result["identical"] is True
+    assert set(result["runs"]) == {"optkern", "reference"}
+    assert result["speedup"] == pytest.approx(
+        result["runs"]["reference"]["update_s"] / result["runs"]["optkern"]["update_s"]
+    )
+
+
+def test_cli_fails_when_backends_differ(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner.Outcome, "identical", property(lambda self: False))
+    status, _, err = run_cli(
+        ["--backend", "both", "--optimizers", "sgd", "--iters", "3", "--no-plots"],
+        tmp_path,
+        capsys,
+    )
+    assert status == 1
+    assert "curves differ for sgd" in err
+
+
+def test_cli_diverging_run_is_reported_not_raised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # lr=1000 overflows within a few steps; with filterwarnings=error any unsilenced NumPy
+    # warning would fail this test.
+    status, out, _ = run_cli(
+        ["--optimizers", "sgd:lr=1000", "--iters", "30", "--no-plots"], tmp_path, capsys
+    )
+    assert status == 0
+    assert "nan" in out
+    (result,) = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert result["final_loss"] is None
+    assert None in result["curves"]["loss"]
+
+
+@pytest.mark.parametrize(
+    ("experiment", "variants"), [("init", 3), ("batchnorm", 8), ("regularization", 3)]
+)
+def test_cli_other_experiments(
+    experiment: str, variants: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run_cli(
+        ["--experiment", experiment, "--iters", "15", "--train-size", "200"],
+        tmp_path,
+        capsys,
+    )
+    assert status == 0
+    for name in ("results.csv", "results.json", "loss.png", "accuracy.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    document = json.loads((tmp_path / "results.json").read_text())
+    assert len(document["results"]) == variants
+    assert document["config"]["train_samples"] == 200
+    assert document["config"]["optimizers"] == ["sgd"]
+    assert len(out.splitlines()) == 3 + variants + 1  # title, header, rule, rows, "wrote"
+
+
+def test_cli_several_optimizers_cross_the_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, _ = run_cli(
+        ["--experiment", "init", "--optimizers", "sgd,adam", "--iters", "5", "--no-plots"],
+        tmp_path,
+        capsys,
+    )
+    assert status == 0
+    results = json.loads((tmp_path / "results.json").read_text())["results"]
+    labels = [r["variant"] for r in results]
+    assert labels == [f"{o} {i}" for i in ("std=0.01", "xavier", "he") for o in ("sgd", "adam")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--optimizers", "bogus"], "unknown optimizer 'bogus'"),
+        (["--optimizers", "adam:lr=-1"], "must be finite and > 0"),
+        (["--experiment", "bogus"], "invalid choice: 'bogus'"),
+        (["--dataset", "mnist"], "needs --data-dir"),
+        (["--dataset", "mnist", "--data-dir", "{tmp}/missing"], "does not exist"),
+        (["--dataset", "mnist", "--data-dir", "{tmp}"], "is missing train-images-idx3-ubyte"),
+        (["--data-dir", "{tmp}"], "only used with --dataset mnist"),
+        (["--iters", "0"], "--iters: must be > 0"),
+        (["--iters", "-3"], "--iters: must be > 0"),
+        (["--iters", "1.5"], "--iters: not an integer"),
+        (["--batch-size", "0"], "--batch-size: must be > 0"),
+        (["--batch-size", "100000"], "exceeds the 1347 training samples"),
+        (["--train-size", "99999"], "exceeds the 1347 training samples"),
+        (["--dtype", "float16"], "invalid choice: 'float16'"),
+        (["--backend", "cuda"], "invalid choice: 'cuda'"),
+        (["--seed", "-1"], "--seed: must be >= 0"),
+        (["--bogus-flag"], "unrecognized arguments: --bogus-flag"),
+    ],
+)
+def test_cli_bad_arguments_exit_2_with_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    with pytest.raises(SystemExit) as info:
+        cli.main(["compare", "--quiet", "--out", str(tmp_path / "out"), *args])
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1, err
+    assert "error: " in err
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_python_m_optkern_compare_bad_optimizer_has_no_traceback(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "optkern", "compare", "--optimizers", "bogus"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.startswith("optkern compare: error: argument --optimizers: unknown")
+    assert completed.stdout == ""
+
+
+def test_cli_help_lists_compare(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    assert "compare" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--help"])
+    help_text = capsys.readouterr().out
+    for name in (*compare.KNOWN_NAMES, *compare.EXPERIMENTS):
+        assert name in help_text
