@@ -116,10 +116,9 @@ class SGD(_Textbook):
         }
 
 
-class Momentum(_Textbook):
-    """Textbook Momentum: ``v ← momentum·v − lr·g; p ← p + v`` (v starts at 0)."""
+class _WithVelocity(_Textbook):
+    """Momentum and Nesterov: the same hyperparameters and one state array, v (starts at 0)."""
 
-    _kernel = "textbook_momentum"
     _rules: Mapping[str, v.Rule] = {"lr": v.non_negative, "momentum": v.non_negative}
 
     def __init__(
@@ -140,6 +139,12 @@ class Momentum(_Textbook):
     @staticmethod
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
         return {"v": 0.0}
+
+
+class Momentum(_WithVelocity):
+    """Textbook Momentum: ``v ← momentum·v − lr·g; p ← p + v`` (v starts at 0)."""
+
+    _kernel = "textbook_momentum"
 
     @staticmethod
     def _coefficients(
@@ -148,31 +153,11 @@ class Momentum(_Textbook):
         return {"lr": float(group["lr"]), "momentum": float(group["momentum"])}
 
 
-class Nesterov(_Textbook):
+class Nesterov(_WithVelocity):
     """Textbook Nesterov (NAG): ``p ← p + momentum·momentum·v; p ← p − (1+momentum)·lr·g;
     v ← v·momentum; v ← v − lr·g`` (the parameter moves with the previous v)."""
 
     _kernel = "textbook_nesterov"
-    _rules: Mapping[str, v.Rule] = {"lr": v.non_negative, "momentum": v.non_negative}
-
-    def __init__(
-        self,
-        lr: float = 0.01,
-        momentum: float = 0.9,
-        *,
-        params: ParamsArg = None,
-        num_threads: int | None = None,
-        backend: str = "fused",
-    ) -> None:
-        super().__init__({"lr": lr, "momentum": momentum}, params, num_threads, backend)
-
-    @property
-    def v(self) -> dict[str, np.ndarray] | None:
-        return self._keyed("v")
-
-    @staticmethod
-    def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
-        return {"v": 0.0}
 
     @staticmethod
     def _coefficients(
