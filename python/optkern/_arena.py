@@ -21,9 +21,10 @@ import numpy as np
 _ALIGNMENT_BYTES = 64  # a cache line (cpp/optkern/config.h: kCacheLineBytes)
 
 
-def arrays_like(params: Sequence[np.ndarray], fill: float) -> list[np.ndarray]:
+def arrays_like(params: Sequence[np.ndarray], fill: float | None) -> list[np.ndarray]:
     """One array per parameter (same shape and dtype) holding ``fill``, carved from one buffer per
-    dtype, each starting on a 64-byte boundary."""
+    dtype, each starting on a 64-byte boundary. ``fill=None`` leaves them uninitialised, for a
+    caller that writes every element (a checkpoint being loaded)."""
     out: list[np.ndarray] = [np.empty(0)] * len(params)
     by_dtype: dict[np.dtype, list[int]] = {}
     for position, param in enumerate(params):
@@ -37,7 +38,8 @@ def arrays_like(params: Sequence[np.ndarray], fill: float) -> list[np.ndarray]:
             total += -(-params[position].size // per_line) * per_line  # rounded up to lines
         buffer = np.empty(total + per_line, dtype)  # one line more: room to align the start
         start = (-buffer.ctypes.data % _ALIGNMENT_BYTES) // dtype.itemsize
-        buffer.fill(fill)
+        if fill is not None:
+            buffer.fill(fill)
         for position, offset in zip(positions, offsets, strict=True):
             param = params[position]
             begin = start + offset

@@ -55,11 +55,17 @@ class _Prepared:
 
     groups: list[dict[str, Any]]
     values: list[tuple[Any, ...]]  # the values of each group dict
-    params: list[tuple[np.ndarray, ...]]  # the parameters each group was bound with
     bindings: list[_Binding]
     tensor_groups: list[Any]
 
-    def is_current(self, groups: list[dict[str, Any]], bindings: list[_Binding | None]) -> bool:
+    def is_current(
+        self,
+        groups: list[dict[str, Any]],
+        bindings: list[_Binding | None],
+        bound_params: list[tuple[np.ndarray, ...]],
+    ) -> bool:
+        """``bound_params``: the parameters each group was bound with (Optimizer._group_params);
+        an unchanged binding was made from them."""
         if len(groups) != len(self.groups):
             return False
         for index, group in enumerate(groups):
@@ -70,7 +76,7 @@ class _Prepared:
                 or len(group) != len(values)
                 or not all(map(operator.is_, group.values(), values))
                 # the params list itself may have been edited in place
-                or not _core.same_items(group["params"], self.params[index])
+                or not _core.same_items(group["params"], bound_params[index])
             ):
                 return False
         return True
@@ -318,7 +324,9 @@ class Optimizer:
         Everything is checked first: on any error nothing is modified.
         """
         prepared = self._prepared
-        if prepared is None or not prepared.is_current(self.param_groups, self._bindings):
+        if prepared is None or not prepared.is_current(
+            self.param_groups, self._bindings, self._group_params
+        ):
             prepared = self._prepare()
         coefficients: list[dict[str, Any]] = []
         # Advanced on copies, committed only after the kernels ran.
@@ -357,7 +365,6 @@ class Optimizer:
         prepared = _Prepared(
             groups=list(self.param_groups),
             values=[tuple(group.values()) for group in self.param_groups],
-            params=list(self._group_params),
             bindings=bindings,
             tensor_groups=[tg for binding in bindings for tg in binding.tensor_groups],
         )
@@ -543,7 +550,7 @@ class Optimizer:
             # Copies, laid out as _binding lays out new state (see _arena).
             group_state: list[dict[str, np.ndarray]] = [{} for _ in indices]
             for name in names.pop() if names else ():
-                copies = _arena.arrays_like(group["params"], 0.0)
+                copies = _arena.arrays_like(group["params"], None)  # each filled just below
                 for position, copy in enumerate(copies):
                     np.copyto(copy, saved_arrays[position][name])
                     group_state[position][name] = copy
