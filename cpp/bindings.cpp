@@ -190,6 +190,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("params", &TensorGroup::params)
       .def_property_readonly("states", &TensorGroup::states)
       .def_property_readonly("grad_index", &TensorGroup::grad_index)
+      .def_property_readonly("planned_threads", &TensorGroup::planned_threads)
       .def("__len__", &TensorGroup::size);
   m.def("check_disjoint", &check_disjoint, py::arg("groups"));
   m.def("same_items", &same_items, py::arg("a"), py::arg("b"));
@@ -219,11 +220,17 @@ PYBIND11_MODULE(_core, m) {
       "_select_isa", &select_isa, py::arg("name"),
       "Switch kernels at run time (for tests and benchmarks; not thread-safe with running steps).");
   m.def("max_threads", &max_threads);
+  m.def("openmp_library", &openmp_library);
   m.def("_min_elements_per_thread", &min_elements_per_thread);
   m.def("_set_min_elements_per_thread", &set_min_elements_per_thread, py::arg("elements"),
         "Set the serial grain (for tests and benchmarks).");
   m.attr("openmp_runtime") = openmp_runtime();
   m.attr("has_openmp") = static_cast<bool>(OPTKERN_HAVE_OPENMP);
+#ifdef OPTKERN_SANITIZED
+  m.attr("sanitized") = true;  // an ASan + UBSan build (.ci/sanitize): slow, unvectorized kernels
+#else
+  m.attr("sanitized") = false;
+#endif
   m.attr("compiler") = compiler();
   m.attr("version") = OPTKERN_VERSION;
 }

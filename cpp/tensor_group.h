@@ -60,6 +60,8 @@ class TensorGroup {
   // Held from the checks to the end of the kernel: a second thread stepping the same optimizer at
   // the same time would rewrite the plan under the running kernel.
   std::unique_lock<std::mutex> step_lock();
+  // Threads the last step ran on (the cached plan's parts; 0 before the first step).
+  int planned_threads() const { return plan_ ? plan_->parts() : 0; }
 
  private:
   struct Interval {

@@ -7,6 +7,7 @@
 #include "work_plan_builder.h"
 
 #if OPTKERN_HAVE_OPENMP
+#include <dlfcn.h>
 #include <omp.h>
 #endif
 
@@ -28,6 +29,19 @@ int max_threads() {
 #else
   return 1;
 #endif
+}
+
+std::string openmp_library() {
+#if OPTKERN_HAVE_OPENMP
+  // The shared object that defines the OpenMP entry points this module calls: the copy whose
+  // settings (omp_set_num_threads, threadpoolctl's limits) our kernels obey. After auditwheel
+  // repair it is the vendored, renamed copy inside the wheel.
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&omp_get_max_threads), &info) != 0 && info.dli_fname) {
+    return info.dli_fname;
+  }
+#endif
+  return "";
 }
 
 StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& sizes,

@@ -2,6 +2,7 @@
 // the whole tensor list on cache-line boundaries of the parameter arrays.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "optkern/work_plan.h"
@@ -13,6 +14,8 @@ std::int64_t min_elements_per_thread();
 void set_min_elements_per_thread(std::int64_t elements);
 // OpenMP's maximum thread count (OMP_NUM_THREADS), or 1 in a build without OpenMP.
 int max_threads();
+// Path of the OpenMP runtime library in use ("" without OpenMP or when unknown).
+std::string openmp_library();
 
 class StepPlan {
  public:

@@ -49,11 +49,13 @@ def config_lines() -> list[str]:
     return [
         f"optkern {_core.version}",
         f"python {sys.version.split()[0]} ({platform.machine()}), numpy {np.__version__}",
-        f"compiler: {_core.compiler}",
+        f"compiler: {_core.compiler}"
+        + (" (AddressSanitizer + UBSan build)" if _core.sanitized else ""),
         f"compiled ISAs: {', '.join(compiled_isas())}",
         f"supported here: {', '.join(supported_isas())}",
         f"active ISA: {active_isa()} (set OPTKERN_ISA=baseline|avx2|avx512 to force one)",
-        f"OpenMP: {_core.openmp_runtime}",
+        f"OpenMP: {_core.openmp_runtime}"
+        + (f" ({_core.openmp_library()})" if _core.openmp_library() else ""),
         f"threads: {get_num_threads()}"
         + ("" if _core.has_openmp else " (built without OpenMP: always 1)"),
     ]

@@ -1,0 +1,73 @@
+"""threadpoolctl sees optkern's OpenMP runtime, and its limits bound optkern's kernels.
+
+optkern reads OpenMP's maximum thread count at every step (unless a thread count is set), so
+``threadpool_limits(1)``, which calls ``omp_set_num_threads`` in every OpenMP runtime it finds,
+must make the next step run on one thread. ``TensorGroup.planned_threads`` reports how many
+threads the last step's plan actually used.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import optkern
+import pytest
+from optkern import _core
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+pytestmark = pytest.mark.skipif(not _core.has_openmp, reason="built without OpenMP")
+
+# Large enough that the grain allows every thread of a 2-core machine to get a part.
+ELEMENTS = 1 << 20
+
+
+def _optkern_runtime() -> str:
+    return os.path.realpath(_core.openmp_library())
+
+
+def _threads_of_a_step(opt: optkern.Optimizer, grad: np.ndarray) -> int:
+    opt.step([grad])
+    assert opt._prepared is not None
+    (group,) = opt._prepared.tensor_groups
+    return group.planned_threads
+
+
+def test_threadpool_info_lists_optkerns_openmp_runtime() -> None:
+    runtime = _optkern_runtime()
+    assert os.path.exists(runtime), runtime
+    openmp = [info for info in threadpoolctl.threadpool_info() if info["user_api"] == "openmp"]
+    assert runtime in {os.path.realpath(info["filepath"]) for info in openmp}, (runtime, openmp)
+
+
+def test_threadpool_limits_bound_the_kernels() -> None:
+    param = np.zeros(ELEMENTS, np.float32)
+    grad = np.ones(ELEMENTS, np.float32)
+    opt = optkern.Adam([param], lr=1e-3)
+    unlimited = _threads_of_a_step(opt, grad)
+    assert unlimited == min(_core.max_threads(), ELEMENTS // _core._min_elements_per_thread())
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert optkern.get_num_threads() == 1
+        assert _threads_of_a_step(opt, grad) == 1
+    assert _threads_of_a_step(opt, grad) == unlimited  # the limit is lifted on exit
+
+
+def test_explicit_num_threads_wins_over_the_limit() -> None:
+    """An optimizer's own num_threads is a request the user made; threadpoolctl limits only the
+    default (as with set_num_threads)."""
+    if _core.max_threads() < 2:
+        pytest.skip("needs 2 OpenMP threads")
+    param = np.zeros(ELEMENTS, np.float32)
+    opt = optkern.SGD([param], lr=0.1, num_threads=2)
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert _threads_of_a_step(opt, np.ones_like(param)) == 2
+
+
+def test_planned_threads_can_report_more_than_one() -> None:
+    """So the limit test above can fail: with no limit, two threads are used when allowed."""
+    if _core.max_threads() < 2:
+        pytest.skip("needs 2 OpenMP threads")
+    param = np.zeros(ELEMENTS, np.float32)
+    opt = optkern.SGD([param], lr=0.1, num_threads=2)
+    assert _threads_of_a_step(opt, np.ones_like(param)) == 2
