@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -338,7 +339,9 @@ def test_num_threads_global_and_per_optimizer() -> None:
 
 def test_omp_num_threads_is_honoured() -> None:
     code = "import optkern; print(optkern.get_num_threads())"
-    env = {"OMP_NUM_THREADS": "3", "PATH": "/usr/bin:/bin"}
+    # Keep the rest of the environment (a sanitizer run's LD_PRELOAD must reach the child).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
+    env["OMP_NUM_THREADS"] = "3"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )

@@ -15,18 +15,20 @@ lives as long as any of them does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 _ALIGNMENT_BYTES = 64  # a cache line (cpp/optkern/config.h: kCacheLineBytes)
 
 
-def arrays_like(params: Sequence[np.ndarray], fill: float | None) -> list[np.ndarray]:
+def arrays_like(params: Sequence[NDArray[Any]], fill: float | None) -> list[NDArray[Any]]:
     """One array per parameter (same shape and dtype) holding ``fill``, carved from one buffer per
     dtype, each starting on a 64-byte boundary. ``fill=None`` leaves them uninitialised, for a
     caller that writes every element (a checkpoint being loaded)."""
-    out: list[np.ndarray] = [np.empty(0)] * len(params)
-    by_dtype: dict[np.dtype, list[int]] = {}
+    out: list[NDArray[Any]] = [np.empty(0)] * len(params)
+    by_dtype: dict[np.dtype[Any], list[int]] = {}
     for position, param in enumerate(params):
         by_dtype.setdefault(param.dtype, []).append(position)
     for dtype, positions in by_dtype.items():
@@ -39,7 +41,8 @@ def arrays_like(params: Sequence[np.ndarray], fill: float | None) -> list[np.nda
         buffer = np.empty(total + per_line, dtype)  # one line more: room to align the start
         start = (-buffer.ctypes.data % _ALIGNMENT_BYTES) // dtype.itemsize
         if fill is not None:
-            buffer.fill(fill)
+            with np.errstate(over="ignore"):  # a valid float64 fill may round to inf in float32
+                buffer.fill(fill)
         for position, offset in zip(positions, offsets, strict=True):
             param = params[position]
             begin = start + offset

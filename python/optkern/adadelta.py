@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 
 class Adadelta(Optimizer):
@@ -26,7 +26,7 @@ class Adadelta(Optimizer):
     """
 
     _kernel = "adadelta"
-    _rules: Mapping[str, v.Rule] = {
+    _rules: ClassVar[Mapping[str, v.Rule]] = {
         "lr": v.non_negative,
         "rho": v.closed_unit_interval,
         "eps": v.non_negative,
@@ -44,7 +44,7 @@ class Adadelta(Optimizer):
         *,
         maximize: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, num_threads=num_threads, backend=backend)
@@ -56,7 +56,7 @@ class Adadelta(Optimizer):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         rho = float(group["rho"])
         return dict(
             lr=float(group["lr"]),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 
 class Adagrad(Optimizer):
@@ -24,7 +24,7 @@ class Adagrad(Optimizer):
     """
 
     _kernel = "adagrad"
-    _rules: Mapping[str, v.Rule] = {
+    _rules: ClassVar[Mapping[str, v.Rule]] = {
         "lr": v.non_negative,
         "lr_decay": v.non_negative,
         "weight_decay": v.non_negative,
@@ -44,7 +44,7 @@ class Adagrad(Optimizer):
         *,
         maximize: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -63,7 +63,7 @@ class Adagrad(Optimizer):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         return dict(
             clr=float(group["lr"]) / (1.0 + (step - 1) * float(group["lr_decay"])),
             eps=float(group["eps"]),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 
 class Adam(Optimizer):
@@ -29,7 +29,7 @@ class Adam(Optimizer):
     """
 
     _kernel = "adam"
-    _rules: Mapping[str, v.Rule] = {
+    _rules: ClassVar[Mapping[str, v.Rule]] = {
         "lr": v.non_negative,
         "betas": v.betas,
         "eps": v.non_negative,
@@ -51,7 +51,7 @@ class Adam(Optimizer):
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -74,7 +74,7 @@ class Adam(Optimizer):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         lr = float(group["lr"])
         beta1, beta2 = map(float, group["betas"])
         weight_decay = float(group["weight_decay"])
@@ -112,7 +112,7 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         super().__init__(
             params,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 
 class Adamax(Optimizer):
@@ -26,7 +26,7 @@ class Adamax(Optimizer):
     """
 
     _kernel = "adamax"
-    _rules: Mapping[str, v.Rule] = {
+    _rules: ClassVar[Mapping[str, v.Rule]] = {
         "lr": v.non_negative,
         "betas": v.betas,
         "eps": v.non_negative,
@@ -44,7 +44,7 @@ class Adamax(Optimizer):
         *,
         maximize: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -62,7 +62,7 @@ class Adamax(Optimizer):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         beta1, beta2 = map(float, group["betas"])
         return dict(
             beta1=beta1,

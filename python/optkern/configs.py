@@ -14,7 +14,7 @@ from .adam import Adam, AdamW
 from .adamax import Adamax
 from .lion import Lion
 from .nadam import NAdam
-from .optimizer import Optimizer
+from .optimizer import Optimizer, ParamsArg
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD, Momentum, Nesterov
@@ -25,7 +25,7 @@ class Config(NamedTuple):
     cls: type[Optimizer]
     kwargs: dict[str, Any]
 
-    def build(self, params: list[Any], **overrides: Any) -> Optimizer:
+    def build(self, params: ParamsArg, **overrides: Any) -> Optimizer:
         """The optimizer over ``params`` with this row's options (and ``overrides``). The
         textbook classes take hyperparameters first and ``params`` by keyword."""
         kwargs = {**self.kwargs, **overrides}

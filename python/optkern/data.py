@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-Split = tuple[NDArray[np.floating], NDArray[np.int64], NDArray[np.floating], NDArray[np.int64]]
+Split = tuple[
+    NDArray[np.floating[Any]], NDArray[np.int64], NDArray[np.floating[Any]], NDArray[np.int64]
+]
 
 _SKLEARN_HINT = (
     'load_digits needs scikit-learn: pip install "optkern[examples]" '
@@ -24,7 +27,7 @@ _SKLEARN_HINT = (
 )
 
 
-def _float_dtype(dtype: DTypeLike) -> np.dtype:
+def _float_dtype(dtype: DTypeLike) -> np.dtype[Any]:
     """``dtype`` as a NumPy dtype, if it is a floating type (pixels are scaled to [0, 1])."""
     resolved = np.dtype(dtype)
     if not np.issubdtype(resolved, np.floating):
@@ -149,7 +152,7 @@ def load_mnist(
 
     paths = {key: path for key, path in located.items() if path is not None}  # all of them
 
-    def images(key: str) -> NDArray[np.floating]:
+    def images(key: str) -> NDArray[np.floating[Any]]:
         pixels = _read_idx(paths[key], _IMAGES_MAGIC)
         x = pixels.astype(dtype)  # a new, writable, C-contiguous array
         if normalize:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 
 class Lion(Optimizer):
@@ -27,7 +27,7 @@ class Lion(Optimizer):
     """
 
     _kernel = "lion"
-    _rules: Mapping[str, v.Rule] = {
+    _rules: ClassVar[Mapping[str, v.Rule]] = {
         "lr": v.non_negative,
         "betas": v.closed_betas,
         "weight_decay": v.non_negative,
@@ -43,7 +43,7 @@ class Lion(Optimizer):
         *,
         maximize: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -60,7 +60,7 @@ class Lion(Optimizer):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         lr = float(group["lr"])
         beta1, beta2 = map(float, group["betas"])
         weight_decay = float(group["weight_decay"])

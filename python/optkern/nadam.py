@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 
 class NAdam(Optimizer):
@@ -32,7 +32,7 @@ class NAdam(Optimizer):
     """
 
     _kernel = "nadam"
-    _rules: Mapping[str, v.Rule] = {
+    _rules: ClassVar[Mapping[str, v.Rule]] = {
         "lr": v.non_negative,
         "betas": v.betas,
         "eps": v.non_negative,
@@ -41,7 +41,7 @@ class NAdam(Optimizer):
         "decoupled_weight_decay": v.boolean,
         "maximize": v.boolean,
     }
-    _scalar_state: Mapping[str, float] = {"mu_product": 1.0}
+    _scalar_state: ClassVar[Mapping[str, float]] = {"mu_product": 1.0}
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class NAdam(Optimizer):
         *,
         maximize: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -75,7 +75,7 @@ class NAdam(Optimizer):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         lr = float(group["lr"])
         beta1, beta2 = map(float, group["betas"])
         weight_decay = float(group["weight_decay"])

@@ -15,24 +15,75 @@ written, and runs every tensor of the optimizer in one kernel call per (group, d
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
 import operator
-from collections.abc import Iterable, Mapping
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, ParamSpec, TypeGuard, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _arena, _core, _runtime, _validation, reference
 from ._validation import Rule
 
-ParamsArg = Iterable[np.ndarray] | Iterable[Mapping[str, Any]] | None
+ParamsArg = Iterable[NDArray[Any]] | Iterable[Mapping[str, Any]] | None
 StateDict = dict[str, Any]
+#: ``"fused"``: the compiled kernels; ``"reference"``: their NumPy twins in ``optkern.reference``.
+Backend = Literal["fused", "reference"]
+#: The float64 scalars of one step, keyed by the fields of the kernel's Params struct
+#: (cpp/optkern/params.h): floats, and bools for the flags.
+Coefficients = dict[str, float | bool]
+#: ``_core.<kernel>_step``: tensor groups, one coefficient dict per group, grads, threads.
+KernelStep = Callable[
+    [
+        list[_core.TensorGroup],
+        list[Coefficients],
+        list[NDArray[Any]] | tuple[NDArray[Any], ...],
+        int,
+    ],
+    None,
+]
 
-_BACKENDS = ("fused", "reference")
+_BACKENDS: tuple[Backend, ...] = ("fused", "reference")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _exclusive(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """One thread at a time per optimizer: a step reads and advances the step counts, binds state
+    arrays and caches the kernels' plans, so a second thread in the middle of that (stepping,
+    loading a checkpoint, ...) would silently repeat a step number or race on the state. It is
+    refused instead. Re-entrant, because update() binds, loads and steps through these methods."""
+
+    @functools.wraps(method)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        self = args[0]
+        assert isinstance(self, Optimizer)
+        if not self._in_use.acquire(blocking=False):
+            raise _in_use_error(self, method.__name__)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            self._in_use.release()
+
+    return guarded
+
+
+def _in_use_error(optimizer: Optimizer, method: str) -> RuntimeError:
+    return RuntimeError(
+        f"{type(optimizer).__name__}.{method}(): another thread is using this optimizer right "
+        "now; an optimizer must be used by one thread at a time"
+    )
+
+
 _MAX_STEP = 2**53  # step counts are used in float64 (beta ** t)
 _FORMAT_VERSION = 1
 
@@ -42,7 +93,7 @@ class _Binding:
     """The compiled-side view of one param group, rebuilt when its params or needed states change."""
 
     needed: tuple[str, ...]
-    tensor_groups: list[Any]  # _core.TensorGroup, one per dtype
+    tensor_groups: list[_core.TensorGroup]  # one per dtype
 
 
 @dataclass
@@ -56,13 +107,13 @@ class _Prepared:
     groups: list[dict[str, Any]]
     values: list[tuple[Any, ...]]  # the values of each group dict
     bindings: list[_Binding]
-    tensor_groups: list[Any]
+    tensor_groups: list[_core.TensorGroup]
 
     def is_current(
         self,
         groups: list[dict[str, Any]],
         bindings: list[_Binding | None],
-        bound_params: list[tuple[np.ndarray, ...]],
+        bound_params: list[tuple[NDArray[Any], ...]],
     ) -> bool:
         """``bound_params``: the parameters each group was bound with (Optimizer._group_params);
         an unchanged binding was made from them."""
@@ -97,9 +148,10 @@ class Optimizer:
         defaults: Mapping[str, Any],
         *,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         name = type(self).__name__
+        self._in_use = threading.RLock()  # see _exclusive
         self._check_hyperparameters(defaults, name)
         _validation.num_threads(num_threads, name)
         if backend not in _BACKENDS:
@@ -113,14 +165,14 @@ class Optimizer:
         # _state[i] holds the arrays of the i-th parameter (param groups in order, then position);
         # users see it through the read-only `state` property, because the kernels are bound to
         # these very arrays.
-        self._state: dict[int, dict[str, np.ndarray]] = {}
-        self._state_proxies: dict[int, Mapping[str, np.ndarray]] = {}
-        self._state_view: Mapping[int, Mapping[str, np.ndarray]] = MappingProxyType(
+        self._state: dict[int, dict[str, NDArray[Any]]] = {}
+        self._state_proxies: dict[int, Mapping[str, NDArray[Any]]] = {}
+        self._state_view: Mapping[int, Mapping[str, NDArray[Any]]] = MappingProxyType(
             self._state_proxies
         )
         # The parameters each group was bound with; param_groups[i]["params"] must keep them.
-        self._group_params: list[tuple[np.ndarray, ...]] = []
-        self._probes: list[list[Any]] = []  # params-only TensorGroups, for overlap checks
+        self._group_params: list[tuple[NDArray[Any], ...]] = []
+        self._probes: list[list[_core.TensorGroup]] = []  # params only, for overlap checks
         self._steps: list[int] = []
         self._scalars: list[dict[str, float]] = []  # per group: see _scalar_state
         # per group: the hyperparameters as last validated (see _snapshot), or None
@@ -132,8 +184,9 @@ class Optimizer:
         self._pending: Mapping[str, Any] | None = None
         self._prepared: _Prepared | None = None  # see _prepare
         self._roles: tuple[str, ...] = _core.array_roles[self._kernel]
-        self._kernel_step = getattr(_core, f"{self._kernel}_step")
-        self._reference_step = getattr(reference, self._kernel)
+        self._kernel_step: KernelStep = getattr(_core, f"{self._kernel}_step")
+        # reference.<kernel>(param, grad, *states, coefficients)
+        self._reference_step: Callable[..., None] = getattr(reference, self._kernel)
         if params is None:
             return
         if isinstance(params, np.ndarray) or not isinstance(params, Iterable):
@@ -145,26 +198,26 @@ class Optimizer:
         items = list(params)
         if not items:
             raise ValueError(f"{name}: got an empty parameter list")
-        if all(isinstance(item, Mapping) for item in items):
+        if _all_mappings(items):
             for group in items:
                 self.add_param_group(group)
         else:
             self.add_param_group({"params": items})
 
     @property
-    def state(self) -> Mapping[int, Mapping[str, np.ndarray]]:
+    def state(self) -> Mapping[int, Mapping[str, NDArray[Any]]]:
         """The state arrays per parameter index, as read-only mappings: the arrays are the ones
         the kernels are bound to, so they may be read or changed in place but not replaced."""
         return self._state_view
 
-    def _state_entry(self, index: int) -> dict[str, np.ndarray]:
+    def _state_entry(self, index: int) -> dict[str, NDArray[Any]]:
         """The state dict of parameter `index`, created (with its read-only view) if missing."""
         if index not in self._state:
             self._state[index] = {}
             self._state_proxies[index] = MappingProxyType(self._state[index])
         return self._state[index]
 
-    def _set_state(self, state: dict[int, dict[str, np.ndarray]]) -> None:
+    def _set_state(self, state: dict[int, dict[str, NDArray[Any]]]) -> None:
         self._state = state
         self._state_proxies.clear()
         self._state_proxies.update({i: MappingProxyType(s) for i, s in state.items()})
@@ -179,7 +232,7 @@ class Optimizer:
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         """Every scalar of step ``step`` (1-based) in float64, keyed by the fields of the kernel's
         Params struct (cpp/optkern/params.h).
 
@@ -194,6 +247,7 @@ class Optimizer:
 
     # ----------------------------------------------------------------------------- param groups
 
+    @_exclusive
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group: ``{"params": [arrays], <hyperparameter>: value, ...}``."""
         self._add_group(param_group, labels=None)
@@ -250,14 +304,14 @@ class Optimizer:
 
     def _tensor_groups(
         self,
-        params: list[np.ndarray],
+        params: list[NDArray[Any]],
         labels: tuple[list[str], list[str]],
         first: int,
-        states: list[Mapping[str, np.ndarray]],
+        states: Sequence[Mapping[str, NDArray[Any]]],
         needed: tuple[str, ...],
-    ) -> list[Any]:
+    ) -> list[_core.TensorGroup]:
         """One _core.TensorGroup per dtype (in order of first appearance)."""
-        buckets: dict[Any, list[int]] = {}
+        buckets: dict[np.dtype[Any] | None, list[int]] = {}
         for position, param in enumerate(params):
             key = param.dtype if isinstance(param, np.ndarray) else None
             buckets.setdefault(key, []).append(position)
@@ -317,35 +371,41 @@ class Optimizer:
 
     # ----------------------------------------------------------------------------- stepping
 
-    def step(self, grads: list[np.ndarray] | tuple[np.ndarray, ...]) -> None:
+    def step(self, grads: list[NDArray[Any]] | tuple[NDArray[Any], ...]) -> None:
         """Update every parameter in place from ``grads``, one array per parameter, in the order
         the parameters were given (group by group).
 
         Everything is checked first: on any error nothing is modified.
         """
-        prepared = self._prepared
-        if prepared is None or not prepared.is_current(
-            self.param_groups, self._bindings, self._group_params
-        ):
-            prepared = self._prepare()
-        coefficients: list[dict[str, Any]] = []
-        # Advanced on copies, committed only after the kernels ran.
-        scalars = [dict(s) for s in self._scalars] if self._scalar_state else self._scalars
-        for index, group in enumerate(self.param_groups):
-            values = self._coefficients(
-                group, self._steps[index] + 1, self._fresh[index], scalars[index]
-            )
-            coefficients += [values] * len(prepared.bindings[index].tensor_groups)
-        if self.backend == "fused":
-            threads = self.num_threads or _runtime.get_num_threads()
-            self._kernel_step(prepared.tensor_groups, coefficients, grads, threads)
-        else:
-            self._reference_steps(prepared.tensor_groups, coefficients, grads)
-        for index, fresh in enumerate(self._fresh):
-            self._steps[index] += 1
-            if fresh:
-                fresh.clear()
-        self._scalars = scalars
+        # _exclusive's guard, written out: on this hot path the decorator's call costs ~0.5 µs.
+        if not self._in_use.acquire(blocking=False):
+            raise _in_use_error(self, "step")
+        try:
+            prepared = self._prepared
+            if prepared is None or not prepared.is_current(
+                self.param_groups, self._bindings, self._group_params
+            ):
+                prepared = self._prepare()
+            coefficients: list[Coefficients] = []
+            # Advanced on copies, committed only after the kernels ran.
+            scalars = [dict(s) for s in self._scalars] if self._scalar_state else self._scalars
+            for index, group in enumerate(self.param_groups):
+                values = self._coefficients(
+                    group, self._steps[index] + 1, self._fresh[index], scalars[index]
+                )
+                coefficients += [values] * len(prepared.bindings[index].tensor_groups)
+            if self.backend == "fused":
+                threads = self.num_threads or _runtime.get_num_threads()
+                self._kernel_step(prepared.tensor_groups, coefficients, grads, threads)
+            else:
+                self._reference_steps(prepared.tensor_groups, coefficients, grads)
+            for index, fresh in enumerate(self._fresh):
+                self._steps[index] += 1
+                if fresh:
+                    fresh.clear()
+            self._scalars = scalars
+        finally:
+            self._in_use.release()
 
     def _prepare(self) -> _Prepared:
         """Checks the hyperparameters that changed since the last step and (re)binds the groups
@@ -375,7 +435,10 @@ class Optimizer:
         return prepared
 
     def _reference_steps(
-        self, tensor_groups: list[Any], coefficients: list[dict[str, Any]], grads: Any
+        self,
+        tensor_groups: list[_core.TensorGroup],
+        coefficients: list[Coefficients],
+        grads: list[NDArray[Any]] | tuple[NDArray[Any], ...],
     ) -> None:
         checked = _core.check_grads(tensor_groups, grads)  # the same checks as the fused path
         for tensor_group, values in zip(tensor_groups, coefficients, strict=False):
@@ -384,7 +447,8 @@ class Optimizer:
             ):
                 self._reference_step(param, checked[index], *states, values)
 
-    def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+    @_exclusive
+    def update(self, params: Mapping[str, NDArray[Any]], grads: Mapping[str, NDArray[Any]]) -> None:
         """Textbook style: ``params`` and ``grads`` are dicts of arrays keyed alike.
 
         The first call binds the keys (one param group with this optimizer's defaults) and
@@ -431,7 +495,7 @@ class Optimizer:
             self._rebind_replaced_params([params[k] for k in self._keys])
         self.step([grads[k] for k in self._keys])
 
-    def _rebind_replaced_params(self, new: list[np.ndarray]) -> None:
+    def _rebind_replaced_params(self, new: list[NDArray[Any]]) -> None:
         """The textbook classes key state by name, so a key may get a new array: allowed when it
         has the shape and dtype of the old one (the state still fits)."""
         group = self.param_groups[0]
@@ -457,6 +521,7 @@ class Optimizer:
 
     # ----------------------------------------------------------------------------- checkpoints
 
+    @_exclusive
     def state_dict(self) -> StateDict:
         """A copy of the hyperparameters, step counts and state arrays (torch's layout: state keyed
         by parameter index, param_groups holding the indices)."""
@@ -479,6 +544,7 @@ class Optimizer:
             out["keys"] = list(self._keys)
         return out
 
+    @_exclusive
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore hyperparameters, step counts and state (copied). Everything is checked against
         the bound parameters first; on any error nothing changes. A textbook-style optimizer that
@@ -507,7 +573,10 @@ class Optimizer:
                 f"{where}: expected {len(self.param_groups)} param groups, got "
                 f"{len(groups) if isinstance(groups, list) else type(groups).__name__}"
             )
-        new_groups, new_steps, new_scalars, new_state = [], [], [], {}
+        new_groups: list[dict[str, Any]] = []
+        new_steps: list[int] = []
+        new_scalars: list[dict[str, float]] = []
+        new_state: dict[int, dict[str, NDArray[Any]]] = {}
         saved_state = state_dict["state"]
         if not isinstance(saved_state, Mapping):
             raise TypeError(f"{where}: 'state' must be a dict keyed by parameter index")
@@ -548,7 +617,7 @@ class Optimizer:
                     f"{'/'.join(self._scalar_state) or 'scalars'}"
                 )
             # Copies, laid out as _binding lays out new state (see _arena).
-            group_state: list[dict[str, np.ndarray]] = [{} for _ in indices]
+            group_state: list[dict[str, NDArray[Any]]] = [{} for _ in indices]
             for name in names.pop() if names else ():
                 copies = _arena.arrays_like(group["params"], None)  # each filled just below
                 for position, copy in enumerate(copies):
@@ -569,8 +638,8 @@ class Optimizer:
         self._bindings = [None for _ in new_groups]
 
     def _checked_state_entry(
-        self, entry: Any, param: np.ndarray, where: str, index: int
-    ) -> tuple[dict[str, np.ndarray], int, dict[str, float]]:
+        self, entry: Any, param: NDArray[Any], where: str, index: int
+    ) -> tuple[dict[str, NDArray[Any]], int, dict[str, float]]:
         if not isinstance(entry, Mapping):
             raise TypeError(f"{where}: state[{index}] must be a dict")
         step = entry.get("step", 0)
@@ -579,7 +648,7 @@ class Optimizer:
         if (
             isinstance(step, bool)
             or not isinstance(step, numbers.Integral)
-            or not 0 <= step <= _MAX_STEP
+            or not 0 <= int(step) <= _MAX_STEP
         ):
             raise ValueError(
                 f"{where}: state[{index}]['step'] must be an int in [0, 2**53], got {step!r}"
@@ -624,7 +693,7 @@ class Optimizer:
             arrays[name] = value  # copied by the caller once everything is checked
         return arrays, int(step), scalars
 
-    def save_state(self, path: str) -> None:
+    def save_state(self, path: str | os.PathLike[str]) -> None:
         """Write ``state_dict()`` to a ``.npz`` file (arrays as arrays, the rest as JSON)."""
         sd = self.state_dict()
         meta = {
@@ -647,7 +716,7 @@ class Optimizer:
         with open(path, "wb") as file:  # exactly `path`: np.savez would append ".npz" to a name
             np.savez(file, __optkern__=np.array(json.dumps(meta)), **arrays)
 
-    def load_state(self, path: str) -> None:
+    def load_state(self, path: str | os.PathLike[str]) -> None:
         """Load a file written by ``save_state`` (checked like ``load_state_dict``)."""
         with np.load(path, allow_pickle=False) as data:
             if "__optkern__" not in data.files:
@@ -676,6 +745,11 @@ class Optimizer:
         if not self.param_groups:
             lines += [f"    {k}: {v}" for k, v in self.defaults.items()]
         return "\n".join([*lines, ")"])
+
+
+def _all_mappings(items: list[Any]) -> TypeGuard[list[Mapping[str, Any]]]:
+    """True if every item is a Mapping: a list of param groups rather than of arrays."""
+    return all(isinstance(item, Mapping) for item in items)
 
 
 def _plain(value: Any) -> Any:
@@ -726,7 +800,7 @@ _MISSING = object()
 
 
 def _is_index(key: Any) -> bool:
-    return (isinstance(key, numbers.Integral) and not isinstance(key, bool)) or (
+    return (not isinstance(key, bool) and isinstance(key, numbers.Integral)) or (
         isinstance(key, str) and key.isdigit()
     )
 

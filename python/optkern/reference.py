@@ -14,26 +14,27 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any, ParamSpec
 
 import numpy as np
+from numpy.typing import NDArray
 
-F = TypeVar("F", bound=Callable[..., None])
+P = ParamSpec("P")
 
 
-def _quiet(function: F) -> F:
+def _quiet(function: Callable[P, None]) -> Callable[P, None]:
     """Overflow to inf and inf - inf = NaN are expected (they propagate, as in torch and in the
     kernels), so the reference does not warn about them."""
 
     @functools.wraps(function)
-    def wrapper(*args: Any) -> None:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         with np.errstate(all="ignore"):
-            function(*args)
+            function(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def _cast(hp: Mapping[str, Any], dtype: np.dtype) -> SimpleNamespace:
+def _cast(hp: Mapping[str, float | bool], dtype: np.dtype[Any]) -> SimpleNamespace:
     """Every float coefficient as a scalar of the array dtype (round to nearest, like C++)."""
     scalar = np.dtype(dtype).type
     return SimpleNamespace(**{k: scalar(v) if isinstance(v, float) else v for k, v in hp.items()})
@@ -41,10 +42,10 @@ def _cast(hp: Mapping[str, Any], dtype: np.dtype) -> SimpleNamespace:
 
 @_quiet
 def sgd(
-    param: np.ndarray,
-    grad: np.ndarray,
-    momentum_buffer: np.ndarray | None,
-    hp: Mapping[str, Any],
+    param: NDArray[Any],
+    grad: NDArray[Any],
+    momentum_buffer: NDArray[Any] | None,
+    hp: Mapping[str, float | bool],
 ) -> None:
     """Twin of math/sgd.h. g <- -g (maximize); g <- g + wd*p; with momentum mu: b <- g (first
     step) or b <- mu*b + (1 - dampening)*g, then g <- g + mu*b (nesterov) or g <- b; p <- p - lr*g."""
@@ -63,7 +64,9 @@ def sgd(
 
 
 @_quiet
-def adagrad(param: np.ndarray, grad: np.ndarray, sum: np.ndarray, hp: Mapping[str, Any]) -> None:
+def adagrad(
+    param: NDArray[Any], grad: NDArray[Any], sum: NDArray[Any], hp: Mapping[str, float | bool]
+) -> None:
     """Twin of math/adagrad.h. g <- -g (maximize); g <- g + wd*p; s <- s + g*g;
     p <- p - clr * (g / (sqrt(s) + eps))."""
     c = _cast(hp, param.dtype)
@@ -77,12 +80,12 @@ def adagrad(param: np.ndarray, grad: np.ndarray, sum: np.ndarray, hp: Mapping[st
 
 @_quiet
 def rmsprop(
-    param: np.ndarray,
-    grad: np.ndarray,
-    square_avg: np.ndarray,
-    momentum_buffer: np.ndarray | None,
-    grad_avg: np.ndarray | None,
-    hp: Mapping[str, Any],
+    param: NDArray[Any],
+    grad: NDArray[Any],
+    square_avg: NDArray[Any],
+    momentum_buffer: NDArray[Any] | None,
+    grad_avg: NDArray[Any] | None,
+    hp: Mapping[str, float | bool],
 ) -> None:
     """Twin of math/rmsprop.h. g <- -g (maximize); g <- g + wd*p; v <- alpha*v + (1-alpha)*(g*g);
     d <- sqrt(v - a*a) + eps with a <- alpha*a + (1-alpha)*g (centered), else sqrt(v) + eps;
@@ -108,12 +111,12 @@ def rmsprop(
 
 @_quiet
 def adam(
-    param: np.ndarray,
-    grad: np.ndarray,
-    exp_avg: np.ndarray,
-    exp_avg_sq: np.ndarray,
-    max_exp_avg_sq: np.ndarray | None,
-    hp: Mapping[str, Any],
+    param: NDArray[Any],
+    grad: NDArray[Any],
+    exp_avg: NDArray[Any],
+    exp_avg_sq: NDArray[Any],
+    max_exp_avg_sq: NDArray[Any] | None,
+    hp: Mapping[str, float | bool],
 ) -> None:
     """Twin of math/adam.h. g <- -g (maximize); p <- p*(1 - lr*wd) (decoupled) or g <- g + wd*p;
     m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); vmax <- max(vmax, v) (amsgrad);
@@ -138,11 +141,11 @@ def adam(
 
 @_quiet
 def adadelta(
-    param: np.ndarray,
-    grad: np.ndarray,
-    square_avg: np.ndarray,
-    acc_delta: np.ndarray,
-    hp: Mapping[str, Any],
+    param: NDArray[Any],
+    grad: NDArray[Any],
+    square_avg: NDArray[Any],
+    acc_delta: NDArray[Any],
+    hp: Mapping[str, float | bool],
 ) -> None:
     """Twin of math/adadelta.h. g <- -g (maximize); g <- g + wd*p; v <- rho*v + (1-rho)*(g*g);
     d <- (sqrt(u + eps) / sqrt(v + eps)) * g; u <- rho*u + (1-rho)*(d*d); p <- p - lr*d."""
@@ -159,11 +162,11 @@ def adadelta(
 
 @_quiet
 def adamax(
-    param: np.ndarray,
-    grad: np.ndarray,
-    exp_avg: np.ndarray,
-    exp_inf: np.ndarray,
-    hp: Mapping[str, Any],
+    param: NDArray[Any],
+    grad: NDArray[Any],
+    exp_avg: NDArray[Any],
+    exp_inf: NDArray[Any],
+    hp: Mapping[str, float | bool],
 ) -> None:
     """Twin of math/adamax.h. g <- -g (maximize); g <- g + wd*p; m <- beta1*m + (1-beta1)*g;
     u <- max(beta2*u, |g| + eps); p <- p - clr*(m / u) with clr = lr / (1 - beta1^t)."""
@@ -178,11 +181,11 @@ def adamax(
 
 @_quiet
 def nadam(
-    param: np.ndarray,
-    grad: np.ndarray,
-    exp_avg: np.ndarray,
-    exp_avg_sq: np.ndarray,
-    hp: Mapping[str, Any],
+    param: NDArray[Any],
+    grad: NDArray[Any],
+    exp_avg: NDArray[Any],
+    exp_avg_sq: NDArray[Any],
+    hp: Mapping[str, float | bool],
 ) -> None:
     """Twin of math/nadam.h. g <- -g (maximize); p <- p*(1 - lr*wd) (decoupled) or g <- g + wd*p;
     m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); d <- sqrt(v * (1/(1 - beta2^t))) + eps;
@@ -202,11 +205,11 @@ def nadam(
 
 @_quiet
 def radam(
-    param: np.ndarray,
-    grad: np.ndarray,
-    exp_avg: np.ndarray,
-    exp_avg_sq: np.ndarray,
-    hp: Mapping[str, Any],
+    param: NDArray[Any],
+    grad: NDArray[Any],
+    exp_avg: NDArray[Any],
+    exp_avg_sq: NDArray[Any],
+    hp: Mapping[str, float | bool],
 ) -> None:
     """Twin of math/radam.h. g <- -g (maximize); p <- p*(1 - lr*wd) (decoupled) or g <- g + wd*p;
     m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); then
@@ -227,7 +230,9 @@ def radam(
 
 
 @_quiet
-def lion(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, hp: Mapping[str, Any]) -> None:
+def lion(
+    param: NDArray[Any], grad: NDArray[Any], exp_avg: NDArray[Any], hp: Mapping[str, float | bool]
+) -> None:
     """Twin of math/lion.h. g <- -g (maximize); c <- beta1*m + (1-beta1)*g;
     p <- p*(1 - lr*wd) (wd != 0); p <- p - lr*sign(c); m <- beta2*m + (1-beta2)*g."""
     c = _cast(hp, param.dtype)
@@ -245,7 +250,7 @@ def lion(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, hp: Mapping[s
 
 @_quiet
 def textbook_momentum(
-    param: np.ndarray, grad: np.ndarray, v: np.ndarray, hp: Mapping[str, Any]
+    param: NDArray[Any], grad: NDArray[Any], v: NDArray[Any], hp: Mapping[str, float | bool]
 ) -> None:
     """Twin of math/textbook_momentum.h. v <- momentum*v - lr*g; p <- p + v."""
     c = _cast(hp, param.dtype)
@@ -255,7 +260,7 @@ def textbook_momentum(
 
 @_quiet
 def textbook_nesterov(
-    param: np.ndarray, grad: np.ndarray, v: np.ndarray, hp: Mapping[str, Any]
+    param: NDArray[Any], grad: NDArray[Any], v: NDArray[Any], hp: Mapping[str, float | bool]
 ) -> None:
     """Twin of math/textbook_nesterov.h. p <- p + (momentum*momentum)*v;
     p <- p - ((1 + momentum)*lr)*g; v <- v*momentum; v <- v - lr*g."""
@@ -268,7 +273,7 @@ def textbook_nesterov(
 
 @_quiet
 def textbook_adagrad(
-    param: np.ndarray, grad: np.ndarray, h: np.ndarray, hp: Mapping[str, Any]
+    param: NDArray[Any], grad: NDArray[Any], h: NDArray[Any], hp: Mapping[str, float | bool]
 ) -> None:
     """Twin of math/textbook_adagrad.h. h <- h + g*g; p <- p - (lr*g) / (sqrt(h) + eps)."""
     c = _cast(hp, param.dtype)
@@ -278,7 +283,7 @@ def textbook_adagrad(
 
 @_quiet
 def textbook_rmsprop(
-    param: np.ndarray, grad: np.ndarray, h: np.ndarray, hp: Mapping[str, Any]
+    param: NDArray[Any], grad: NDArray[Any], h: NDArray[Any], hp: Mapping[str, float | bool]
 ) -> None:
     """Twin of math/textbook_rmsprop.h. h <- h*decay_rate; h <- h + ((1 - decay_rate)*g)*g;
     p <- p - (lr*g) / (sqrt(h) + eps)."""
@@ -290,7 +295,11 @@ def textbook_rmsprop(
 
 @_quiet
 def textbook_adam(
-    param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, hp: Mapping[str, Any]
+    param: NDArray[Any],
+    grad: NDArray[Any],
+    m: NDArray[Any],
+    v: NDArray[Any],
+    hp: Mapping[str, float | bool],
 ) -> None:
     """Twin of math/textbook_adam.h. m <- m + (1-beta1)*(g - m); v <- v + (1-beta2)*(g*g - v);
     p <- p - (lr_t*m) / (sqrt(v) + eps), in float64 when ``update_in_float64`` (NumPy 2 widens the

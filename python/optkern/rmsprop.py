@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 
 class RMSprop(Optimizer):
@@ -27,7 +27,7 @@ class RMSprop(Optimizer):
     """
 
     _kernel = "rmsprop"
-    _rules: Mapping[str, v.Rule] = {
+    _rules: ClassVar[Mapping[str, v.Rule]] = {
         "lr": v.non_negative,
         "alpha": v.unit_interval,
         "eps": v.non_negative,
@@ -49,7 +49,7 @@ class RMSprop(Optimizer):
         *,
         maximize: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -74,7 +74,7 @@ class RMSprop(Optimizer):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         alpha = float(group["alpha"])
         return dict(
             lr=float(group["lr"]),

@@ -4,8 +4,10 @@ bit for bit, on every ISA this machine supports."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _core
 from .configs import CONFIGS
@@ -13,7 +15,9 @@ from .configs import CONFIGS
 STEPS = 20
 
 
-def _gradients(rng: np.random.Generator, size: int, dtype: type, steps: int) -> list[np.ndarray]:
+def _gradients(
+    rng: np.random.Generator, size: int, dtype: type[np.floating[Any]], steps: int
+) -> list[NDArray[np.floating[Any]]]:
     """Gradients with exact zeros, subnormals, values near eps and very large values."""
     info = np.finfo(dtype)
     out = []
@@ -29,7 +33,7 @@ def _gradients(rng: np.random.Generator, size: int, dtype: type, steps: int) -> 
 
 def trajectories_match(
     config_index: int,
-    dtype: type,
+    dtype: type[np.floating[Any]],
     sizes: tuple[int, ...],
     steps: int = STEPS,
     num_threads: int = 1,
@@ -54,7 +58,7 @@ def trajectories_match(
     return same
 
 
-def identical(a: np.ndarray, b: np.ndarray) -> bool:
+def identical(a: NDArray[Any], b: NDArray[Any]) -> bool:
     """Bit-identical, except that any NaN matches any NaN (payloads are not specified)."""
     if a.shape != b.shape or a.dtype != b.dtype:
         return False

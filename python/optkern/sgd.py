@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 
 class SGD(Optimizer):
@@ -29,7 +29,7 @@ class SGD(Optimizer):
     """
 
     _kernel = "sgd"
-    _rules: Mapping[str, v.Rule] = {
+    _rules: ClassVar[Mapping[str, v.Rule]] = {
         "lr": v.non_negative,
         "momentum": v.non_negative,
         "dampening": v.closed_unit_interval,
@@ -49,7 +49,7 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -73,7 +73,7 @@ class SGD(Optimizer):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         return dict(
             lr=float(group["lr"]),
             momentum=float(group["momentum"]),
@@ -104,7 +104,7 @@ class Momentum(SGD):
         *,
         maximize: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         super().__init__(
             params,
@@ -137,7 +137,7 @@ class Nesterov(SGD):
         *,
         maximize: bool = False,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         super().__init__(
             params,

@@ -42,12 +42,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 __all__ = ["SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "RMSprop"]
 
@@ -65,11 +66,11 @@ class _Textbook(Optimizer):
         defaults: Mapping[str, Any],
         params: ParamsArg,
         num_threads: int | None,
-        backend: str,
+        backend: Backend,
     ) -> None:
         super().__init__(params, defaults, num_threads=num_threads, backend=backend)
 
-    def _keyed(self, name: str) -> dict[str, np.ndarray] | None:
+    def _keyed(self, name: str) -> dict[str, NDArray[Any]] | None:
         """State ``name`` keyed by parameter name (None before the first update, as in the
         textbook)."""
         if self._keys is None or not self._state:
@@ -85,7 +86,7 @@ class SGD(_Textbook):
     """Textbook SGD: ``p ← p − lr·g`` (runs the ``sgd`` kernel without momentum)."""
 
     _kernel = "sgd"
-    _rules: Mapping[str, v.Rule] = {"lr": v.non_negative}
+    _rules: ClassVar[Mapping[str, v.Rule]] = {"lr": v.non_negative}
 
     def __init__(
         self,
@@ -93,7 +94,7 @@ class SGD(_Textbook):
         *,
         params: ParamsArg = None,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         super().__init__({"lr": lr}, params, num_threads, backend)
 
@@ -104,7 +105,7 @@ class SGD(_Textbook):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         return {
             "lr": float(group["lr"]),
             "momentum": 0.0,
@@ -119,7 +120,7 @@ class SGD(_Textbook):
 class _WithVelocity(_Textbook):
     """Momentum and Nesterov: the same hyperparameters and one state array, v (starts at 0)."""
 
-    _rules: Mapping[str, v.Rule] = {"lr": v.non_negative, "momentum": v.non_negative}
+    _rules: ClassVar[Mapping[str, v.Rule]] = {"lr": v.non_negative, "momentum": v.non_negative}
 
     def __init__(
         self,
@@ -128,12 +129,12 @@ class _WithVelocity(_Textbook):
         *,
         params: ParamsArg = None,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         super().__init__({"lr": lr, "momentum": momentum}, params, num_threads, backend)
 
     @property
-    def v(self) -> dict[str, np.ndarray] | None:
+    def v(self) -> dict[str, NDArray[Any]] | None:
         return self._keyed("v")
 
     @staticmethod
@@ -149,7 +150,7 @@ class Momentum(_WithVelocity):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         return {"lr": float(group["lr"]), "momentum": float(group["momentum"])}
 
 
@@ -162,7 +163,7 @@ class Nesterov(_WithVelocity):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         lr, momentum = float(group["lr"]), float(group["momentum"])
         return {
             "lr": lr,
@@ -176,7 +177,7 @@ class AdaGrad(_Textbook):
     """Textbook AdaGrad: ``h ← h + g·g; p ← p − lr·g / (√h + 1e-7)`` (h starts at 0)."""
 
     _kernel = "textbook_adagrad"
-    _rules: Mapping[str, v.Rule] = {"lr": v.non_negative}
+    _rules: ClassVar[Mapping[str, v.Rule]] = {"lr": v.non_negative}
 
     def __init__(
         self,
@@ -184,12 +185,12 @@ class AdaGrad(_Textbook):
         *,
         params: ParamsArg = None,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         super().__init__({"lr": lr}, params, num_threads, backend)
 
     @property
-    def h(self) -> dict[str, np.ndarray] | None:
+    def h(self) -> dict[str, NDArray[Any]] | None:
         return self._keyed("h")
 
     @staticmethod
@@ -199,7 +200,7 @@ class AdaGrad(_Textbook):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         return {"lr": float(group["lr"]), "eps": _EPS}
 
 
@@ -208,7 +209,10 @@ class RMSprop(_Textbook):
     p ← p − lr·g / (√h + 1e-7)`` (h starts at 0)."""
 
     _kernel = "textbook_rmsprop"
-    _rules: Mapping[str, v.Rule] = {"lr": v.non_negative, "decay_rate": v.closed_unit_interval}
+    _rules: ClassVar[Mapping[str, v.Rule]] = {
+        "lr": v.non_negative,
+        "decay_rate": v.closed_unit_interval,
+    }
 
     def __init__(
         self,
@@ -217,12 +221,12 @@ class RMSprop(_Textbook):
         *,
         params: ParamsArg = None,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         super().__init__({"lr": lr, "decay_rate": decay_rate}, params, num_threads, backend)
 
     @property
-    def h(self) -> dict[str, np.ndarray] | None:
+    def h(self) -> dict[str, NDArray[Any]] | None:
         return self._keyed("h")
 
     @staticmethod
@@ -232,7 +236,7 @@ class RMSprop(_Textbook):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         decay_rate = float(group["decay_rate"])
         return {
             "lr": float(group["lr"]),
@@ -247,7 +251,7 @@ class Adam(_Textbook):
     v ← v + (1−β2)·(g·g − v); p ← p − lr_t·m / (√v + 1e-7)`` (m, v start at 0)."""
 
     _kernel = "textbook_adam"
-    _rules: Mapping[str, v.Rule] = {
+    _rules: ClassVar[Mapping[str, v.Rule]] = {
         "lr": v.non_negative,
         "beta1": v.unit_interval,
         "beta2": v.unit_interval,
@@ -261,7 +265,7 @@ class Adam(_Textbook):
         *,
         params: ParamsArg = None,
         num_threads: int | None = None,
-        backend: str = "fused",
+        backend: Backend = "fused",
     ) -> None:
         defaults = {"lr": lr, "beta1": beta1, "beta2": beta2}
         super().__init__(defaults, params, num_threads, backend)
@@ -272,11 +276,11 @@ class Adam(_Textbook):
         return self._steps[0] if self._steps else 0
 
     @property
-    def m(self) -> dict[str, np.ndarray] | None:
+    def m(self) -> dict[str, NDArray[Any]] | None:
         return self._keyed("m")
 
     @property
-    def v(self) -> dict[str, np.ndarray] | None:
+    def v(self) -> dict[str, NDArray[Any]] | None:
         return self._keyed("v")
 
     @staticmethod
@@ -286,7 +290,7 @@ class Adam(_Textbook):
     @staticmethod
     def _coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> dict[str, Any]:
+    ) -> Coefficients:
         lr, beta1, beta2 = float(group["lr"]), float(group["beta1"]), float(group["beta2"])
         return {
             "lr_t": lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step),

@@ -7,6 +7,7 @@ import argparse
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,26 @@ def parser(prog: str, defaults: dict[str, str], rounds: int) -> argparse.Argumen
     return p
 
 
+def run_plan(
+    plan: list[tuple[str, str, np.dtype[Any], int]], rounds_wanted: int, warmup: int
+) -> list[Case]:
+    """Times every (algorithm, case, dtype, threads) of the plan, contenders interleaved."""
+    cases = []
+    for index, (algorithm, name, dtype, k) in enumerate(plan):
+        shapes = case_shapes(name)
+        n = sum(int(np.prod(s)) for s in shapes)
+        if torch is not None:
+            torch.set_num_threads(k)
+        steps = contenders(algorithm, shapes, dtype, k, naive_too=n <= 10_000_000)
+        # fewer rounds for the slow big cases keeps a full run in minutes
+        rounds = rounds_wanted if n < 10_000_000 else max(5, rounds_wanted // 3)
+        label = f"[{index + 1}/{len(plan)}] {algorithm} {name} {dtype.name} {k} thread(s)"
+        times = measure(steps, rounds, warmup, label)
+        traffic = (3 + 2 * ALGORITHMS[algorithm][4]) * dtype.itemsize * n
+        cases.append(Case(algorithm, name, dtype.name, k, n, traffic, times))
+    return cases
+
+
 def main(argv: list[str] | None = None, *, short: bool = False) -> int:
     args = parser(
         "optkern bench" if short else "peer_benchmark.py",
@@ -54,19 +75,14 @@ def main(argv: list[str] | None = None, *, short: bool = False) -> int:
         [int(t) for t in args.threads.split(",")] if args.threads else [*range(1, available + 1)]
     )
     plan = [(a, c, d, k) for a in algorithms for c in names for d in dtypes for k in threads]
-    cases = []
-    for index, (algorithm, name, dtype, k) in enumerate(plan):
-        shapes = case_shapes(name)
-        n = sum(int(np.prod(s)) for s in shapes)
+    torch_threads = torch.get_num_threads() if torch is not None else 0
+    try:
+        cases = run_plan(plan, args.rounds, args.warmup)
+    finally:
+        # torch.set_num_threads also sets OpenMP's default for this thread, which optkern reads
+        # (optkern.get_num_threads): put it back for whoever called main().
         if torch is not None:
-            torch.set_num_threads(k)
-        steps = contenders(algorithm, shapes, dtype, k, naive_too=n <= 10_000_000)
-        # fewer rounds for the slow big cases keeps a full run in minutes
-        rounds = args.rounds if n < 10_000_000 else max(5, args.rounds // 3)
-        label = f"[{index + 1}/{len(plan)}] {algorithm} {name} {dtype.name} {k} thread(s)"
-        times = measure(steps, rounds, args.warmup, label)
-        traffic = (3 + 2 * ALGORITHMS[algorithm][4]) * dtype.itemsize * n
-        cases.append(Case(algorithm, name, dtype.name, k, n, traffic, times))
+            torch.set_num_threads(torch_threads)
     machine = f"{platform.machine()}, {available} threads available"
     heading = (
         f"optkern {__version__} ({active_isa()}, {machine}), torch "

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from .. import _core
 from ..optimizer import Optimizer
@@ -37,7 +38,7 @@ def measure(
 
 
 def same_traffic_ceiling(
-    optimizer: Optimizer, grads: list[np.ndarray], num_threads: int
+    optimizer: Optimizer, grads: list[NDArray[Any]], num_threads: int
 ) -> Callable[[], None]:
     """The memory ceiling of ``optimizer.step(grads)``: a loop that moves exactly the bytes the
     step moves (each parameter, gradient and bound state array), on the same per-thread plan, with

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-Step = Callable[[np.ndarray, np.ndarray], None]
+Step = Callable[[NDArray[Any], NDArray[Any]], None]
 
 
 class _State:
@@ -22,9 +24,9 @@ class _State:
     def __init__(self, *names: str) -> None:
         self.names = names
         self.t = 0
-        self.arrays: dict[str, np.ndarray] = {}
+        self.arrays: dict[str, NDArray[Any]] = {}
 
-    def get(self, p: np.ndarray) -> list[np.ndarray]:
+    def get(self, p: NDArray[Any]) -> list[NDArray[Any]]:
         if not self.arrays:
             self.arrays = {n: np.zeros_like(p) for n in self.names}
         self.t += 1
@@ -32,7 +34,7 @@ class _State:
 
 
 def sgd(lr: float = 1e-3) -> Step:
-    def step(p: np.ndarray, g: np.ndarray) -> None:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
         p -= lr * g
 
     return step
@@ -41,7 +43,7 @@ def sgd(lr: float = 1e-3) -> Step:
 def momentum(lr: float = 1e-3, mu: float = 0.9) -> Step:
     s = _State("v")
 
-    def step(p: np.ndarray, g: np.ndarray) -> None:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
         (v,) = s.get(p)
         v[...] = mu * v - lr * g
         p += v
@@ -52,7 +54,7 @@ def momentum(lr: float = 1e-3, mu: float = 0.9) -> Step:
 def adagrad(lr: float = 1e-2) -> Step:
     s = _State("h")
 
-    def step(p: np.ndarray, g: np.ndarray) -> None:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
         (h,) = s.get(p)
         h += g * g
         p -= lr * g / (np.sqrt(h) + 1e-7)
@@ -63,7 +65,7 @@ def adagrad(lr: float = 1e-2) -> Step:
 def rmsprop(lr: float = 1e-2, decay: float = 0.99) -> Step:
     s = _State("h")
 
-    def step(p: np.ndarray, g: np.ndarray) -> None:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
         (h,) = s.get(p)
         h *= decay
         h += (1 - decay) * g * g
@@ -75,7 +77,7 @@ def rmsprop(lr: float = 1e-2, decay: float = 0.99) -> Step:
 def adam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999) -> Step:
     s = _State("m", "v")
 
-    def step(p: np.ndarray, g: np.ndarray) -> None:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
         m, v = s.get(p)
         lr_t = lr * math.sqrt(1.0 - beta2**s.t) / (1.0 - beta1**s.t)
         m += (1 - beta1) * (g - m)
@@ -88,7 +90,7 @@ def adam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999) -> Step:
 def adadelta(lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6) -> Step:
     s = _State("v", "u")
 
-    def step(p: np.ndarray, g: np.ndarray) -> None:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
         v, u = s.get(p)
         v[...] = rho * v + (1 - rho) * g * g
         delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
@@ -101,7 +103,7 @@ def adadelta(lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6) -> Step:
 def adamax(lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> Step:
     s = _State("m", "u")
 
-    def step(p: np.ndarray, g: np.ndarray) -> None:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
         m, u = s.get(p)
         m[...] = beta1 * m + (1 - beta1) * g
         u[...] = np.maximum(beta2 * u, np.abs(g) + eps)
@@ -116,7 +118,7 @@ def nadam(
     s = _State("m", "v")
     product = [1.0]
 
-    def step(p: np.ndarray, g: np.ndarray) -> None:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
         m, v = s.get(p)
         t = s.t
         mu = beta1 * (1 - 0.5 * 0.96 ** (t * psi))
@@ -134,7 +136,7 @@ def nadam(
 def radam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> Step:
     s = _State("m", "v")
 
-    def step(p: np.ndarray, g: np.ndarray) -> None:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
         m, v = s.get(p)
         t = s.t
         m[...] = beta1 * m + (1 - beta1) * g
@@ -156,7 +158,7 @@ def radam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
 def lion(lr: float = 1e-4, beta1: float = 0.9, beta2: float = 0.99) -> Step:
     s = _State("m")
 
-    def step(p: np.ndarray, g: np.ndarray) -> None:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
         (m,) = s.get(p)
         p -= lr * np.sign(beta1 * m + (1 - beta1) * g)
         m[...] = beta2 * m + (1 - beta2) * g

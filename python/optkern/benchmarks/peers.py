@@ -6,20 +6,33 @@ not installed are left out; none is a dependency of optkern."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import SGD, Adagrad, Adam, RMSprop
+from ..optimizer import Optimizer
 from . import naive
 from .harness import same_traffic_ceiling
 
+# The peers are optional and used untyped: torch through its module, a DeepSpeed optimizer as a
+# class called like a torch.optim one, (tensors, **options).
+PeerOptimizer = Callable[..., Any]
+
 try:
-    import torch
+    import torch as _torch
+
+    torch: ModuleType | None = _torch
 except ImportError:  # the peers are optional
     torch = None
 try:
-    from deepspeed.ops.adagrad import DeepSpeedCPUAdagrad
-    from deepspeed.ops.adam import DeepSpeedCPUAdam
+    from deepspeed.ops.adagrad import DeepSpeedCPUAdagrad as _DeepSpeedCPUAdagrad
+    from deepspeed.ops.adam import DeepSpeedCPUAdam as _DeepSpeedCPUAdam
+
+    DeepSpeedCPUAdagrad: PeerOptimizer | None = _DeepSpeedCPUAdagrad
+    DeepSpeedCPUAdam: PeerOptimizer | None = _DeepSpeedCPUAdam
 except ImportError:  # not installed
     DeepSpeedCPUAdam = DeepSpeedCPUAdagrad = None
 
@@ -27,8 +40,16 @@ CEILING = "same-traffic ceiling"
 
 Step = Callable[[], None]
 
-# algorithm -> optkern factory, torch.optim class name and kwargs, naive factory, state arrays
-ALGORITHMS = {
+# optkern factory (params, threads), torch.optim class name and kwargs, naive factory, state arrays
+Algorithm = tuple[
+    Callable[[list[NDArray[Any]], int], Optimizer],
+    str,
+    dict[str, float],
+    Callable[[], naive.Step],
+    int,
+]
+
+ALGORITHMS: dict[str, Algorithm] = {
     "adam": (lambda ps, k: Adam(ps, num_threads=k), "Adam", {}, naive.adam, 2),
     "sgd-momentum": (
         lambda ps, k: SGD(ps, lr=1e-3, momentum=0.9, num_threads=k),
@@ -69,7 +90,11 @@ def case_shapes(name: str) -> list[tuple[int, ...]]:
 
 
 def contenders(
-    algorithm: str, shapes: list[tuple[int, ...]], dtype: np.dtype, threads: int, naive_too: bool
+    algorithm: str,
+    shapes: list[tuple[int, ...]],
+    dtype: np.dtype[Any],
+    threads: int,
+    naive_too: bool,
 ) -> dict[str, Step]:
     make_optkern, torch_name, torch_kwargs, make_naive, _ = ALGORITHMS[algorithm]
     rng = np.random.default_rng(0)
@@ -97,7 +122,11 @@ def contenders(
                 topt.step()
             except (RuntimeError, TypeError, ValueError):  # no fused CPU path for this one
                 continue
-            out[f"torch {mode}"] = lambda topt=topt: topt.step()
+
+            def torch_step(topt: Any = topt) -> None:
+                topt.step()
+
+            out[f"torch {mode}"] = torch_step
 
     deepspeed_cls = {"adam": DeepSpeedCPUAdam, "adagrad": DeepSpeedCPUAdagrad}.get(algorithm)
     if torch is not None and deepspeed_cls is not None and dtype == np.float32:

@@ -19,7 +19,7 @@ from .. import _core, _runtime
 from . import dataset, plots, report, runner
 from .experiments import EXPERIMENTS
 from .progress import Progress
-from .registry import KNOWN_NAMES, parse_choices
+from .registry import KNOWN_NAMES, OptimizerChoice, parse_choices
 from .threads import limit_blas_threads
 
 DESCRIPTION = """\
@@ -76,7 +76,7 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _optimizer_list(text: str) -> Any:
+def _optimizer_list(text: str) -> tuple[OptimizerChoice, ...]:
     try:
         return parse_choices(text)
     except ValueError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -20,9 +21,9 @@ DIGITS_SPLIT_SEED = 0
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    x_train: NDArray[np.floating]
+    x_train: NDArray[np.floating[Any]]
     t_train: NDArray[np.int64]
-    x_test: NDArray[np.floating]
+    x_test: NDArray[np.floating[Any]]
     t_test: NDArray[np.int64]
 
     @property

@@ -10,12 +10,16 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .report import smooth, smoothing_window
 from .runner import Outcome
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MATPLOTLIB_HINT = 'the plots need matplotlib: pip install "optkern[examples]" (or pass --no-plots)'
 
@@ -28,7 +32,7 @@ def matplotlib_available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def _new_figure(width: float, height: float) -> Any:
+def _new_figure(width: float, height: float) -> Figure:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -59,7 +63,7 @@ def _styles(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
 def plot_loss(path: Path, outcomes: Sequence[Outcome], title: str) -> None:
     figure = _new_figure(8, 5)
     axes = figure.add_subplot()
-    finite: list[np.ndarray] = []
+    finite: list[NDArray[Any]] = []
     for outcome, style in zip(outcomes, _styles(outcomes), strict=True):
         losses = outcome.main.losses
         curve = smooth(losses, smoothing_window(len(losses)))

@@ -16,11 +16,11 @@ Two families of names:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from .. import NAG, Adadelta, Adamax, AdamW, Lion, NAdam, RAdam, textbook
-from ..optimizer import Optimizer
+from ..optimizer import Backend, Optimizer
 
 #: The optimizers of the lecture's comparison (its default selection).
 LECTURE_DEFAULT = ("sgd", "momentum", "adagrad", "adam")
@@ -49,7 +49,7 @@ _TORCH: dict[str, type[Optimizer]] = {
 KNOWN_NAMES: tuple[str, ...] = (*_LECTURE, *_TORCH)
 
 #: The backends of the command line → the ``backend=`` argument of the optimizer classes.
-BACKENDS = {"optkern": "fused", "reference": "reference"}
+BACKENDS: dict[str, Backend] = {"optkern": "fused", "reference": "reference"}
 
 
 @dataclass(frozen=True)
@@ -68,20 +68,22 @@ class OptimizerChoice:
     def is_lecture(self) -> bool:
         return self.name in _LECTURE
 
-    def _target(self) -> tuple[type[Any], dict[str, Any], str]:
+    def _target(self) -> tuple[type[Optimizer], dict[str, float], str]:
         """The class to build, its keyword arguments, and the class's dotted name."""
         target = _LECTURE[self.name] if self.is_lecture else _TORCH[self.name]
         kwargs = {} if self.lr is None else {"lr": self.lr}
         module = "optkern.textbook" if self.is_lecture else "optkern"
         return target, kwargs, f"{module}.{target.__name__}"
 
-    def build(self, backend: str) -> Any:
+    def build(self, backend: str) -> Optimizer:
         """A fresh optimizer for the textbook call ``update(params, grads)``.
 
         ``backend`` is ``"optkern"`` or ``"reference"`` (the pure-NumPy twin).
         """
         cls, kwargs, _ = self._target()
-        return cls(**kwargs, backend=BACKENDS[backend])
+        # Every registered class takes its hyperparameters (and no params) by keyword.
+        factory: Callable[..., Optimizer] = cls
+        return factory(**kwargs, backend=BACKENDS[backend])
 
     def describe(self) -> str:
         """The constructor call this choice stands for, e.g. ``optkern.textbook.Adam()``."""

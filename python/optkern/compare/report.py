@@ -34,10 +34,11 @@ def smooth(losses: NDArray[np.float64], window: int) -> NDArray[np.float64]:
     Trailing (not centred) so that the last value describes the end of training only.
     """
     sums = np.cumsum(losses, dtype=np.float64)
-    out = sums.copy()
+    out: NDArray[np.float64] = sums.copy()
     out[window:] -= sums[:-window]
     counts = np.minimum(np.arange(1, len(losses) + 1), window)
-    return out / counts
+    means: NDArray[np.float64] = out / counts
+    return means
 
 
 def summary_rows(outcomes: Sequence[Outcome], experiment: str) -> list[dict[str, Any]]:

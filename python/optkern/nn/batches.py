@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-Batch = tuple[NDArray, NDArray]
+X = TypeVar("X", bound=np.generic)  # the inputs' scalar type, kept by the batches
+T = TypeVar("T", bound=np.generic)  # the targets' scalar type
+Batch = tuple[NDArray[X], NDArray[T]]
 Seed = int | np.random.Generator | None
 
 
-def _check(x: NDArray, t: NDArray, batch_size: int) -> int:
+def _check(x: NDArray[Any], t: NDArray[Any], batch_size: int) -> int:
     """Validates the pair and returns the number of samples."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+    # int is a numbers.Integral at run time; naming it too keeps the checked type int (mypy does
+    # not know that registration and would take the rest of the function for unreachable).
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, numbers.Integral)):
         raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -29,7 +34,9 @@ def _check(x: NDArray, t: NDArray, batch_size: int) -> int:
     return len(x)
 
 
-def minibatches(x: NDArray, t: NDArray, batch_size: int, rng: Seed = None) -> Iterator[Batch]:
+def minibatches(
+    x: NDArray[X], t: NDArray[T], batch_size: int, rng: Seed = None
+) -> Iterator[Batch[X, T]]:
     """One epoch: shuffle (x, t) with one permutation, then yield consecutive batches.
 
     Yields ⌈N / batch_size⌉ pairs ``(x[idx], t[idx])``; every sample appears exactly once and
@@ -44,8 +51,8 @@ def minibatches(x: NDArray, t: NDArray, batch_size: int, rng: Seed = None) -> It
 
 
 def random_batches(
-    x: NDArray, t: NDArray, batch_size: int, iterations: int, seed: Seed = 0
-) -> Iterator[Batch]:
+    x: NDArray[X], t: NDArray[T], batch_size: int, iterations: int, seed: Seed = 0
+) -> Iterator[Batch[X, T]]:
     """Exactly ``iterations`` batches of exactly ``batch_size`` samples each.
 
     The textbook loop draws a random batch every iteration; this keeps that shape (a fixed
@@ -58,7 +65,7 @@ def random_batches(
     Requires batch_size ≤ N and iterations ≥ 0.
     """
     n = _check(x, t, batch_size)
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral):
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, numbers.Integral)):
         raise TypeError(f"iterations must be an int, got {type(iterations).__name__}")
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")

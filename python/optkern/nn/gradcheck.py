@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, SupportsFloat, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+F = TypeVar("F", bound=np.floating[Any])
+
 
 def numerical_gradient(
-    f: Callable[[NDArray], float], x: NDArray, h: float = 1e-5
+    f: Callable[[NDArray[F]], SupportsFloat], x: NDArray[F], h: float = 1e-5
 ) -> NDArray[np.float64]:
     """∂f/∂x by central differences, one element at a time, as a new float64 array.
 

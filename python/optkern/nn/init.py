@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -35,7 +36,9 @@ InitSpec = str | float
 
 def _fan_in(shape: Shape) -> int:
     """The fan-in of a weight of this shape: its first dimension (1 for a 0-d shape)."""
-    dims = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    # int and float are numbers.Integral and numbers.Real at run time; naming them too (here and
+    # below) keeps the checked types int and float, as mypy does not know those registrations.
+    dims = (shape,) if isinstance(shape, (int, numbers.Integral)) else tuple(shape)
     if not dims:
         return 1
     n_in = int(dims[0])
@@ -49,12 +52,12 @@ def normal(
     std: float,
     rng: np.random.Generator | int | None = None,
     dtype: DTypeLike = np.float32,
-) -> NDArray[np.floating]:
+) -> NDArray[np.floating[Any]]:
     """W ~ N(0, std²), a C-contiguous array of ``shape`` in ``dtype``.
 
     ``rng`` is a ``np.random.Generator`` or a seed for ``np.random.default_rng``.
     """
-    if isinstance(std, bool) or not isinstance(std, numbers.Real):
+    if isinstance(std, bool) or not isinstance(std, (int, float, numbers.Real)):
         raise TypeError(f"std must be a real number, got {type(std).__name__}")
     if not (math.isfinite(std) and std >= 0):
         raise ValueError(f"std must be finite and >= 0, got {std!r}")
@@ -69,7 +72,7 @@ def xavier(
     shape: Shape,
     rng: np.random.Generator | int | None = None,
     dtype: DTypeLike = np.float32,
-) -> NDArray[np.floating]:
+) -> NDArray[np.floating[Any]]:
     """Xavier (Glorot) normal init as in the textbook: std = √(1 / n_in), n_in = ``shape[0]``."""
     return normal(shape, math.sqrt(1.0 / _fan_in(shape)), rng, dtype)
 
@@ -78,7 +81,7 @@ def he(
     shape: Shape,
     rng: np.random.Generator | int | None = None,
     dtype: DTypeLike = np.float32,
-) -> NDArray[np.floating]:
+) -> NDArray[np.floating[Any]]:
     """He (Kaiming) normal init: std = √(2 / n_in), n_in = ``shape[0]``."""
     return normal(shape, math.sqrt(2.0 / _fan_in(shape)), rng, dtype)
 
@@ -104,7 +107,7 @@ def resolve_std(spec: InitSpec, n_in: int) -> float:
                 f"unknown weight init {spec!r}: expected one of {sorted(INIT_NAMES)} or a std > 0"
             )
         return math.sqrt((2.0 if scheme == "he" else 1.0) / n_in)
-    if isinstance(spec, bool) or not isinstance(spec, numbers.Real):
+    if isinstance(spec, bool) or not isinstance(spec, (int, float, numbers.Real)):
         raise TypeError(f"weight init must be a name or a number, got {type(spec).__name__}")
     std = float(spec)
     if not (math.isfinite(std) and std > 0):
@@ -117,6 +120,6 @@ def initialize(
     spec: InitSpec,
     rng: np.random.Generator | int | None = None,
     dtype: DTypeLike = np.float32,
-) -> NDArray[np.floating]:
+) -> NDArray[np.floating[Any]]:
     """W ~ N(0, resolve_std(spec, shape[0])²) in ``dtype``: one call for a name or a float."""
     return normal(shape, resolve_std(spec, _fan_in(shape)), rng, dtype)

@@ -13,11 +13,12 @@ floats (which never upcast an array) and in-place updates keep the array's dtype
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-Array = NDArray[np.floating]
+Array = NDArray[np.floating[Any]]
 
 
 class Layer:
@@ -65,7 +66,8 @@ class Affine(Layer):
         # matmul and sum allocate new arrays, so the gradients never alias x, dout or W.
         self.dW = self.x.T @ dout
         self.db = dout.sum(axis=0)
-        return (dout @ self.W.T).reshape(self.x_shape)
+        dx: Array = (dout @ self.W.T).reshape(self.x_shape)
+        return dx
 
 
 class ReLU(Layer):
@@ -234,7 +236,8 @@ class Dropout(Layer):
         rng: np.random.Generator | int | None = None,
         mask: ArrayLike | None = None,
     ) -> None:
-        if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real):
+        # int and float are numbers.Real at run time; naming them keeps mypy's type float.
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float, numbers.Real)):
             raise TypeError(f"ratio must be a real number, got {type(ratio).__name__}")
         if not 0.0 <= ratio < 1.0:
             raise ValueError(f"dropout ratio must be in [0, 1), got {ratio}")
@@ -277,7 +280,8 @@ def softmax(x: Array) -> Array:
     overflow and does not change the result."""
     z = x - x.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    y: Array = e / e.sum(axis=-1, keepdims=True)
+    return y
 
 
 class SoftmaxWithLoss:
@@ -295,9 +299,9 @@ class SoftmaxWithLoss:
 
     def __init__(self) -> None:
         self.y: Array | None = None  # softmax output
-        self.t: NDArray | None = None  # targets as given (indices or rows)
+        self.t: NDArray[Any] | None = None  # targets as given (indices or rows)
 
-    def forward(self, x: Array, t: ArrayLike) -> np.floating:
+    def forward(self, x: Array, t: ArrayLike) -> np.floating[Any]:
         if x.ndim != 2:
             raise ValueError(f"SoftmaxWithLoss expects scores of shape (N, C), got {x.shape}")
         n, c = x.shape
@@ -317,13 +321,14 @@ class SoftmaxWithLoss:
             raise ValueError(f"targets must have shape ({n},) or {x.shape}, got {t.shape}")
         self.y = np.exp(log_y)
         self.t = t
-        return x.dtype.type(loss)
+        result: np.floating[Any] = x.dtype.type(loss)
+        return result
 
     def backward(self, dout: float = 1.0) -> Array:
         if self.y is None or self.t is None:
             raise RuntimeError("SoftmaxWithLoss.backward called before forward")
         n = self.y.shape[0]
-        dx = self.y.copy()
+        dx: Array = self.y.copy()
         if self.t.ndim == 1:
             dx[np.arange(n), self.t] -= 1
         else:

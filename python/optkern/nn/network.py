@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -64,9 +65,10 @@ class MultiLayerNet:
         dtype: DTypeLike = np.float32,
         seed: int | None = 0,
     ) -> None:
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        resolved = np.dtype(dtype)
+        if resolved not in _DTYPES:
+            raise ValueError(f"dtype must be float32 or float64, got {resolved}")
+        self.dtype = cast("np.dtype[np.floating[Any]]", resolved)  # float32 or float64: checked
         if activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
@@ -88,7 +90,7 @@ class MultiLayerNet:
         init_rng = np.random.default_rng(init_seq)
         dropout_rng = np.random.default_rng(dropout_seq)
 
-        self.params: dict[str, NDArray[np.floating]] = {}
+        self.params: dict[str, NDArray[np.floating[Any]]] = {}
         self.layers: dict[str, Layer] = {}  # in forward order
         sizes = [self.input_size, *self.hidden_sizes, self.output_size]
         n_layers = len(sizes) - 1
@@ -111,11 +113,11 @@ class MultiLayerNet:
         self.n_layers = n_layers
         self.last_layer = SoftmaxWithLoss()
 
-    def _as_input(self, x: ArrayLike) -> NDArray[np.floating]:
+    def _as_input(self, x: ArrayLike) -> NDArray[np.floating[Any]]:
         """x in the network's dtype (a float64 batch would otherwise upcast every activation)."""
         return np.asarray(x, dtype=self.dtype)
 
-    def predict(self, x: ArrayLike, train: bool = False) -> NDArray[np.floating]:
+    def predict(self, x: ArrayLike, train: bool = False) -> NDArray[np.floating[Any]]:
         """Class scores (pre-softmax) of shape (N, output_size).
 
         ``train=False`` (the default) uses BatchNorm's running statistics and disables dropout.
@@ -125,7 +127,7 @@ class MultiLayerNet:
             out = layer.forward(out, train)
         return out
 
-    def loss(self, x: ArrayLike, t: ArrayLike, train: bool = True) -> np.floating:
+    def loss(self, x: ArrayLike, t: ArrayLike, train: bool = True) -> np.floating[Any]:
         """Mean cross-entropy of softmax(predict(x)) against t, plus ½·λ·Σ_i Σ W_i²."""
         ce = self.last_layer.forward(self.predict(x, train), t)
         penalty = 0.0
@@ -133,7 +135,8 @@ class MultiLayerNet:
             weights = (self.params[f"W{i}"] for i in range(1, self.n_layers + 1))
             penalty = 0.5 * self.weight_decay * sum(float(np.sum(W * W)) for W in weights)
         # A NumPy scalar of the network's dtype, like every other output.
-        return self.dtype.type(ce + penalty)
+        total: np.floating[Any] = self.dtype.type(ce + penalty)
+        return total
 
     def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
         """Fraction of samples whose arg-max score is the label (t: indices or one-hot rows)."""
@@ -142,7 +145,7 @@ class MultiLayerNet:
         predicted = self.predict(x, train=False).argmax(axis=1)
         return float(np.mean(predicted == labels)) if labels.size else 0.0
 
-    def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, NDArray[np.floating]]:
+    def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, NDArray[np.floating[Any]]]:
         """Gradients of ``loss(x, t, train=True)`` by backpropagation, keyed like ``params``.
 
         dW_i includes the weight-decay term λ·W_i. Each gradient is a new C-contiguous array of
@@ -154,7 +157,7 @@ class MultiLayerNet:
         for layer in reversed(self.layers.values()):
             dout = layer.backward(dout)
 
-        grads: dict[str, NDArray[np.floating]] = {}
+        grads: dict[str, NDArray[np.floating[Any]]] = {}
         for i in range(1, self.n_layers + 1):
             affine = self.layers[f"Affine{i}"]
             assert isinstance(affine, Affine)
