@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -517,3 +518,12 @@ def test_hyperparameter_changes_are_seen_by_a_prepared_optimizer() -> None:
     opt.param_groups[0]["params"][0] = np.ones(4, np.float32)
     with pytest.raises(ValueError, match="was changed after the optimizer was built"):
         opt.step([g])
+
+
+def test_version_is_single_sourced() -> None:
+    """The compiled module's version comes from pyproject.toml through the build, like the
+    installed distribution's metadata: the two must agree."""
+    import importlib.metadata
+
+    assert optkern.__version__ == importlib.metadata.version("optkern")
+    assert re.fullmatch(r"\d+\.\d+\.\d+(?:[.-]?\w+)?", optkern.__version__)
