@@ -114,5 +114,6 @@ def test_the_detector_finds_the_avx_kernels(isa: str, register: str) -> None:
         if f"optkern::isa_{isa}::" in name
     }
     assert kernels
-    assert any(register in i for instructions in kernels.values() for i in instructions)
+    if not _core.sanitized:  # instrumented kernels are not vectorized: no wide registers
+        assert any(register in i for instructions in kernels.values() for i in instructions)
     assert any(is_avx_instruction(i) for instructions in kernels.values() for i in instructions)
