@@ -10,9 +10,43 @@ import numpy as np
 import optkern
 from optkern.configs import CONFIGS, Config
 
-__all__ = ["CONFIGS", "ERROR_CASES", "SIZES", "Config", "ErrorCase"]
+__all__ = [
+    "CONFIGS",
+    "ERROR_CASES",
+    "SIZES",
+    "Config",
+    "ErrorCase",
+    "Snapshot",
+    "assert_same",
+    "snapshot",
+]
 
 SIZES = (1, 3, 15, 16, 17, 63, 64, 65, 1000, 100003)
+
+
+class Snapshot(NamedTuple):
+    """Copies of an optimizer's parameters and of every state_dict entry (arrays, step, scalars),
+    keyed (parameter index, name)."""
+
+    params: list[np.ndarray]
+    state: dict[tuple[int, str], Any]
+
+
+def snapshot(optimizer: optkern.Optimizer, params: list[np.ndarray]) -> Snapshot:
+    saved = optimizer.state_dict()["state"]  # already copies
+    return Snapshot(
+        [p.copy() for p in params],
+        {(i, key): value for i, entry in saved.items() for key, value in entry.items()},
+    )
+
+
+def assert_same(actual: Snapshot, expected: Snapshot) -> None:
+    """Equal bit for bit, except that NaNs compare equal wherever both have one."""
+    for got, want in zip(actual.params, expected.params, strict=True):
+        np.testing.assert_array_equal(got, want, strict=True)
+    assert actual.state.keys() == expected.state.keys()
+    for key, want in expected.state.items():
+        np.testing.assert_array_equal(actual.state[key], want, strict=True, err_msg=str(key))
 
 
 class ErrorCase(NamedTuple):

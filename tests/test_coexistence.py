@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
+from cases import Snapshot, assert_same, snapshot
 from optkern import _core
 from optkern.configs import CONFIGS
 
@@ -45,11 +45,6 @@ FIT_AT = (0, 12)
 TIMEOUT_S = 300
 
 
-class Snapshot(NamedTuple):
-    params: list[np.ndarray]
-    state: dict[tuple[int, str], Any]
-
-
 def train(row: str, steps: int, between: Callable[[int], None] | None = None) -> Snapshot:
     """``steps`` steps of one configuration from a fixed start; ``between(k)`` runs before
     step k."""
@@ -64,19 +59,7 @@ def train(row: str, steps: int, between: Callable[[int], None] | None = None) ->
         if between is not None:
             between(k)
         optimizer.step(grads[k % GRAD_SETS])
-    saved = optimizer.state_dict()["state"]
-    return Snapshot(
-        params,
-        {(i, key): value for i, entry in saved.items() for key, value in entry.items()},
-    )
-
-
-def assert_same(actual: Snapshot, expected: Snapshot) -> None:
-    for got, want in zip(actual.params, expected.params, strict=True):
-        np.testing.assert_array_equal(got, want, strict=True)
-    assert actual.state.keys() == expected.state.keys()
-    for key, want in expected.state.items():
-        np.testing.assert_array_equal(actual.state[key], want, strict=True, err_msg=str(key))
+    return snapshot(optimizer, params)
 
 
 class OtherWork:

@@ -204,14 +204,9 @@ def _adam(draw: st.DrawFn) -> dict[str, Any]:
 
 def _adamw(draw: st.DrawFn) -> dict[str, Any]:
     """AdamW: decoupled_weight_decay stays at the class's True."""
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        betas=_betas(draw),
-        eps=draw(NON_NEGATIVE),
-        weight_decay=draw(ZERO_OR_NON_NEGATIVE),
-        amsgrad=draw(BOOLEANS),
-        maximize=draw(BOOLEANS),
-    )
+    hyperparameters = _adam(draw)
+    del hyperparameters["decoupled_weight_decay"]
+    return hyperparameters
 
 
 def _adadelta(draw: st.DrawFn) -> dict[str, Any]:

@@ -24,10 +24,10 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 import pytest
+from cases import Snapshot, assert_same, snapshot
 from optkern.configs import CONFIGS
 
 ROWS = {config.name: config for config in CONFIGS}
@@ -38,13 +38,6 @@ TARGET = 40  # successful steps per thread on one optimizer
 MAX_REFUSALS = 1_000_000
 TIMEOUT_S = 300
 REFUSAL = "another thread is using this optimizer right now"
-
-
-class Snapshot(NamedTuple):
-    """Copies of the parameters, and of every state_dict entry (arrays, step, scalars)."""
-
-    params: list[np.ndarray]
-    state: dict[tuple[int, str], np.ndarray]
 
 
 class Run:
@@ -69,23 +62,7 @@ class Run:
             self.optimizer.step(self.grads[k % GRAD_SETS])
 
     def snapshot(self) -> Snapshot:
-        saved = self.optimizer.state_dict()["state"]
-        return Snapshot(
-            [p.copy() for p in self.params],
-            {
-                (index, key): np.array(value, copy=True)
-                for index, entry in saved.items()
-                for key, value in entry.items()
-            },
-        )
-
-
-def assert_same(actual: Snapshot, expected: Snapshot) -> None:
-    for got, want in zip(actual.params, expected.params, strict=True):
-        np.testing.assert_array_equal(got, want, strict=True)
-    assert actual.state.keys() == expected.state.keys()
-    for key, want in expected.state.items():
-        np.testing.assert_array_equal(actual.state[key], want, strict=True, err_msg=str(key))
+        return snapshot(self.optimizer, self.params)
 
 
 def run_concurrently(*jobs: Callable[[], None]) -> None:
@@ -151,19 +128,24 @@ class Attempts:
     messages: set[str] = field(default_factory=set)
 
 
-def hammer(run: Run, attempts: Attempts) -> None:
-    """Steps ``run`` with the same gradients until TARGET steps have run, retrying refused ones.
-    RuntimeError is the one error a concurrent step may raise: anything else escapes."""
-    grads = run.grads[1]
+def retry_until_done(action: Callable[[], object], attempts: Attempts) -> None:
+    """Runs ``action`` until it has succeeded TARGET times, retrying refused calls. RuntimeError
+    is the one error a concurrent call may raise: anything else escapes."""
     while attempts.successes < TARGET:
         assert attempts.refusals < MAX_REFUSALS, "the other thread never let go"
         try:
-            run.optimizer.step(grads)
+            action()
         except RuntimeError as error:
             attempts.refusals += 1
             attempts.messages.add(str(error))
         else:
             attempts.successes += 1
+
+
+def hammer(run: Run, attempts: Attempts) -> None:
+    """Steps ``run`` with the same gradients until TARGET steps have run."""
+    grads = run.grads[1]
+    retry_until_done(lambda: run.optimizer.step(grads), attempts)
 
 
 def step_from_two_threads(run: Run) -> None:
@@ -215,18 +197,10 @@ def test_step_and_load_state_dict_from_two_threads() -> None:
     attempts = Attempts()
     loads = Attempts()
 
-    def load_repeatedly() -> None:
-        while loads.successes < TARGET:
-            assert loads.refusals < MAX_REFUSALS, "the other thread never let go"
-            try:
-                run.optimizer.load_state_dict(checkpoint)
-            except RuntimeError as error:
-                loads.refusals += 1
-                loads.messages.add(str(error))
-            else:
-                loads.successes += 1
-
-    run_concurrently(lambda: hammer(run, attempts), load_repeatedly)
+    run_concurrently(
+        lambda: hammer(run, attempts),
+        lambda: retry_until_done(lambda: run.optimizer.load_state_dict(checkpoint), loads),
+    )
     for message in attempts.messages | loads.messages:
         assert REFUSAL in message, message
     # Whatever the interleaving, the state is that of some whole number of steps after the
