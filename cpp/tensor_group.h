@@ -57,8 +57,10 @@ class TensorGroup {
   // the same: parameters and states cannot move (check_bound_arrays_unchanged), so only the
   // gradient pointers change between steps. The caller holds step_lock().
   const StepPlan& plan(int threads, const std::vector<py::object>& grads);
-  // Held from the checks to the end of the kernel: a second thread stepping the same optimizer at
-  // the same time would rewrite the plan under the running kernel.
+  // Held from the checks to the end of the kernel: a second thread stepping the same groups at
+  // the same time would rewrite the plan under the running kernel. (optkern.Optimizer refuses a
+  // second thread earlier, for its whole step; this guards direct _core callers such as the
+  // benchmarks' _same_traffic_step.)
   std::unique_lock<std::mutex> step_lock();
   // Threads the last step ran on (the cached plan's parts; 0 before the first step).
   int planned_threads() const { return plan_ ? plan_->parts() : 0; }
