@@ -46,6 +46,7 @@ def supported_isas() -> list[str]:
 
 
 def config_lines() -> list[str]:
+    openmp_library = _core.openmp_library()
     return [
         f"optkern {_core.version}",
         f"python {sys.version.split()[0]} ({platform.machine()}), numpy {np.__version__}",
@@ -54,8 +55,7 @@ def config_lines() -> list[str]:
         f"compiled ISAs: {', '.join(compiled_isas())}",
         f"supported here: {', '.join(supported_isas())}",
         f"active ISA: {active_isa()} (set OPTKERN_ISA=baseline|avx2|avx512 to force one)",
-        f"OpenMP: {_core.openmp_runtime}"
-        + (f" ({_core.openmp_library()})" if _core.openmp_library() else ""),
+        f"OpenMP: {_core.openmp_runtime}" + (f" ({openmp_library})" if openmp_library else ""),
         f"threads: {get_num_threads()}"
         + ("" if _core.has_openmp else " (built without OpenMP: always 1)"),
     ]
