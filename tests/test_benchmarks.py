@@ -10,6 +10,7 @@ import optkern
 import pytest
 from optkern import _core, cli
 from optkern.benchmarks.cli import main as bench_main
+from optkern.benchmarks.harness import measure
 
 
 @pytest.mark.parametrize(
@@ -60,3 +61,18 @@ def test_optkern_bench_short_preset_runs(
 def test_optkern_bench_rejects_an_unknown_algorithm() -> None:
     with pytest.raises(SystemExit, match="unknown algorithm"):
         bench_main(["--algorithms", "bogus"], short=True)
+
+
+def test_measure_times_back_to_back_calls_per_sample() -> None:
+    """``calls`` runs each contender that many times per sample: every sample is the mean of
+    those calls, and the warm-up samples are dropped."""
+    counts = {"a": 0, "b": 0}
+
+    def contender(name: str) -> None:
+        counts[name] += 1
+
+    times = measure({k: lambda k=k: contender(k) for k in counts}, rounds=4, warmup=2, calls=5)
+    assert counts == {"a": 30, "b": 30}
+    assert [len(t) for t in times.values()] == [4, 4]
+    with pytest.raises(ValueError, match="calls must be >= 1"):
+        measure({"a": lambda: None}, rounds=1, warmup=0, calls=0)

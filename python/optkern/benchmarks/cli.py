@@ -34,12 +34,19 @@ def parser(prog: str, defaults: dict[str, str], rounds: int) -> argparse.Argumen
     p.add_argument("--threads", default="", help="e.g. 1,2 (default: 1 ... all)")
     p.add_argument("--rounds", type=int, default=rounds)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument(
+        "--calls",
+        type=int,
+        default=1,
+        help="back-to-back calls per timed sample (default 1: each call between other "
+        "contenders', with cold caches; many: warm caches, the cost of the call itself)",
+    )
     p.add_argument("--plot", type=Path, default=None, help="write a PNG of GB/s against size")
     return p
 
 
 def run_plan(
-    plan: list[tuple[str, str, np.dtype[Any], int]], rounds_wanted: int, warmup: int
+    plan: list[tuple[str, str, np.dtype[Any], int]], rounds_wanted: int, warmup: int, calls: int = 1
 ) -> list[Case]:
     """Times every (algorithm, case, dtype, threads) of the plan, contenders interleaved."""
     cases = []
@@ -52,7 +59,7 @@ def run_plan(
         # fewer rounds for the slow big cases keeps a full run in minutes
         rounds = rounds_wanted if n < 10_000_000 else max(5, rounds_wanted // 3)
         label = f"[{index + 1}/{len(plan)}] {algorithm} {name} {dtype.name} {k} thread(s)"
-        times = measure(steps, rounds, warmup, label)
+        times = measure(steps, rounds, warmup, label, calls)
         traffic = (3 + 2 * ALGORITHMS[algorithm][4]) * dtype.itemsize * n
         cases.append(Case(algorithm, name, dtype.name, k, n, traffic, times))
     return cases
@@ -65,6 +72,8 @@ def main(argv: list[str] | None = None, *, short: bool = False) -> int:
         9 if short else 15,
     ).parse_args(argv)
     algorithms = args.algorithms.split(",")
+    if args.calls < 1:
+        raise SystemExit(f"--calls must be >= 1, got {args.calls}")
     unknown = [a for a in algorithms if a not in ALGORITHMS]
     if unknown:
         raise SystemExit(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
@@ -77,7 +86,7 @@ def main(argv: list[str] | None = None, *, short: bool = False) -> int:
     plan = [(a, c, d, k) for a in algorithms for c in names for d in dtypes for k in threads]
     torch_threads = torch.get_num_threads() if torch is not None else 0
     try:
-        cases = run_plan(plan, args.rounds, args.warmup)
+        cases = run_plan(plan, args.rounds, args.warmup, args.calls)
     finally:
         # torch.set_num_threads also sets OpenMP's default for this thread, which optkern reads
         # (optkern.get_num_threads): put it back for whoever called main().
@@ -89,6 +98,7 @@ def main(argv: list[str] | None = None, *, short: bool = False) -> int:
         f"{torch.__version__ if torch is not None else 'not installed'}, DeepSpeed CPU ops "
         f"{'available' if DeepSpeedCPUAdam is not None else 'not installed'}; "
         f"{args.rounds} rounds after {args.warmup} warm-up, contenders interleaved per case"
+        + (f", {args.calls} back-to-back calls per sample" if args.calls > 1 else "")
     )
     print(heading + "\n")
     print(table(cases))

@@ -14,20 +14,33 @@ from ..optimizer import Optimizer
 
 
 def measure(
-    contenders: dict[str, Callable[[], None]], rounds: int, warmup: int, label: str | None = None
+    contenders: dict[str, Callable[[], None]],
+    rounds: int,
+    warmup: int,
+    label: str | None = None,
+    calls: int = 1,
 ) -> dict[str, list[float]]:
     """Seconds per call of each contender over `rounds` rounds after `warmup` rounds. Each round
     runs every contender once, in an order rotated by one per round, so that machine noise hits
-    all of them alike. With a `label`, prints a progress line per round on stderr."""
+    all of them alike. With a `label`, prints a progress line per round on stderr.
+
+    Each sample is `calls` back-to-back calls, divided by `calls`. With 1 (the default) a call
+    runs right after the other contenders' code, with cold caches, as a step does between a
+    model's forward and backward passes; with many, the contender's own code and data stay in
+    cache, which isolates the cost of the call itself (what matters for tiny steps)."""
+    if calls < 1:
+        raise ValueError(f"calls must be >= 1, got {calls}")
     names = list(contenders)
     times: dict[str, list[float]] = {name: [] for name in names}
     total = warmup + rounds
     for r in range(total):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
+            contender = contenders[name]
             t0 = time.perf_counter()
-            contenders[name]()
-            elapsed = time.perf_counter() - t0
+            for _ in range(calls):
+                contender()
+            elapsed = (time.perf_counter() - t0) / calls
             if r >= warmup:
                 times[name].append(elapsed)
         if label is not None:
