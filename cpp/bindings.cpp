@@ -1,7 +1,7 @@
 // The Python module optkern._core: wiring only. Each algorithm in OPTKERN_FOR_EACH_ALGORITHM gets
-// one `<name>_step` entry that turns the optimizer class's coefficient dicts into its params
-// struct, checks the whole step, releases the GIL and runs the active ISA's kernel over every
-// tensor group.
+// one `<name>_prepare` entry that makes the PreparedStep (prepared_step.h) an optimizer steps
+// through: it turns the optimizer class's coefficient dicts into the algorithm's params struct,
+// checks the whole step, releases the GIL and runs the active ISA's kernel over every tensor group.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -13,6 +13,7 @@
 
 #include "dispatch.h"
 #include "optkern/algorithms.h"
+#include "prepared_step.h"
 #include "tensor_group.h"
 #include "work_plan_builder.h"
 
@@ -26,101 +27,13 @@ std::vector<std::string> roles_of() {
   return {Params::kArrays.begin(), Params::kArrays.end()};
 }
 
-// The field names of Params as interned Python strings, made once: a dict lookup with them costs
-// no string construction. Deliberately never released (static py::objects would be destroyed
-// after the interpreter).
-template <class Params>
-const std::vector<PyObject*>& field_keys() {
-  static const std::vector<PyObject*> keys = [] {
-    std::vector<PyObject*> made;
-    Params::for_each_field(
-        [&](const char* name, auto) { made.push_back(PyUnicode_InternFromString(name)); });
-    return made;
-  }();
-  return keys;
-}
-
-// Params from a dict (the coefficients an optimizer class computed): every field required,
-// nothing unknown, bools must be bools.
-template <class Params>
-Params params_from_dict(const py::dict& kwargs) {
-  Params hp;
-  std::size_t used = 0;
-  const std::vector<PyObject*>& keys = field_keys<Params>();
-  Params::for_each_field([&](const char* name, auto member) {
-    PyObject* value = PyDict_GetItemWithError(kwargs.ptr(), keys[used]);  // borrowed
-    if (value == nullptr) {
-      if (PyErr_Occurred()) throw py::error_already_set();
-      throw py::type_error(std::string(Params::kName) + " params: missing field '" + name + "'");
-    }
-    using Field = std::remove_reference_t<decltype(hp.*member)>;
-    if constexpr (std::is_same_v<Field, bool>) {
-      if (!PyBool_Check(value)) {
-        throw py::type_error(std::string(Params::kName) + " params: field '" + name +
-                             "' must be a bool");
-      }
-      hp.*member = value == Py_True;
-    } else {
-      hp.*member = py::handle(value).cast<Field>();
-    }
-    ++used;
-  });
-  if (used != kwargs.size()) {
-    throw py::type_error(std::string(Params::kName) + " params: unknown fields given");
-  }
-  return hp;
-}
-
-// What the kernels of one step run on, checked: every group locked against a concurrent step, a
-// reference to every gradient (the GIL is released while the kernels run), one call per group.
-struct CheckedStep {
-  std::vector<std::unique_lock<std::mutex>> locks;
-  std::vector<py::object> grads;
-  std::vector<StepCall> calls;
-};
-
-CheckedStep checked_step(const std::vector<TensorGroup*>& groups, const py::handle& grads,
-                         int num_threads) {
-  if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
-  CheckedStep step;
-  step.locks.reserve(groups.size());
-  for (TensorGroup* group : groups) step.locks.push_back(group->step_lock());
-  step.grads = checked_grads({groups.begin(), groups.end()}, grads);  // throws before writes
-  step.calls.reserve(groups.size());
-  for (TensorGroup* group : groups)
-    step.calls.push_back(group->plan(num_threads, step.grads).call());
-  return step;
-}
-
-// `coefficients`: one dict of Params fields per tensor group (converted here: cheaper than a
-// Python-side Params object per group and step).
+// `<name>_prepare`: the PreparedStep of one optimizer's groups for algorithm `Params`.
 template <class Params, StepKernel<Params> (KernelTable::*kernels)[2]>
-void step(const std::vector<TensorGroup*>& groups, const py::list& coefficients,
-          const py::handle& grads, int num_threads) {
-  if (groups.size() != coefficients.size()) {
-    throw py::value_error("one coefficient dict is needed per tensor group");
-  }
-  std::vector<Params> hparams;
-  hparams.reserve(groups.size());
-  for (const py::handle item : coefficients) {
-    if (!py::isinstance<py::dict>(item)) throw py::type_error("coefficients must be dicts");
-    hparams.push_back(params_from_dict<Params>(py::reinterpret_borrow<py::dict>(item)));
-  }
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    for (int role = 2; role < static_cast<int>(Params::kArrays.size()); ++role) {
-      if (hparams[g].needs_array(role) && !groups[g]->has_role(role)) {
-        throw py::value_error(std::string(Params::kName) + ": the options of group " +
-                              std::to_string(g) + " need state '" + Params::kArrays[role] +
-                              "', which is not bound");
-      }
-    }
-  }
-  const CheckedStep checked = checked_step(groups, grads, num_threads);
-  const KernelTable& table = active_kernels();
-  py::gil_scoped_release release;
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    (table.*kernels)[groups[g]->dtype()](checked.calls[g], hparams[g]);
-  }
+std::unique_ptr<PreparedStep> prepare(const py::list& tensor_groups, const py::list& param_groups,
+                                      const py::list& bindings,
+                                      const py::list& fixed_coefficients) {
+  return std::make_unique<AlgorithmStep<Params, kernels>>(tensor_groups, param_groups, bindings,
+                                                          fixed_coefficients);
 }
 
 // Benchmarks only: the memory ceiling of a step over these groups. Moves exactly the bytes the
@@ -141,20 +54,6 @@ void same_traffic_step(const std::vector<TensorGroup*>& groups, const py::handle
   }
   py::gil_scoped_release release;
   for (std::size_t g = 0; g < groups.size(); ++g) loops[g](checked.calls[g]);
-}
-
-// True if two lists or tuples hold the very same objects in the same order. Identity, not ==
-// (NumPy's == compares elements); in C++ because it runs every step over every parameter.
-bool same_items(const py::handle& a, const py::handle& b) {
-  const auto items = [](const py::handle& seq) {
-    if (!PyList_Check(seq.ptr()) && !PyTuple_Check(seq.ptr())) {
-      throw py::type_error("same_items: expected lists or tuples");
-    }
-    return std::make_pair(PySequence_Fast_ITEMS(seq.ptr()), PySequence_Fast_GET_SIZE(seq.ptr()));
-  };
-  const auto [first, count] = items(a);
-  const auto [second, other_count] = items(b);
-  return count == other_count && std::equal(first, first + count, second);
 }
 
 std::string compiler() {
@@ -192,8 +91,14 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("grad_index", &TensorGroup::grad_index)
       .def_property_readonly("planned_threads", &TensorGroup::planned_threads)
       .def("__len__", &TensorGroup::size);
+  py::class_<PreparedStep>(m, "PreparedStep")
+      .def("is_current", &PreparedStep::is_current, py::arg("param_groups"), py::arg("bindings"),
+           py::arg("bound_params"))
+      .def("run", &PreparedStep::run, py::arg("step_coefficients"), py::arg("grads"),
+           py::arg("num_threads"))
+      .def_property_readonly("tensor_groups", &PreparedStep::tensor_groups)
+      .def_property_readonly("fixed_coefficients", &PreparedStep::fixed_coefficients);
   m.def("check_disjoint", &check_disjoint, py::arg("groups"));
-  m.def("same_items", &same_items, py::arg("a"), py::arg("b"));
   m.def("_same_traffic_step", &same_traffic_step, py::arg("groups"), py::arg("grads"),
         py::arg("num_threads"),
         "Benchmarks only: the same-traffic memory ceiling of a step (adds g to p and states).");
@@ -205,9 +110,9 @@ PYBIND11_MODULE(_core, m) {
       py::arg("groups"), py::arg("grads"));
 
   py::dict roles;
-#define OPTKERN_BIND_ALGORITHM(name, Params)                                 \
-  m.def(#name "_step", &step<Params, &KernelTable::name>, py::arg("groups"), \
-        py::arg("coefficients"), py::arg("grads"), py::arg("num_threads"));  \
+#define OPTKERN_BIND_ALGORITHM(name, Params)                                              \
+  m.def(#name "_prepare", &prepare<Params, &KernelTable::name>, py::arg("tensor_groups"), \
+        py::arg("param_groups"), py::arg("bindings"), py::arg("fixed_coefficients"));     \
   roles[#name] = py::tuple(py::cast(roles_of<Params>()));
   OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_BIND_ALGORITHM)
 #undef OPTKERN_BIND_ALGORITHM

@@ -527,3 +527,32 @@ def test_version_is_single_sourced() -> None:
 
     assert optkern.__version__ == importlib.metadata.version("optkern")
     assert re.fullmatch(r"\d+\.\d+\.\d+(?:[.-]?\w+)?", optkern.__version__)
+
+
+@pytest.mark.parametrize(
+    ("step_values", "error"),
+    [
+        ({"beta1": 0.9}, "'beta1' is both a fixed and a step coefficient"),
+        ({"step_size": 0.1}, "missing field 'inv_bias_correction2_sqrt'"),
+        ({"step_size": 0.1, "inv_bias_correction2_sqrt": 1.0, "lr": 0.1}, "unknown field 'lr'"),
+    ],
+)
+def test_a_subclass_whose_coefficients_do_not_fill_params_exactly_is_refused(
+    step_values: dict[str, float], error: str
+) -> None:
+    """A step's Params come from the fixed and the step coefficients together: a field given by
+    both, by neither, or unknown to the kernel is a TypeError before anything is written."""
+
+    class Broken(optkern.Adam):
+        @staticmethod
+        def _step_coefficients(
+            group: object, step: int, fresh: set[str], scalars: dict[str, float]
+        ) -> dict[str, float | bool]:
+            return dict(step_values)
+
+    W = np.ones(8, np.float32)
+    opt = Broken([W])
+    with pytest.raises(TypeError, match=re.escape(error)):
+        opt.step([np.ones(8, np.float32)])
+    assert W.tolist() == [1.0] * 8
+    assert all(not s.any() for s in opt.state[0].values())

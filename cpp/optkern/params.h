@@ -1,8 +1,9 @@
 // One plain struct per algorithm: everything a kernel needs for one step of one parameter group.
 //
-// Python computes every field in float64 (step-dependent scalars such as bias corrections
-// included: each optimizer class's `_coefficients`) and the reference receives the very same
-// values, so the kernel never recomputes beta**t. Each kernel casts the doubles to the array dtype
+// Python computes every field in float64 (each optimizer class's `_fixed_coefficients`, once per
+// change of its hyperparameters, and `_step_coefficients`, the step-dependent scalars such as bias
+// corrections, every step) and the reference receives the very same values, so the kernel never
+// recomputes beta**t. Each kernel casts the doubles to the array dtype
 // in exactly one place (its *Coefficients<T> constructor), as the reference does.
 //
 // `kArrays` names the arrays a tensor brings, in the order of the math function's arguments and of
@@ -13,7 +14,7 @@
 
 namespace optkern {
 
-// Twin: optkern.SGD._coefficients / optkern.reference.sgd
+// Twin: optkern.SGD._fixed_coefficients + _step_coefficients / optkern.reference.sgd
 struct SgdParams {
   static constexpr const char* kName = "sgd";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "momentum_buffer"};
@@ -33,7 +34,7 @@ struct SgdParams {
   }
 };
 
-// Twin: optkern.Adagrad._coefficients / optkern.reference.adagrad
+// Twin: optkern.Adagrad._fixed_coefficients + _step_coefficients / optkern.reference.adagrad
 struct AdagradParams {
   static constexpr const char* kName = "adagrad";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "sum"};
@@ -49,7 +50,7 @@ struct AdagradParams {
   }
 };
 
-// Twin: optkern.RMSprop._coefficients / optkern.reference.rmsprop
+// Twin: optkern.RMSprop._fixed_coefficients + _step_coefficients / optkern.reference.rmsprop
 struct RmspropParams {
   static constexpr const char* kName = "rmsprop";
   static constexpr std::array<const char*, 5> kArrays = {"param", "grad", "square_avg",
@@ -72,7 +73,7 @@ struct RmspropParams {
   }
 };
 
-// Twin: optkern.Adam._coefficients / optkern.reference.adam
+// Twin: optkern.Adam._fixed_coefficients + _step_coefficients / optkern.reference.adam
 struct AdamParams {
   static constexpr const char* kName = "adam";
   static constexpr std::array<const char*, 5> kArrays = {"param", "grad", "exp_avg", "exp_avg_sq",
@@ -101,7 +102,7 @@ struct AdamParams {
   }
 };
 
-// Twin: optkern.Adadelta._coefficients / optkern.reference.adadelta
+// Twin: optkern.Adadelta._fixed_coefficients + _step_coefficients / optkern.reference.adadelta
 struct AdadeltaParams {
   static constexpr const char* kName = "adadelta";
   static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "square_avg",
@@ -120,7 +121,7 @@ struct AdadeltaParams {
   }
 };
 
-// Twin: optkern.Adamax._coefficients / optkern.reference.adamax
+// Twin: optkern.Adamax._fixed_coefficients + _step_coefficients / optkern.reference.adamax
 struct AdamaxParams {
   static constexpr const char* kName = "adamax";
   static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "exp_avg", "exp_inf"};
@@ -140,7 +141,7 @@ struct AdamaxParams {
   }
 };
 
-// Twin: optkern.NAdam._coefficients / optkern.reference.nadam
+// Twin: optkern.NAdam._fixed_coefficients + _step_coefficients / optkern.reference.nadam
 struct NadamParams {
   static constexpr const char* kName = "nadam";
   static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "exp_avg", "exp_avg_sq"};
@@ -169,7 +170,7 @@ struct NadamParams {
   }
 };
 
-// Twin: optkern.RAdam._coefficients / optkern.reference.radam
+// Twin: optkern.RAdam._fixed_coefficients + _step_coefficients / optkern.reference.radam
 struct RadamParams {
   static constexpr const char* kName = "radam";
   static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "exp_avg", "exp_avg_sq"};
@@ -197,7 +198,7 @@ struct RadamParams {
   }
 };
 
-// Twin: optkern.Lion._coefficients / optkern.reference.lion
+// Twin: optkern.Lion._fixed_coefficients + _step_coefficients / optkern.reference.lion
 struct LionParams {
   static constexpr const char* kName = "lion";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "exp_avg"};

@@ -4,7 +4,7 @@ from typing import Any, TypeAlias
 
 from numpy.typing import NDArray
 
-# The coefficients of one tensor group's step: every field of the algorithm's Params struct
+# Coefficients of a param group's step: fields of the algorithm's Params struct
 # (cpp/optkern/params.h) by name, the doubles as float and the flags as bool (checked in C++).
 _Coefficients: TypeAlias = dict[str, float | bool]
 # One gradient per parameter, in a list or a tuple (anything else is a TypeError); each array is
@@ -39,96 +39,111 @@ class TensorGroup:
     def __len__(self) -> int: ...
 
 def check_disjoint(groups: Sequence[TensorGroup]) -> None: ...
-def same_items(a: list[Any] | tuple[Any, ...], b: list[Any] | tuple[Any, ...]) -> bool: ...
 def _same_traffic_step(groups: Sequence[TensorGroup], grads: _Grads, num_threads: int) -> None: ...
 def check_grads(groups: Sequence[TensorGroup], grads: _Grads) -> list[NDArray[Any]]: ...
 
-# One <algorithm>_step per entry of OPTKERN_FOR_EACH_ALGORITHM (cpp/optkern/algorithms.h);
-# `coefficients` holds one dict per tensor group.
-def sgd_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def adagrad_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def rmsprop_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def adam_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def adadelta_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def adamax_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def nadam_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def radam_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def lion_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def textbook_momentum_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def textbook_nesterov_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def textbook_adagrad_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def textbook_rmsprop_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
-def textbook_adam_step(
-    groups: Sequence[TensorGroup],
-    coefficients: list[_Coefficients],
-    grads: _Grads,
-    num_threads: int,
-) -> None: ...
+class PreparedStep:
+    """One optimizer's step with its tensor groups and fixed coefficients made once
+    (cpp/prepared_step.h)."""
+
+    def is_current(
+        self, param_groups: list[dict[str, Any]], bindings: list[Any], bound_params: list[Any]
+    ) -> bool: ...
+    def run(
+        self, step_coefficients: list[_Coefficients], grads: _Grads, num_threads: int
+    ) -> None: ...
+    @property
+    def tensor_groups(self) -> list[TensorGroup]: ...
+    @property
+    def fixed_coefficients(self) -> list[_Coefficients]: ...
+
+# One <algorithm>_prepare per entry of OPTKERN_FOR_EACH_ALGORITHM (cpp/optkern/algorithms.h):
+# per param group its tensor groups, the param groups and bindings the step is prepared from (see
+# PreparedStep.is_current), and per param group its fixed coefficients.
+def sgd_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def adagrad_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def rmsprop_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def adam_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def adadelta_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def adamax_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def nadam_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def radam_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def lion_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def textbook_momentum_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def textbook_nesterov_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def textbook_adagrad_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def textbook_rmsprop_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
+def textbook_adam_prepare(
+    tensor_groups: list[list[TensorGroup]],
+    param_groups: list[dict[str, Any]],
+    bindings: list[Any],
+    fixed_coefficients: list[_Coefficients],
+) -> PreparedStep: ...
 def compiled_isas() -> list[str]: ...
 def supported_isas() -> list[str]: ...
 def active_isa() -> str: ...

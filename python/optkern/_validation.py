@@ -1,6 +1,6 @@
 """Hyperparameter checks, declared per optimizer class as a table of rules.
 
-Arrays are checked in C++ (``_core.TensorGroup`` and ``_core.<algo>_step``), where a check per
+Arrays are checked in C++ (``_core.TensorGroup`` and ``_core.PreparedStep``), where a check per
 tensor costs nanoseconds; hyperparameters are few and are checked here, on every step, before any
 array is written (a learning-rate schedule may have changed them).
 """

@@ -54,9 +54,7 @@ class Adadelta(Optimizer):
         return {"square_avg": 0.0, "acc_delta": 0.0}
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         rho = float(group["rho"])
         return dict(
             lr=float(group["lr"]),

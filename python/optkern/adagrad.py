@@ -61,15 +61,18 @@ class Adagrad(Optimizer):
         return {"sum": float(group["initial_accumulator_value"])}
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         return dict(
-            clr=float(group["lr"]) / (1.0 + (step - 1) * float(group["lr_decay"])),
             eps=float(group["eps"]),
             weight_decay=float(group["weight_decay"]),
             maximize=group["maximize"],
         )
+
+    @staticmethod
+    def _step_coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> Coefficients:
+        return {"clr": float(group["lr"]) / (1.0 + (step - 1) * float(group["lr_decay"]))}
 
 
 AdaGrad = Adagrad

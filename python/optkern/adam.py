@@ -72,10 +72,7 @@ class Adam(Optimizer):
         return init
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
-        lr = float(group["lr"])
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         beta1, beta2 = map(float, group["betas"])
         weight_decay = float(group["weight_decay"])
         return dict(
@@ -85,13 +82,21 @@ class Adam(Optimizer):
             one_minus_beta2=1.0 - beta2,
             eps=float(group["eps"]),
             weight_decay=weight_decay,
-            decay_factor=1.0 - lr * weight_decay,
-            step_size=lr / (1.0 - beta1**step),
-            inv_bias_correction2_sqrt=1.0 / math.sqrt(1.0 - beta2**step),
+            decay_factor=1.0 - float(group["lr"]) * weight_decay,
             amsgrad=group["amsgrad"],
             maximize=group["maximize"],
             decoupled_weight_decay=group["decoupled_weight_decay"],
         )
+
+    @staticmethod
+    def _step_coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> Coefficients:
+        beta1, beta2 = group["betas"]
+        return {
+            "step_size": float(group["lr"]) / (1.0 - float(beta1) ** step),
+            "inv_bias_correction2_sqrt": 1.0 / math.sqrt(1.0 - float(beta2) ** step),
+        }
 
 
 class AdamW(Adam):

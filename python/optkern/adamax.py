@@ -60,9 +60,7 @@ class Adamax(Optimizer):
         return {"exp_avg": 0.0, "exp_inf": 0.0}
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         beta1, beta2 = map(float, group["betas"])
         return dict(
             beta1=beta1,
@@ -70,9 +68,14 @@ class Adamax(Optimizer):
             beta2=beta2,
             eps=float(group["eps"]),
             weight_decay=float(group["weight_decay"]),
-            clr=float(group["lr"]) / (1.0 - beta1**step),
             maximize=group["maximize"],
         )
+
+    @staticmethod
+    def _step_coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> Coefficients:
+        return {"clr": float(group["lr"]) / (1.0 - float(group["betas"][0]) ** step)}
 
 
 AdaMax = Adamax

@@ -58,9 +58,7 @@ class Lion(Optimizer):
         return {"exp_avg": 0.0}
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         lr = float(group["lr"])
         beta1, beta2 = map(float, group["betas"])
         weight_decay = float(group["weight_decay"])

@@ -73,12 +73,27 @@ class NAdam(Optimizer):
         return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
 
     @staticmethod
-    def _coefficients(
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
+        beta1, beta2 = map(float, group["betas"])
+        weight_decay = float(group["weight_decay"])
+        return dict(
+            beta1=beta1,
+            one_minus_beta1=1.0 - beta1,
+            beta2=beta2,
+            one_minus_beta2=1.0 - beta2,
+            eps=float(group["eps"]),
+            weight_decay=weight_decay,
+            decay_factor=1.0 - float(group["lr"]) * weight_decay,
+            maximize=group["maximize"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )
+
+    @staticmethod
+    def _step_coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> Coefficients:
         lr = float(group["lr"])
         beta1, beta2 = map(float, group["betas"])
-        weight_decay = float(group["weight_decay"])
         psi = float(group["momentum_decay"])
         # torch's expressions, in torch's order
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
@@ -87,16 +102,7 @@ class NAdam(Optimizer):
         scalars["mu_product"] = mu_product
         mu_product_next = mu_product * mu_next
         return dict(
-            beta1=beta1,
-            one_minus_beta1=1.0 - beta1,
-            beta2=beta2,
-            one_minus_beta2=1.0 - beta2,
-            eps=float(group["eps"]),
-            weight_decay=weight_decay,
-            decay_factor=1.0 - lr * weight_decay,
             inv_bias_correction2=1.0 / (1.0 - beta2**step),
             grad_coef=lr * (1.0 - mu) / (1.0 - mu_product),
             exp_avg_coef=lr * mu_next / (1.0 - mu_product_next),
-            maximize=group["maximize"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
         )

@@ -3,8 +3,9 @@
 A subclass declares only what is particular to it: its torch.optim hyperparameters and defaults
 (its ``__init__`` signature), their validation rules (``_rules``), the state arrays its options
 need (``_state_init``), any float64 scalars it carries from step to step (``_scalar_state``, such as
-NAdam's running product of momentum coefficients), the float64 coefficients of one step
-(``_coefficients``) and its kernel name (``_kernel``: ``_core.<kernel>_step`` and
+NAdam's running product of momentum coefficients), the float64 coefficients of a step, split into
+those fixed by the hyperparameters (``_fixed_coefficients``) and those that change with the step
+number (``_step_coefficients``), and its kernel name (``_kernel``: ``_core.<kernel>_prepare`` and
 ``reference.<kernel>``).
 
 Everything else lives here, once: parsing param groups, allocating state, binding tensors to the
@@ -40,15 +41,11 @@ Backend = Literal["fused", "reference"]
 #: The float64 scalars of one step, keyed by the fields of the kernel's Params struct
 #: (cpp/optkern/params.h): floats, and bools for the flags.
 Coefficients = dict[str, float | bool]
-#: ``_core.<kernel>_step``: tensor groups, one coefficient dict per group, grads, threads.
-KernelStep = Callable[
-    [
-        list[_core.TensorGroup],
-        list[Coefficients],
-        list[NDArray[Any]] | tuple[NDArray[Any], ...],
-        int,
-    ],
-    None,
+#: ``_core.<kernel>_prepare``: per param group its tensor groups; the param groups and bindings the
+#: step is prepared from; per param group its fixed coefficients.
+PrepareStep = Callable[
+    [list[list[_core.TensorGroup]], list[dict[str, Any]], list[Any], list[Coefficients]],
+    _core.PreparedStep,
 ]
 
 _BACKENDS: tuple[Backend, ...] = ("fused", "reference")
@@ -96,49 +93,12 @@ class _Binding:
     tensor_groups: list[_core.TensorGroup]  # one per dtype
 
 
-@dataclass
-class _Prepared:
-    """What a step needs besides the gradients, from the last step that checked everything
-    (Optimizer._prepare). It stays valid while every param group is the same dict holding the
-    very same objects (compared by identity: a new float for ``lr``, even an equal one, counts as a
-    change and is validated) and no group was re-bound. This is what makes a step of a small model
-    cost microseconds: no hyperparameter is looked at again."""
-
-    groups: list[dict[str, Any]]
-    values: list[tuple[Any, ...]]  # the values of each group dict
-    bindings: list[_Binding]
-    tensor_groups: list[_core.TensorGroup]
-
-    def is_current(
-        self,
-        groups: list[dict[str, Any]],
-        bindings: list[_Binding | None],
-        bound_params: list[tuple[NDArray[Any], ...]],
-    ) -> bool:
-        """``bound_params``: the parameters each group was bound with (Optimizer._group_params);
-        an unchanged binding was made from them."""
-        if len(groups) != len(self.groups):
-            return False
-        for index, group in enumerate(groups):
-            values = self.values[index]
-            if (
-                group is not self.groups[index]
-                or bindings[index] is not self.bindings[index]
-                or len(group) != len(values)
-                or not all(map(operator.is_, group.values(), values))
-                # the params list itself may have been edited in place
-                or not _core.same_items(group["params"], bound_params[index])
-            ):
-                return False
-        return True
-
-
 class Optimizer:
     """Base class: see the algorithm classes (``optkern.Adam`` ...) for the public signatures."""
 
     _kernel: ClassVar[str]
     _rules: ClassVar[Mapping[str, Rule]]
-    # Scalar state per param group, in float64, with its initial value. `_coefficients` advances
+    # Scalar state per param group, in float64, with its initial value. `_step_coefficients` advances
     # it; it is saved per parameter in state_dict (torch's layout), like "step".
     _scalar_state: ClassVar[Mapping[str, float]] = {}
 
@@ -182,9 +142,9 @@ class Optimizer:
         self._labels: list[tuple[list[str], list[str]]] = []
         self._keys: list[str] | None = None  # textbook style: the dict keys, in order
         self._pending: Mapping[str, Any] | None = None
-        self._prepared: _Prepared | None = None  # see _prepare
+        self._prepared: _core.PreparedStep | None = None  # see _prepare
         self._roles: tuple[str, ...] = _core.array_roles[self._kernel]
-        self._kernel_step: KernelStep = getattr(_core, f"{self._kernel}_step")
+        self._prepare_step: PrepareStep = getattr(_core, f"{self._kernel}_prepare")
         # reference.<kernel>(param, grad, *states, coefficients)
         self._reference_step: Callable[..., None] = getattr(reference, self._kernel)
         if params is None:
@@ -230,16 +190,23 @@ class Optimizer:
         raise NotImplementedError
 
     @staticmethod
-    def _coefficients(
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
+        """The scalars of a step that depend only on the group's hyperparameters, in float64,
+        keyed by the fields of the kernel's Params struct (cpp/optkern/params.h). Computed when
+        the optimizer prepares its groups and reused while no hyperparameter changes."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _step_coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> Coefficients:
-        """Every scalar of step ``step`` (1-based) in float64, keyed by the fields of the kernel's
-        Params struct (cpp/optkern/params.h).
+        """The remaining fields, which depend on step ``step`` (1-based): bias corrections and
+        the like, computed every step.
 
         ``fresh`` names the state arrays that hold only their initial values; ``scalars`` is a
         copy of the group's scalar state (see ``_scalar_state``) to advance in place: it is kept
         only if the step succeeds."""
-        raise NotImplementedError
+        return {}
 
     @classmethod
     def _check_group(cls, group: Mapping[str, Any], where: str) -> None:
@@ -377,39 +344,48 @@ class Optimizer:
 
         Everything is checked first: on any error nothing is modified.
         """
-        # _exclusive's guard, written out: on this hot path the decorator's call costs ~0.5 µs.
-        if not self._in_use.acquire(blocking=False):
+        # This method is the whole overhead of a small model's step, so it is written for speed
+        # (bench/step_benchmark.py; a 1,000-element Adam step costs about 3 µs): _exclusive's
+        # guard is written out (the decorator's call costs ~0.5 µs; a positional `False` saves
+        # ~0.1 µs over `blocking=False`), and a plain loop replaces a comprehension (a call less).
+        if not self._in_use.acquire(False):
             raise _in_use_error(self, "step")
         try:
+            groups = self.param_groups
             prepared = self._prepared
             if prepared is None or not prepared.is_current(
-                self.param_groups, self._bindings, self._group_params
+                groups, self._bindings, self._group_params
             ):
                 prepared = self._prepare()
-            coefficients: list[Coefficients] = []
             # Advanced on copies, committed only after the kernels ran.
             scalars = [dict(s) for s in self._scalars] if self._scalar_state else self._scalars
-            for index, group in enumerate(self.param_groups):
-                values = self._coefficients(
-                    group, self._steps[index] + 1, self._fresh[index], scalars[index]
+            steps, fresh = self._steps, self._fresh
+            step_coefficients = self._step_coefficients
+            coefficients = []
+            for index, group in enumerate(groups):
+                coefficients.append(
+                    step_coefficients(group, steps[index] + 1, fresh[index], scalars[index])
                 )
-                coefficients += [values] * len(prepared.bindings[index].tensor_groups)
             if self.backend == "fused":
-                threads = self.num_threads or _runtime.get_num_threads()
-                self._kernel_step(prepared.tensor_groups, coefficients, grads, threads)
+                # 0: set_num_threads's value is unset, so the kernels take OpenMP's maximum
+                prepared.run(coefficients, grads, self.num_threads or _runtime._num_threads or 0)
             else:
-                self._reference_steps(prepared.tensor_groups, coefficients, grads)
-            for index, fresh in enumerate(self._fresh):
-                self._steps[index] += 1
-                if fresh:
-                    fresh.clear()
+                self._reference_steps(prepared, coefficients, grads)
+            for index, created in enumerate(fresh):
+                steps[index] += 1
+                if created:
+                    created.clear()
             self._scalars = scalars
         finally:
             self._in_use.release()
 
-    def _prepare(self) -> _Prepared:
-        """Checks the hyperparameters that changed since the last step and (re)binds the groups
-        whose parameters or needed states changed; the result is reused while nothing changes."""
+    def _prepare(self) -> _core.PreparedStep:
+        """Checks the hyperparameters that changed since the last step, (re)binds the groups
+        whose parameters or needed states changed and computes their fixed coefficients. The
+        result is reused while nothing changes (PreparedStep.is_current, cpp/prepared_step.h: the
+        same group dicts holding the very same objects, compared by identity, so a new float for
+        ``lr``, even an equal one, counts as a change and is validated). This is what makes a step
+        of a small model cost microseconds: no hyperparameter is looked at again."""
         if not self.param_groups:
             raise ValueError(
                 f"{type(self).__name__} has no parameters: pass them to the constructor, or use "
@@ -422,11 +398,11 @@ class Optimizer:
                 self._check_hyperparameters(group, f"param_groups[{index}]")
                 self._validated[index] = _snapshot(group)
         bindings = [self._binding(index) for index in range(len(self.param_groups))]
-        prepared = _Prepared(
-            groups=list(self.param_groups),
-            values=[tuple(group.values()) for group in self.param_groups],
-            bindings=bindings,
-            tensor_groups=[tg for binding in bindings for tg in binding.tensor_groups],
+        prepared = self._prepare_step(
+            [binding.tensor_groups for binding in bindings],
+            self.param_groups,
+            list(bindings),
+            [self._fixed_coefficients(group) for group in self.param_groups],
         )
         # A group with a hyperparameter of an unusual type (see _snapshot) is validated anew on
         # every step, so it never takes the short way.
@@ -436,16 +412,22 @@ class Optimizer:
 
     def _reference_steps(
         self,
-        tensor_groups: list[_core.TensorGroup],
-        coefficients: list[Coefficients],
+        prepared: _core.PreparedStep,
+        step_coefficients: list[Coefficients],
         grads: list[NDArray[Any]] | tuple[NDArray[Any], ...],
     ) -> None:
-        checked = _core.check_grads(tensor_groups, grads)  # the same checks as the fused path
-        for tensor_group, values in zip(tensor_groups, coefficients, strict=False):
-            for param, states, index in zip(
-                tensor_group.params, tensor_group.states, tensor_group.grad_index, strict=False
-            ):
-                self._reference_step(param, checked[index], *states, values)
+        # the same checks as the fused path
+        checked = _core.check_grads(prepared.tensor_groups, grads)
+        for binding, fixed, step in zip(
+            self._bindings, prepared.fixed_coefficients, step_coefficients, strict=True
+        ):
+            assert binding is not None  # bound by _prepare
+            values = {**fixed, **step}
+            for tensor_group in binding.tensor_groups:
+                for param, states, index in zip(
+                    tensor_group.params, tensor_group.states, tensor_group.grad_index, strict=False
+                ):
+                    self._reference_step(param, checked[index], *states, values)
 
     @_exclusive
     def update(self, params: Mapping[str, NDArray[Any]], grads: Mapping[str, NDArray[Any]]) -> None:

@@ -70,12 +70,27 @@ class RAdam(Optimizer):
         return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
 
     @staticmethod
-    def _coefficients(
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
+        beta1, beta2 = map(float, group["betas"])
+        weight_decay = float(group["weight_decay"])
+        return dict(
+            beta1=beta1,
+            one_minus_beta1=1.0 - beta1,
+            beta2=beta2,
+            one_minus_beta2=1.0 - beta2,
+            eps=float(group["eps"]),
+            weight_decay=weight_decay,
+            decay_factor=1.0 - float(group["lr"]) * weight_decay,
+            maximize=group["maximize"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )
+
+    @staticmethod
+    def _step_coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> Coefficients:
         lr = float(group["lr"])
         beta1, beta2 = map(float, group["betas"])
-        weight_decay = float(group["weight_decay"])
         bias_correction1 = 1.0 - beta1**step
         bias_correction2 = 1.0 - beta2**step
         rho_inf = 2.0 / (1.0 - beta2) - 1.0
@@ -91,16 +106,4 @@ class RAdam(Optimizer):
             step_size = lr * rect * math.sqrt(bias_correction2) / bias_correction1
         else:
             step_size = lr / bias_correction1
-        return dict(
-            beta1=beta1,
-            one_minus_beta1=1.0 - beta1,
-            beta2=beta2,
-            one_minus_beta2=1.0 - beta2,
-            eps=float(group["eps"]),
-            weight_decay=weight_decay,
-            decay_factor=1.0 - lr * weight_decay,
-            step_size=step_size,
-            rectified=rectified,
-            maximize=group["maximize"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-        )
+        return {"step_size": step_size, "rectified": rectified}

@@ -72,9 +72,7 @@ class RMSprop(Optimizer):
         return init
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         alpha = float(group["alpha"])
         return dict(
             lr=float(group["lr"]),

@@ -71,9 +71,7 @@ class SGD(Optimizer):
         return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         return dict(
             lr=float(group["lr"]),
             momentum=float(group["momentum"]),
@@ -81,8 +79,13 @@ class SGD(Optimizer):
             weight_decay=float(group["weight_decay"]),
             nesterov=group["nesterov"],
             maximize=group["maximize"],
-            first_step="momentum_buffer" in fresh,
         )
+
+    @staticmethod
+    def _step_coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> Coefficients:
+        return {"first_step": "momentum_buffer" in fresh}
 
 
 class Momentum(SGD):

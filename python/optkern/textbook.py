@@ -103,9 +103,7 @@ class SGD(_Textbook):
         return {}
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         return {
             "lr": float(group["lr"]),
             "momentum": 0.0,
@@ -148,9 +146,7 @@ class Momentum(_WithVelocity):
     _kernel = "textbook_momentum"
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         return {"lr": float(group["lr"]), "momentum": float(group["momentum"])}
 
 
@@ -161,9 +157,7 @@ class Nesterov(_WithVelocity):
     _kernel = "textbook_nesterov"
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         lr, momentum = float(group["lr"]), float(group["momentum"])
         return {
             "lr": lr,
@@ -198,9 +192,7 @@ class AdaGrad(_Textbook):
         return {"h": 0.0}
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         return {"lr": float(group["lr"]), "eps": _EPS}
 
 
@@ -234,9 +226,7 @@ class RMSprop(_Textbook):
         return {"h": 0.0}
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         decay_rate = float(group["decay_rate"])
         return {
             "lr": float(group["lr"]),
@@ -288,14 +278,17 @@ class Adam(_Textbook):
         return {"m": 0.0, "v": 0.0}
 
     @staticmethod
-    def _coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
-        lr, beta1, beta2 = float(group["lr"]), float(group["beta1"]), float(group["beta2"])
+    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
         return {
-            "lr_t": lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step),
-            "one_minus_beta1": 1 - beta1,
-            "one_minus_beta2": 1 - beta2,
+            "one_minus_beta1": 1 - float(group["beta1"]),
+            "one_minus_beta2": 1 - float(group["beta2"]),
             "eps": _EPS,
             "update_in_float64": _NUMPY_SCALARS_WIDEN,
         }
+
+    @staticmethod
+    def _step_coefficients(
+        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
+    ) -> Coefficients:
+        lr, beta1, beta2 = float(group["lr"]), float(group["beta1"]), float(group["beta2"])
+        return {"lr_t": lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)}

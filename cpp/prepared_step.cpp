@@ -1,0 +1,101 @@
+// PreparedStep's algorithm-independent part: what it was prepared from, and the checks of a step.
+#include "prepared_step.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+namespace optkern {
+
+CheckedStep checked_step(const std::vector<TensorGroup*>& groups, const py::handle& grads,
+                         int num_threads) {
+  if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
+  CheckedStep step;
+  step.locks.reserve(groups.size());
+  for (TensorGroup* group : groups) step.locks.push_back(group->step_lock());
+  step.grads = checked_grads({groups.begin(), groups.end()}, grads);  // throws before writes
+  step.calls.reserve(groups.size());
+  for (TensorGroup* group : groups)
+    step.calls.push_back(group->plan(num_threads, step.grads).call());
+  return step;
+}
+
+PreparedStep::PreparedStep(const py::list& tensor_groups, const py::list& param_groups,
+                           const py::list& bindings, const py::list& fixed_coefficients)
+    : fixed_coefficients_(fixed_coefficients) {
+  const std::size_t count = param_groups.size();
+  if (tensor_groups.size() != count || bindings.size() != count ||
+      fixed_coefficients.size() != count) {
+    throw py::value_error("PreparedStep: one entry per param group is needed in every list");
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    for (const py::handle group : tensor_groups[i].cast<py::list>()) {
+      groups_.push_back(group.cast<TensorGroup*>());
+      group_objects_.push_back(py::reinterpret_borrow<py::object>(group));
+    }
+    group_ends_.push_back(groups_.size());
+    const py::handle param_group = param_groups[i];
+    if (!PyDict_Check(param_group.ptr())) throw py::type_error("PreparedStep: groups are dicts");
+    param_groups_.push_back(py::reinterpret_borrow<py::object>(param_group));
+    bindings_.push_back(bindings[i]);
+    std::vector<py::object> values;
+    PyObject* key = nullptr;
+    PyObject* value = nullptr;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(param_group.ptr(), &position, &key, &value)) {
+      values.push_back(py::reinterpret_borrow<py::object>(value));
+    }
+    values_.push_back(std::move(values));
+  }
+}
+
+namespace {
+
+// The items of a list or tuple, or {nullptr, -1} for anything else.
+std::pair<PyObject**, Py_ssize_t> sequence_items(PyObject* sequence) {
+  if (sequence == nullptr || (!PyList_Check(sequence) && !PyTuple_Check(sequence)))
+    return {nullptr, -1};
+  return {PySequence_Fast_ITEMS(sequence), PySequence_Fast_GET_SIZE(sequence)};
+}
+
+}  // namespace
+
+bool PreparedStep::is_current(const py::handle& param_groups, const py::handle& bindings,
+                              const py::handle& bound_params) const {
+  const auto [groups, count] = sequence_items(param_groups.ptr());
+  const auto [binding_items, binding_count] = sequence_items(bindings.ptr());
+  const auto [bound_items, bound_count] = sequence_items(bound_params.ptr());
+  const auto expected = static_cast<Py_ssize_t>(param_groups_.size());
+  if (count != expected || binding_count != expected || bound_count != expected) return false;
+  static PyObject* const params_key = PyUnicode_InternFromString("params");  // never released
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    const auto index = static_cast<std::size_t>(i);
+    PyObject* group = groups[i];
+    const std::vector<py::object>& values = values_[index];
+    if (group != param_groups_[index].ptr() || binding_items[i] != bindings_[index].ptr() ||
+        PyDict_Size(group) != static_cast<Py_ssize_t>(values.size())) {
+      return false;
+    }
+    PyObject* key = nullptr;
+    PyObject* value = nullptr;
+    Py_ssize_t position = 0;
+    for (std::size_t v = 0; PyDict_Next(group, &position, &key, &value); ++v) {
+      if (value != values[v].ptr()) return false;
+    }
+    // The params list itself may have been edited in place.
+    const auto [params, size] = sequence_items(PyDict_GetItem(group, params_key));
+    const auto [bound, bound_size] = sequence_items(bound_items[i]);
+    if (params == nullptr || size != bound_size || !std::equal(params, params + size, bound)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+py::list PreparedStep::tensor_groups() const {
+  py::list out;
+  for (const py::object& group : group_objects_) out.append(group);
+  return out;
+}
+
+}  // namespace optkern

@@ -1,0 +1,138 @@
+// PreparedStep: one optimizer's step with everything that stays the same from step to step made
+// once (Optimizer._prepare in python/optkern/optimizer.py): its tensor groups and the fixed part of
+// every group's Params. A step then passes only the gradients and the few coefficients that change
+// with the step number, which is what keeps a step of a small model within a few microseconds.
+#pragma once
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "coefficients.h"
+#include "dispatch.h"
+#include "tensor_group.h"
+
+namespace optkern {
+
+namespace py = pybind11;
+
+// What the kernels of one step run on, checked: every group locked against a concurrent step, a
+// reference to every gradient (the GIL is released while the kernels run), one call per group.
+struct CheckedStep {
+  std::vector<std::unique_lock<std::mutex>> locks;
+  std::vector<py::object> grads;
+  std::vector<StepCall> calls;
+};
+
+// Checks the gradients against every group (throws before anything is written) and plans the
+// kernel calls on `num_threads` threads.
+CheckedStep checked_step(const std::vector<TensorGroup*>& groups, const py::handle& grads,
+                         int num_threads);
+
+class PreparedStep {
+ public:
+  // `tensor_groups[i]`: the tensor groups of param group i (one per dtype). `param_groups` and
+  // `bindings` are the Python objects the step was prepared from: while they, and every value in
+  // each group dict, are the very same objects, the step still holds (is_current).
+  PreparedStep(const py::list& tensor_groups, const py::list& param_groups,
+               const py::list& bindings, const py::list& fixed_coefficients);
+  virtual ~PreparedStep() = default;
+  PreparedStep(const PreparedStep&) = delete;
+  PreparedStep& operator=(const PreparedStep&) = delete;
+
+  // True while `param_groups` is the same list of the same dicts holding the same objects (by
+  // identity: a new float, even an equal one, is a change), every binding is the one prepared
+  // with, and each group's "params" holds exactly the arrays of `bound_params[i]`.
+  bool is_current(const py::handle& param_groups, const py::handle& bindings,
+                  const py::handle& bound_params) const;
+  // One step: `step_coefficients[i]` holds the Params fields of param group i that the fixed
+  // coefficients leave out (an empty dict when none depend on the step). Checks everything, then
+  // runs the kernels with the GIL released. `num_threads` 0 means OpenMP's maximum, read now (so
+  // that threadpoolctl's limits apply).
+  virtual void run(const py::handle& step_coefficients, const py::handle& grads,
+                   int num_threads) = 0;
+
+  py::list tensor_groups() const;
+  const py::list& fixed_coefficients() const { return fixed_coefficients_; }
+
+ protected:
+  std::size_t param_group_count() const { return group_ends_.size(); }
+  // Tensor groups [group_begin(i), group_ends_[i]) belong to param group i.
+  std::size_t group_begin(std::size_t i) const { return i == 0 ? 0 : group_ends_[i - 1]; }
+
+  std::vector<TensorGroup*> groups_;  // every tensor group, param group by param group
+  std::vector<std::size_t> group_ends_;
+  py::list fixed_coefficients_;
+
+ private:
+  std::vector<py::object> group_objects_;  // keep groups_ alive
+  std::vector<py::object> param_groups_, bindings_;
+  std::vector<std::vector<py::object>> values_;  // each group dict's values, in order
+};
+
+template <class Params, StepKernel<Params> (KernelTable::*kernels)[2]>
+class AlgorithmStep final : public PreparedStep {
+ public:
+  AlgorithmStep(const py::list& tensor_groups, const py::list& param_groups,
+                const py::list& bindings, const py::list& fixed_coefficients)
+      : PreparedStep(tensor_groups, param_groups, bindings, fixed_coefficients) {
+    for (const py::handle values : fixed_coefficients) {
+      Params hp;
+      fixed_fields_.push_back(set_fields(hp, values));
+      fixed_.push_back(hp);
+    }
+  }
+
+  void run(const py::handle& step_coefficients, const py::handle& grads, int num_threads) override {
+    if (!PyList_Check(step_coefficients.ptr()) ||
+        static_cast<std::size_t>(PyList_GET_SIZE(step_coefficients.ptr())) != param_group_count()) {
+      throw py::value_error(std::string(Params::kName) +
+                            ": one dict of step coefficients is needed per param group");
+    }
+    std::vector<Params> hparams = fixed_;
+    for (std::size_t i = 0; i < hparams.size(); ++i) {
+      const std::uint32_t fixed = fixed_fields_[i];
+      const std::uint32_t set = set_fields(hparams[i], PyList_GET_ITEM(step_coefficients.ptr(), i));
+      if ((set & fixed) != 0) {
+        throw py::type_error(std::string(Params::kName) + " params: field '" +
+                             first_field_name<Params>(set & fixed) +
+                             "' is both a fixed and a step coefficient");
+      }
+      const std::uint32_t missing = all_fields_mask<Params>() & ~(set | fixed);
+      if (missing != 0) {
+        throw py::type_error(std::string(Params::kName) + " params: missing field '" +
+                             first_field_name<Params>(missing) + "'");
+      }
+      for (std::size_t g = group_begin(i); g < group_ends_[i]; ++g) {
+        check_states(hparams[i], i, *groups_[g]);
+      }
+    }
+    const CheckedStep checked =
+        checked_step(groups_, grads, num_threads == 0 ? max_threads() : num_threads);
+    const KernelTable& table = active_kernels();
+    py::gil_scoped_release release;
+    for (std::size_t i = 0; i < hparams.size(); ++i) {
+      for (std::size_t g = group_begin(i); g < group_ends_[i]; ++g) {
+        (table.*kernels)[groups_[g]->dtype()](checked.calls[g], hparams[i]);
+      }
+    }
+  }
+
+ private:
+  static void check_states(const Params& hp, std::size_t param_group, const TensorGroup& group) {
+    for (int role = 2; role < static_cast<int>(Params::kArrays.size()); ++role) {
+      if (hp.needs_array(role) && !group.has_role(role)) {
+        throw py::value_error(std::string(Params::kName) + ": the options of param group " +
+                              std::to_string(param_group) + " need state '" +
+                              Params::kArrays[role] + "', which is not bound");
+      }
+    }
+  }
+
+  std::vector<Params> fixed_;  // per param group: the fixed fields, the others still default
+  std::vector<std::uint32_t> fixed_fields_;
+};
+
+}  // namespace optkern
