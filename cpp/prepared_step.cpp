@@ -7,17 +7,14 @@
 
 namespace optkern {
 
-CheckedStep checked_step(const std::vector<TensorGroup*>& groups, const py::handle& grads,
-                         int num_threads) {
+void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads, int num_threads,
+                CheckedStep& step) {
   if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
-  CheckedStep step;
-  step.locks.reserve(groups.size());
   for (TensorGroup* group : groups) step.locks.push_back(group->step_lock());
-  step.grads = checked_grads({groups.begin(), groups.end()}, grads);  // throws before writes
-  step.calls.reserve(groups.size());
-  for (TensorGroup* group : groups)
+  checked_grads(groups, grads, step.grads);  // throws before anything is written
+  for (TensorGroup* group : groups) {
     step.calls.push_back(group->plan(num_threads, step.grads).call());
-  return step;
+  }
 }
 
 PreparedStep::PreparedStep(const py::list& tensor_groups, const py::list& param_groups,

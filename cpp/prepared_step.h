@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,16 +21,24 @@ namespace py = pybind11;
 
 // What the kernels of one step run on, checked: every group locked against a concurrent step, a
 // reference to every gradient (the GIL is released while the kernels run), one call per group.
+// A PreparedStep keeps one and clears it after each step, so that its vectors keep their
+// capacity: a small model's step allocates nothing here.
 struct CheckedStep {
   std::vector<std::unique_lock<std::mutex>> locks;
   std::vector<py::object> grads;
   std::vector<StepCall> calls;
+  // Unlocks the groups and drops the gradients (needs the GIL).
+  void clear() {
+    calls.clear();
+    grads.clear();
+    locks.clear();
+  }
 };
 
 // Checks the gradients against every group (throws before anything is written) and plans the
-// kernel calls on `num_threads` threads.
-CheckedStep checked_step(const std::vector<TensorGroup*>& groups, const py::handle& grads,
-                         int num_threads);
+// kernel calls on `num_threads` threads, into `step` (empty).
+void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads, int num_threads,
+                CheckedStep& step);
 
 class PreparedStep {
  public:
@@ -62,11 +71,25 @@ class PreparedStep {
   // Tensor groups [group_begin(i), group_ends_[i]) belong to param group i.
   std::size_t group_begin(std::size_t i) const { return i == 0 ? 0 : group_ends_[i - 1]; }
 
+  // Held for a whole run: a second thread running the same PreparedStep gets a RuntimeError
+  // (optkern.Optimizer refuses a second thread earlier, for its whole step).
+  std::unique_lock<std::mutex> exclusive_run() {
+    std::unique_lock<std::mutex> lock(run_mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) {
+      throw std::runtime_error(
+          "the optimizer is being stepped by another thread right now; one optimizer must not "
+          "step from two threads at once");
+    }
+    return lock;
+  }
+
   std::vector<TensorGroup*> groups_;  // every tensor group, param group by param group
   std::vector<std::size_t> group_ends_;
   py::list fixed_coefficients_;
+  CheckedStep checked_;  // guarded by run_mutex_; empty between runs
 
  private:
+  std::mutex run_mutex_;
   std::vector<py::object> group_objects_;  // keep groups_ alive
   std::vector<py::object> param_groups_, bindings_;
   std::vector<std::vector<py::object>> values_;  // each group dict's values, in order
@@ -91,7 +114,9 @@ class AlgorithmStep final : public PreparedStep {
       throw py::value_error(std::string(Params::kName) +
                             ": one dict of step coefficients is needed per param group");
     }
-    std::vector<Params> hparams = fixed_;
+    const std::unique_lock<std::mutex> exclusive = exclusive_run();
+    std::vector<Params>& hparams = hparams_;
+    hparams.assign(fixed_.begin(), fixed_.end());  // no allocation after the first step
     for (std::size_t i = 0; i < hparams.size(); ++i) {
       const std::uint32_t fixed = fixed_fields_[i];
       const std::uint32_t set = set_fields(hparams[i], PyList_GET_ITEM(step_coefficients.ptr(), i));
@@ -109,13 +134,16 @@ class AlgorithmStep final : public PreparedStep {
         check_states(hparams[i], i, *groups_[g]);
       }
     }
-    const CheckedStep checked =
-        checked_step(groups_, grads, num_threads == 0 ? max_threads() : num_threads);
+    struct ClearAtExit {  // with the GIL held: declared outside the released scope below
+      CheckedStep& step;
+      ~ClearAtExit() { step.clear(); }
+    } clear_at_exit{checked_};
+    check_step(groups_, grads, num_threads == 0 ? max_threads() : num_threads, checked_);
     const KernelTable& table = active_kernels();
     py::gil_scoped_release release;
     for (std::size_t i = 0; i < hparams.size(); ++i) {
       for (std::size_t g = group_begin(i); g < group_ends_[i]; ++g) {
-        (table.*kernels)[groups_[g]->dtype()](checked.calls[g], hparams[i]);
+        (table.*kernels)[groups_[g]->dtype()](checked_.calls[g], hparams[i]);
       }
     }
   }
@@ -133,6 +161,7 @@ class AlgorithmStep final : public PreparedStep {
 
   std::vector<Params> fixed_;  // per param group: the fixed fields, the others still default
   std::vector<std::uint32_t> fixed_fields_;
+  std::vector<Params> hparams_;  // a run's complete Params, guarded by run_mutex_
 };
 
 }  // namespace optkern

@@ -206,7 +206,7 @@ std::vector<std::pair<std::uintptr_t, std::uintptr_t>> TensorGroup::memory_range
 }
 
 py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
-                                     const std::vector<const TensorGroup*>& all_groups) const {
+                                     const std::vector<TensorGroup*>& all_groups) const {
   const std::string& label = grad_labels_[t];
   py::array g = as_array(grad, label, "gradient");
   const py::array& param = params_[t];
@@ -287,8 +287,8 @@ void check_disjoint(const std::vector<const TensorGroup*>& groups) {
   }
 }
 
-std::vector<py::object> checked_grads(const std::vector<const TensorGroup*>& groups,
-                                      const py::handle& grads) {
+void checked_grads(const std::vector<TensorGroup*>& groups, const py::handle& grads,
+                   std::vector<py::object>& out) {
   if (!py::isinstance<py::list>(grads) && !py::isinstance<py::tuple>(grads)) {
     throw py::type_error("grads must be a list or tuple of numpy arrays (one per parameter), got " +
                          py::str(py::type::of(grads).attr("__name__")).cast<std::string>());
@@ -300,20 +300,17 @@ std::vector<py::object> checked_grads(const std::vector<const TensorGroup*>& gro
     throw py::value_error("expected " + std::to_string(expected) +
                           " gradients (one per parameter), got " + std::to_string(seq.size()));
   }
-  std::vector<py::object> out(expected);
-  std::vector<bool> seen(expected, false);
+  out.assign(expected, py::object());  // keeps its capacity from the last step
   for (const TensorGroup* group : groups) {
     group->check_bound_arrays_unchanged();
     for (std::size_t t = 0; t < group->size(); ++t) {
       const auto index = static_cast<std::size_t>(group->grad_index()[t]);
-      if (index >= expected || seen[index]) {
+      if (index >= expected || out[index]) {
         throw py::value_error("internal error: gradient positions of the groups overlap");
       }
-      seen[index] = true;
       out[index] = group->checked_grad(t, seq[index], groups);
     }
   }
-  return out;
 }
 
 }  // namespace optkern

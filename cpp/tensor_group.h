@@ -44,7 +44,7 @@ class TensorGroup {
   // it shares no memory with any parameter or state of `all_groups`). Throws TypeError/ValueError.
   // Runs once per tensor and step, so the common case reads NumPy's structs directly.
   py::object checked_grad(std::size_t t, const py::handle& grad,
-                          const std::vector<const TensorGroup*>& all_groups) const;
+                          const std::vector<TensorGroup*>& all_groups) const;
   // Throws ValueError if a bound parameter or state no longer is what was bound: resized or
   // reallocated (ndarray.resize), or made read-only. The kernel relies on the bound sizes.
   void check_bound_arrays_unchanged() const;
@@ -100,10 +100,10 @@ class TensorGroup {
 // Throws ValueError if an array of one group shares memory with an array of another.
 void check_disjoint(const std::vector<const TensorGroup*>& groups);
 
-// Checks the whole step before anything is written: the hyperparameter structs match the groups,
-// every state a group's options need is bound, the gradient list has one valid array per
-// parameter. Returns the gradients in flat order.
-std::vector<py::object> checked_grads(const std::vector<const TensorGroup*>& groups,
-                                      const py::handle& grads);
+// Checks the gradients of a whole step before anything is written: one valid array per
+// parameter, and every bound array still as bound. Fills `out` with them in flat order (reusing
+// its capacity: a step of a small model must not allocate).
+void checked_grads(const std::vector<TensorGroup*>& groups, const py::handle& grads,
+                   std::vector<py::object>& out);
 
 }  // namespace optkern

@@ -46,11 +46,16 @@ class PreparedStep:
     """One optimizer's step with its tensor groups and fixed coefficients made once
     (cpp/prepared_step.h)."""
 
+    # is_current and run are METH_FASTCALL methods: positional arguments only.
     def is_current(
-        self, param_groups: list[dict[str, Any]], bindings: list[Any], bound_params: list[Any]
+        self,
+        param_groups: list[dict[str, Any]],
+        bindings: list[Any],
+        bound_params: list[Any],
+        /,
     ) -> bool: ...
     def run(
-        self, step_coefficients: list[_Coefficients], grads: _Grads, num_threads: int
+        self, step_coefficients: list[_Coefficients], grads: _Grads, num_threads: int, /
     ) -> None: ...
     @property
     def tensor_groups(self) -> list[TensorGroup]: ...

@@ -72,7 +72,7 @@ class Adagrad(Optimizer):
     def _step_coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> Coefficients:
-        return {"clr": float(group["lr"]) / (1.0 + (step - 1) * float(group["lr_decay"]))}
+        return {"clr": group["lr"] / (1.0 + (step - 1) * group["lr_decay"])}
 
 
 AdaGrad = Adagrad

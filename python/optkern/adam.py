@@ -94,8 +94,8 @@ class Adam(Optimizer):
     ) -> Coefficients:
         beta1, beta2 = group["betas"]
         return {
-            "step_size": float(group["lr"]) / (1.0 - float(beta1) ** step),
-            "inv_bias_correction2_sqrt": 1.0 / math.sqrt(1.0 - float(beta2) ** step),
+            "step_size": group["lr"] / (1.0 - beta1**step),
+            "inv_bias_correction2_sqrt": 1.0 / math.sqrt(1.0 - beta2**step),
         }
 
 

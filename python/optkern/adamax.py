@@ -75,7 +75,7 @@ class Adamax(Optimizer):
     def _step_coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> Coefficients:
-        return {"clr": float(group["lr"]) / (1.0 - float(group["betas"][0]) ** step)}
+        return {"clr": group["lr"] / (1.0 - group["betas"][0] ** step)}
 
 
 AdaMax = Adamax

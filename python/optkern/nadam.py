@@ -92,9 +92,8 @@ class NAdam(Optimizer):
     def _step_coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> Coefficients:
-        lr = float(group["lr"])
-        beta1, beta2 = map(float, group["betas"])
-        psi = float(group["momentum_decay"])
+        lr, psi = group["lr"], group["momentum_decay"]
+        beta1, beta2 = group["betas"]
         # torch's expressions, in torch's order
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi)))

@@ -89,8 +89,8 @@ class RAdam(Optimizer):
     def _step_coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> Coefficients:
-        lr = float(group["lr"])
-        beta1, beta2 = map(float, group["betas"])
+        lr = group["lr"]
+        beta1, beta2 = group["betas"]
         bias_correction1 = 1.0 - beta1**step
         bias_correction2 = 1.0 - beta2**step
         rho_inf = 2.0 / (1.0 - beta2) - 1.0

@@ -290,5 +290,5 @@ class Adam(_Textbook):
     def _step_coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
     ) -> Coefficients:
-        lr, beta1, beta2 = float(group["lr"]), float(group["beta1"]), float(group["beta2"])
+        lr, beta1, beta2 = group["lr"], group["beta1"], group["beta2"]
         return {"lr_t": lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)}
