@@ -28,10 +28,16 @@ class Case:
 
 
 HEADER = (
-    "| algorithm | case | dtype | threads | contender | min ms | median ms | max ms | "
+    "| algorithm | case | dtype | threads | contender | min µs | median µs | max µs | "
     "ns/element | GB/s | % of ceiling | median vs optkern |\n"
     "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
 )
+
+
+def _micros(seconds: float) -> str:
+    """Microseconds with four significant digits, and no exponent for long steps."""
+    micros = seconds * 1e6
+    return f"{micros:.0f}" if micros >= 1000 else f"{micros:.4g}"
 
 
 def table(cases: list[Case]) -> str:
@@ -45,7 +51,7 @@ def table(cases: list[Case]) -> str:
             med = statistics.median(ts)
             rows.append(
                 f"| {case.algorithm} | {case.name} | {case.dtype} | {case.threads} | {name} | "
-                f"{min(ts) * 1e3:.3f} | {med * 1e3:.3f} | {max(ts) * 1e3:.3f} | "
+                f"{_micros(min(ts))} | {_micros(med)} | {_micros(max(ts))} | "
                 f"{med / case.elements * 1e9:.3f} | {case.traffic_bytes / med / 1e9:.1f} | "
                 f"{ceiling / med * 100:.0f} % | {med / ours:.2f}x |"
             )
