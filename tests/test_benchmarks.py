@@ -3,6 +3,7 @@ preset behind `optkern bench` runs end to end (timings themselves are never asse
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +72,30 @@ def test_measure_times_back_to_back_calls_per_sample() -> None:
     def contender(name: str) -> None:
         counts[name] += 1
 
-    times = measure({k: lambda k=k: contender(k) for k in counts}, rounds=4, warmup=2, calls=5)
+    times = measure(
+        {k: lambda k=k: contender(k) for k in counts},
+        rounds=4,
+        warmup=2,
+        calls=5,
+        warmup_seconds=0,
+    )
     assert counts == {"a": 30, "b": 30}
     assert [len(t) for t in times.values()] == [4, 4]
     with pytest.raises(ValueError, match="calls must be >= 1"):
         measure({"a": lambda: None}, rounds=1, warmup=0, calls=0)
+
+
+def test_measure_warms_up_for_at_least_warmup_seconds() -> None:
+    """Fast contenders keep warming up past the `warmup` rounds until `warmup_seconds` have
+    passed; only then do the timed rounds start."""
+    calls = 0
+
+    def contender() -> None:
+        nonlocal calls
+        calls += 1
+
+    t0 = time.perf_counter()
+    times = measure({"a": contender}, rounds=3, warmup=1, warmup_seconds=0.05)
+    assert time.perf_counter() - t0 >= 0.05
+    assert len(times["a"]) == 3
+    assert calls > 100  # thousands of warm-up calls of a no-op fit in 50 ms

@@ -19,10 +19,16 @@ def measure(
     warmup: int,
     label: str | None = None,
     calls: int = 1,
+    warmup_seconds: float = 0.25,
 ) -> dict[str, list[float]]:
-    """Seconds per call of each contender over `rounds` rounds after `warmup` rounds. Each round
-    runs every contender once, in an order rotated by one per round, so that machine noise hits
-    all of them alike. With a `label`, prints a progress line per round on stderr.
+    """Seconds per call of each contender over `rounds` rounds after at least `warmup` rounds and
+    at least `warmup_seconds` of warm-up. Each round runs every contender once, in an order
+    rotated by one per round, so that machine noise hits all of them alike. With a `label`,
+    prints a progress line per round on stderr.
+
+    The time floor matters for tiny cases: a few rounds of microsecond calls right after start-up
+    or after a big case are over before the CPU has left its low clock, and the first case of a
+    run came out up to 2.7x slower than the same case later in the run.
 
     Each sample is `calls` back-to-back calls, divided by `calls`. With 1 (the default) a call
     runs right after the other contenders' code, with cold caches, as a step does between a
@@ -32,8 +38,10 @@ def measure(
         raise ValueError(f"calls must be >= 1, got {calls}")
     names = list(contenders)
     times: dict[str, list[float]] = {name: [] for name in names}
-    total = warmup + rounds
-    for r in range(total):
+    warm_until = time.perf_counter() + warmup_seconds
+    r = warmed = 0
+    while warmed < rounds:
+        warming = r < warmup or time.perf_counter() < warm_until
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             contender = contenders[name]
@@ -41,10 +49,13 @@ def measure(
             for _ in range(calls):
                 contender()
             elapsed = (time.perf_counter() - t0) / calls
-            if r >= warmup:
+            if not warming:
                 times[name].append(elapsed)
+        r += 1
+        warmed += not warming
         if label is not None:
-            print(f"\r  {label}: round {r + 1}/{total}   ", end="", file=sys.stderr, flush=True)
+            progress = "warm-up" if warming else f"round {warmed}/{rounds}"
+            print(f"\r  {label}: {progress}   ", end="", file=sys.stderr, flush=True)
     if label is not None:
         print(file=sys.stderr)
     return times
