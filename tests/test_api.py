@@ -454,9 +454,22 @@ def test_radam_switches_to_the_rectified_update_when_rho_exceeds_5() -> None:
     assert W[0] == pytest.approx(-5.0 - r_6, rel=1e-6)
 
 
+def _at_line_offset(size: int, offset_bytes: int, dtype: type) -> np.ndarray:
+    """A zero array whose data starts ``offset_bytes`` past a 64-byte boundary."""
+    itemsize = np.dtype(dtype).itemsize
+    buffer = np.zeros(size + 128 // itemsize, dtype)
+    start = ((-buffer.ctypes.data % 64) + offset_bytes) // itemsize
+    return buffer[start : start + size]
+
+
 def test_state_of_a_group_is_one_aligned_buffer_in_parameter_order() -> None:
-    """Many small tensors step much faster with their state side by side (optkern/_arena.py)."""
+    """Many small tensors step much faster with their state side by side, each state at its
+    parameter's offset within a cache line, so that the kernel's vector body, which starts at
+    the parameter's first line boundary, finds the states aligned too (optkern/_arena.py)."""
     params = [np.zeros(n, np.float32) for n in (3, 17, 0, 64)] + [np.zeros((2, 5))]
+    params += [_at_line_offset(40, offset, np.float32) for offset in (0, 4, 16, 60)]
+    params += [_at_line_offset(9, 24, np.float64)]
+    assert {p.ctypes.data % 64 for p in params[-5:]} == {0, 4, 16, 60, 24}
     opt = optkern.Adam(params)
     grads = [np.ones_like(p) for p in params]
     opt.step(grads)
@@ -472,10 +485,15 @@ def test_state_of_a_group_is_one_aligned_buffer_in_parameter_order() -> None:
                 assert array.dtype == param.dtype
                 assert array.flags.c_contiguous
                 assert array.flags.writeable
-                assert array.size == 0 or array.ctypes.data % 64 == 0
+                assert array.size == 0 or array.ctypes.data % 64 == param.ctypes.data % 64
             float32 = [a for a in arrays if a.dtype == np.float32 and a.size]
             addresses = [a.ctypes.data for a in float32]
             assert addresses == sorted(addresses)  # in parameter order, in one buffer
+            last_lines = [(a.ctypes.data + a.nbytes - 1) // 64 for a in float32]
+            assert all(
+                end < b.ctypes.data // 64
+                for end, b in zip(last_lines[:-1], float32[1:], strict=True)
+            )
             assert float32[-1].ctypes.data - float32[0].ctypes.data < 4096
     fresh = [np.zeros_like(p) for p in params]
     reference = optkern.Adam(fresh, backend="reference")
