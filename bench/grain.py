@@ -1,7 +1,8 @@
 """Measures where a second thread starts to pay: one tensor, Adam (or --algorithm), float32, on 1
 thread and on all threads with the serial grain disabled, over sizes around the default grain.
 The library's grain (cpp/optkern/config.h, kDefaultMinElementsPerThread: elements each thread must
-have before another one is woken) is chosen from this table; the README records the run.
+have before another one is woken) and each algorithm's GrainScale (cpp/optkern/params.h) are
+chosen from this table; the README records the runs.
 
     python bench/grain.py --sizes 4096,8192,16384,32768,65536,131072,262144 --rounds 31
 """
@@ -17,7 +18,14 @@ import optkern
 from optkern import _core
 from optkern.benchmarks.harness import measure
 
-FACTORIES = {"adam": optkern.Adam, "sgd": optkern.SGD, "adagrad": optkern.Adagrad}
+FACTORIES = {
+    "adam": optkern.Adam,
+    "adagrad": optkern.Adagrad,
+    "rmsprop": optkern.RMSprop,
+    "sgd": lambda params, **kw: optkern.SGD(params, lr=1e-3, **kw),
+    "sgd-momentum": lambda params, **kw: optkern.SGD(params, lr=1e-3, momentum=0.9, **kw),
+    "lion": optkern.Lion,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,6 +101,7 @@ class AlgorithmStep final : public PreparedStep {
   AlgorithmStep(const py::list& tensor_groups, const py::list& param_groups,
                 const py::list& bindings, const py::list& fixed_coefficients)
       : PreparedStep(tensor_groups, param_groups, bindings, fixed_coefficients) {
+    for (TensorGroup* group : groups_) group->set_grain_scale(GrainScale<Params>::value);
     for (const py::handle values : fixed_coefficients) {
       Params hp;
       fixed_fields_.push_back(set_fields(hp, values));

@@ -64,6 +64,10 @@ class TensorGroup {
   std::unique_lock<std::mutex> step_lock();
   // Threads the last step ran on (the cached plan's parts; 0 before the first step).
   int planned_threads() const { return plan_ ? plan_->parts() : 0; }
+  // The algorithm's GrainScale (params.h), set when a step of that algorithm is prepared on this
+  // group; the plan's grain is min_elements_per_thread() times it. The benchmarks' same-traffic
+  // ceiling then runs on the same plan as the step.
+  void set_grain_scale(std::int64_t scale) { grain_scale_ = scale; }
 
  private:
   struct Interval {
@@ -95,6 +99,7 @@ class TensorGroup {
   std::unique_ptr<StepPlan> plan_;
   int plan_threads_ = 0;
   std::int64_t plan_grain_ = 0;
+  std::int64_t grain_scale_ = 1;
 };
 
 // Throws ValueError if an array of one group shares memory with an array of another.

@@ -45,8 +45,12 @@ std::string openmp_library() {
 }
 
 StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& sizes,
-                   std::int64_t element_bytes, int requested_threads)
+                   std::int64_t element_bytes, int requested_threads,
+                   std::int64_t min_elements_per_thread)
     : arrays_(std::move(arrays)) {
+  if (min_elements_per_thread < 1) {
+    throw std::invalid_argument("min_elements_per_thread must be >= 1");
+  }
   const std::size_t count = sizes.size();
   std::vector<std::int64_t> start(count + 1, 0);  // start[k]: global index of tensor k's first
   for (std::size_t k = 0; k < count; ++k) start[k + 1] = start[k] + sizes[k];
@@ -55,7 +59,7 @@ StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& s
     part_offsets_.assign(1, 0);
     return;
   }
-  const std::int64_t by_size = std::max<std::int64_t>(1, total / min_elements_per_thread());
+  const std::int64_t by_size = std::max<std::int64_t>(1, total / min_elements_per_thread);
   parts_ = static_cast<int>(std::min<std::int64_t>(std::max(1, requested_threads), by_size));
 
   // Moves a global index up to the next cache-line boundary of the parameter of the tensor it

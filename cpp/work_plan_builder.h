@@ -20,8 +20,10 @@ std::string openmp_library();
 class StepPlan {
  public:
   // `arrays`: kMaxArrays data pointers per tensor, tensor-major. `sizes`: elements per tensor.
+  // `min_elements_per_thread`: the grain of this step (min_elements_per_thread() times the
+  // algorithm's GrainScale); fewer threads than requested run when the step is smaller.
   StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& sizes,
-           std::int64_t element_bytes, int requested_threads);
+           std::int64_t element_bytes, int requested_threads, std::int64_t min_elements_per_thread);
   StepCall call() const;
   void set_array(std::size_t tensor, int role, void* data) {
     arrays_[tensor * kMaxArrays + static_cast<std::size_t>(role)] = data;

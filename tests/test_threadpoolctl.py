@@ -9,6 +9,7 @@ threads the last step's plan actually used.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import optkern
@@ -71,3 +72,23 @@ def test_planned_threads_can_report_more_than_one() -> None:
     param = np.zeros(ELEMENTS, np.float32)
     opt = optkern.SGD([param], lr=0.1, num_threads=2)
     assert _threads_of_a_step(opt, np.ones_like(param)) == 2
+
+
+def test_cheap_algorithms_split_from_twice_the_grain() -> None:
+    """SGD (a multiply-add or two per element) gets a second thread only from twice the grain
+    that Adam needs (GrainScale in cpp/optkern/params.h); Lion keeps the library's grain."""
+    if _core.max_threads() < 2:
+        pytest.skip("needs 2 OpenMP threads")
+    grain = _core._min_elements_per_thread()
+
+    def threads(factory: Any, elements: int) -> int:
+        param = np.zeros(elements, np.float32)
+        return _threads_of_a_step(factory([param], num_threads=2), np.ones_like(param))
+
+    def sgd(params: list[np.ndarray], **kw: Any) -> optkern.Optimizer:
+        return optkern.SGD(params, lr=0.1, momentum=0.9, **kw)
+
+    assert threads(optkern.Adam, 3 * grain) == 2
+    assert threads(optkern.Lion, 3 * grain) == 2
+    assert threads(sgd, 3 * grain) == 1
+    assert threads(sgd, 4 * grain) == 2
