@@ -10,6 +10,24 @@ from . import _validation as v
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 
+def moment_coefficients(group: Mapping[str, Any]) -> Coefficients:
+    """The fixed coefficients Adam, NAdam and RAdam share: the moment decay rates, eps and the
+    weight decay, L2 or decoupled (AdamW's factor 1 - lr * weight_decay)."""
+    beta1, beta2 = map(float, group["betas"])
+    weight_decay = float(group["weight_decay"])
+    return dict(
+        beta1=beta1,
+        one_minus_beta1=1.0 - beta1,
+        beta2=beta2,
+        one_minus_beta2=1.0 - beta2,
+        eps=float(group["eps"]),
+        weight_decay=weight_decay,
+        decay_factor=1.0 - float(group["lr"]) * weight_decay,
+        maximize=group["maximize"],
+        decoupled_weight_decay=group["decoupled_weight_decay"],
+    )
+
+
 class Adam(Optimizer):
     r"""Adam (and AMSGrad, and AdamW with ``decoupled_weight_decay=True``), as torch.optim.Adam.
 
@@ -73,20 +91,7 @@ class Adam(Optimizer):
 
     @staticmethod
     def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
-        beta1, beta2 = map(float, group["betas"])
-        weight_decay = float(group["weight_decay"])
-        return dict(
-            beta1=beta1,
-            one_minus_beta1=1.0 - beta1,
-            beta2=beta2,
-            one_minus_beta2=1.0 - beta2,
-            eps=float(group["eps"]),
-            weight_decay=weight_decay,
-            decay_factor=1.0 - float(group["lr"]) * weight_decay,
-            amsgrad=group["amsgrad"],
-            maximize=group["maximize"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-        )
+        return {**moment_coefficients(group), "amsgrad": group["amsgrad"]}
 
     @staticmethod
     def _step_coefficients(

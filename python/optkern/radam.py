@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from . import _validation as v
+from .adam import moment_coefficients
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
 
 
@@ -69,21 +70,7 @@ class RAdam(Optimizer):
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
         return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
 
-    @staticmethod
-    def _fixed_coefficients(group: Mapping[str, Any]) -> Coefficients:
-        beta1, beta2 = map(float, group["betas"])
-        weight_decay = float(group["weight_decay"])
-        return dict(
-            beta1=beta1,
-            one_minus_beta1=1.0 - beta1,
-            beta2=beta2,
-            one_minus_beta2=1.0 - beta2,
-            eps=float(group["eps"]),
-            weight_decay=weight_decay,
-            decay_factor=1.0 - float(group["lr"]) * weight_decay,
-            maximize=group["maximize"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-        )
+    _fixed_coefficients = staticmethod(moment_coefficients)
 
     @staticmethod
     def _step_coefficients(
