@@ -73,15 +73,7 @@ class PreparedStep {
 
   // Held for a whole run: a second thread running the same PreparedStep gets a RuntimeError
   // (optkern.Optimizer refuses a second thread earlier, for its whole step).
-  std::unique_lock<std::mutex> exclusive_run() {
-    std::unique_lock<std::mutex> lock(run_mutex_, std::try_to_lock);
-    if (!lock.owns_lock()) {
-      throw std::runtime_error(
-          "the optimizer is being stepped by another thread right now; one optimizer must not "
-          "step from two threads at once");
-    }
-    return lock;
-  }
+  std::unique_lock<std::mutex> exclusive_run() { return lock_or_refuse_second_thread(run_mutex_); }
 
   std::vector<TensorGroup*> groups_;  // every tensor group, param group by param group
   std::vector<std::size_t> group_ends_;

@@ -265,7 +265,11 @@ const StepPlan& TensorGroup::plan(int threads, const std::vector<py::object>& gr
 }
 
 std::unique_lock<std::mutex> TensorGroup::step_lock() {
-  std::unique_lock<std::mutex> lock(step_mutex_, std::try_to_lock);
+  return lock_or_refuse_second_thread(step_mutex_);
+}
+
+std::unique_lock<std::mutex> lock_or_refuse_second_thread(std::mutex& mutex) {
+  std::unique_lock<std::mutex> lock(mutex, std::try_to_lock);
   if (!lock.owns_lock()) {
     throw std::runtime_error(
         "the optimizer is being stepped by another thread right now; one optimizer must not "

@@ -102,6 +102,10 @@ class TensorGroup {
   std::int64_t grain_scale_ = 1;
 };
 
+// Locks `mutex` without waiting, or throws RuntimeError: one optimizer must not step from two
+// threads at once (a second thread would rewrite the plan or the step's buffers under the first).
+std::unique_lock<std::mutex> lock_or_refuse_second_thread(std::mutex& mutex);
+
 // Throws ValueError if an array of one group shares memory with an array of another.
 void check_disjoint(const std::vector<const TensorGroup*>& groups);
 
