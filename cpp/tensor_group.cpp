@@ -251,7 +251,7 @@ std::vector<void*> TensorGroup::pointer_table() const {
 }
 
 const StepPlan& TensorGroup::plan(int threads, const std::vector<py::object>& grads) {
-  const std::int64_t grain = min_elements_per_thread() * grain_scale_;
+  const std::int64_t grain = scaled_min_elements_per_thread(grain_scale_);
   if (!plan_ || plan_threads_ != threads || plan_grain_ != grain) {
     plan_ = std::make_unique<StepPlan>(pointer_table(), sizes_, element_bytes(), threads, grain);
     plan_threads_ = threads;

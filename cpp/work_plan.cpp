@@ -2,6 +2,7 @@
 // bookkeeping, and keeping it out of the per-ISA units keeps std:: templates out of them.
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <stdexcept>
 
 #include "work_plan_builder.h"
@@ -21,6 +22,14 @@ std::int64_t min_elements_per_thread() { return grain.load(); }
 void set_min_elements_per_thread(std::int64_t elements) {
   if (elements < 1) throw std::invalid_argument("min_elements_per_thread must be >= 1");
   grain.store(elements);
+}
+
+std::int64_t scaled_min_elements_per_thread(std::int64_t scale) {
+  const std::int64_t base = min_elements_per_thread();
+  if (scale <= 1) return base;
+  return base > std::numeric_limits<std::int64_t>::max() / scale
+             ? std::numeric_limits<std::int64_t>::max()
+             : base * scale;
 }
 
 int max_threads() {

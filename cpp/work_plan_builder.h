@@ -12,6 +12,9 @@ namespace optkern {
 // The grain: elements each thread must have before another thread is used (>= 1).
 std::int64_t min_elements_per_thread();
 void set_min_elements_per_thread(std::int64_t elements);
+// min_elements_per_thread() times an algorithm's GrainScale (params.h), saturating instead of
+// overflowing (a huge grain is how a caller forces every step onto one thread).
+std::int64_t scaled_min_elements_per_thread(std::int64_t scale);
 // OpenMP's maximum thread count (OMP_NUM_THREADS), or 1 in a build without OpenMP.
 int max_threads();
 // Path of the OpenMP runtime library in use ("" without OpenMP or when unknown).

@@ -24,7 +24,8 @@ def isa(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture
 def tiny_grain() -> Iterator[None]:
-    """Split even tiny tensors across threads, so thread boundaries fall everywhere."""
+    """Split even tiny tensors across threads, so thread boundaries fall everywhere (a grain of
+    1 element per thread; 2 for algorithms with a GrainScale of 2, such as SGD)."""
     previous = _core._min_elements_per_thread()
     _core._set_min_elements_per_thread(1)
     try:

@@ -581,7 +581,8 @@ def mismatches(fused: Run, reference: Run) -> list[str]:
 
 
 def check(case: Case) -> None:
-    """The property, under the case's ISA and thread count, with a grain of one element."""
+    """The property, under the case's ISA and thread count, with a grain of one element (two
+    for the algorithms with a GrainScale of 2)."""
     previous_isa = _core.active_isa()
     previous_grain = _core._min_elements_per_thread()
     grads_before = [[g.copy() for g in step] for step in case.grads]

@@ -9,6 +9,7 @@ threads the last step's plan actually used.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -92,3 +93,17 @@ def test_cheap_algorithms_split_from_twice_the_grain() -> None:
     assert threads(optkern.Lion, 3 * grain) == 2
     assert threads(sgd, 3 * grain) == 1
     assert threads(sgd, 4 * grain) == 2
+
+
+def test_a_huge_grain_puts_every_algorithm_on_one_thread() -> None:
+    """The largest grain forces serial steps; scaled by SGD's GrainScale it must saturate, not
+    overflow into a negative grain that the planner refuses."""
+    previous = _core._min_elements_per_thread()
+    _core._set_min_elements_per_thread(sys.maxsize)
+    try:
+        for factory in (optkern.Adam, lambda ps, **kw: optkern.SGD(ps, lr=0.1, momentum=0.9, **kw)):
+            param = np.zeros(ELEMENTS, np.float32)
+            opt = factory([param], num_threads=2)
+            assert _threads_of_a_step(opt, np.ones_like(param)) == 1
+    finally:
+        _core._set_min_elements_per_thread(previous)

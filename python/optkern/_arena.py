@@ -10,7 +10,7 @@ Each array starts at the same offset within a 64-byte cache line as its paramete
 peels a scalar head up to the parameter's next line boundary and runs its vector body from there,
 so the states' vector loads and stores are then aligned too. NumPy aligns its buffers to 16 bytes
 only; with every state on a line boundary instead, the body's state accesses straddled two lines
-each, and a 1e6-element float32 Adam step took 0.22 ns/element instead of 0.18 (2-core Zen 5,
+each, and a 1e6-element float32 Adam step took 0.22 ns/element instead of 0.17-0.18 (2-core Zen 5,
 AVX-512, warm caches, interleaved). Each array's lines are its own, so threads working on
 different tensors never write the same line.
 

@@ -53,7 +53,7 @@ def measure(
                 times[name].append(elapsed)
         r += 1
         warmed += not warming
-        if label is not None:
+        if label is not None and (not warming or r == 1):  # one line for all warm-up rounds
             progress = "warm-up" if warming else f"round {warmed}/{rounds}"
             print(f"\r  {label}: {progress}   ", end="", file=sys.stderr, flush=True)
     if label is not None:
