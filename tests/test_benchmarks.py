@@ -3,13 +3,14 @@ preset behind `optkern bench` runs end to end (timings themselves are never asse
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import optkern
 import pytest
 from optkern import _core, cli
+from optkern.benchmarks import harness
 from optkern.benchmarks.cli import main as bench_main
 from optkern.benchmarks.harness import measure
 
@@ -85,17 +86,27 @@ def test_measure_times_back_to_back_calls_per_sample() -> None:
         measure({"a": lambda: None}, rounds=1, warmup=0, calls=0)
 
 
-def test_measure_warms_up_for_at_least_warmup_seconds() -> None:
-    """Fast contenders keep warming up past the `warmup` rounds until `warmup_seconds` have
-    passed; only then do the timed rounds start."""
-    calls = 0
+def test_measure_warms_up_for_at_least_warmup_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Contenders keep warming up past the `warmup` rounds until `warmup_seconds` have passed on
+    the harness's clock; only then do the timed rounds start. The clock is a fake that advances
+    1 ms per reading, so the test counts calls instead of measuring time."""
+    readings = 0
 
-    def contender() -> None:
-        nonlocal calls
-        calls += 1
+    def fake_clock() -> float:
+        nonlocal readings
+        readings += 1
+        return readings * 1e-3
 
-    t0 = time.perf_counter()
-    times = measure({"a": contender}, rounds=3, warmup=1, warmup_seconds=0.05)
-    assert time.perf_counter() - t0 >= 0.05
-    assert len(times["a"]) == 3
-    assert calls > 100  # thousands of warm-up calls of a no-op fit in 50 ms
+    monkeypatch.setattr(harness, "time", SimpleNamespace(perf_counter=fake_clock))
+    calls = {"floor": 0, "none": 0}
+    for name, seconds in (("floor", 0.05), ("none", 0.0)):
+
+        def contender(name: str = name) -> None:
+            calls[name] += 1
+
+        times = measure({"a": contender}, rounds=3, warmup=1, warmup_seconds=seconds)
+        assert times["a"] == [pytest.approx(1e-3)] * 3  # one clock step per timed call
+    assert calls["none"] == 1 + 3  # the warm-up rounds asked for, then the timed rounds
+    # 3 readings per warm-up round (the floor check and the two around the call): 50 ms of fake
+    # time is 16 or 17 warm-up rounds
+    assert calls["floor"] >= 16 + 3

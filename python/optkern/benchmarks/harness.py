@@ -24,7 +24,7 @@ def measure(
     """Seconds per call of each contender over `rounds` rounds after at least `warmup` rounds and
     at least `warmup_seconds` of warm-up. Each round runs every contender once, in an order
     rotated by one per round, so that machine noise hits all of them alike. With a `label`,
-    prints a progress line per round on stderr.
+    prints a progress line on stderr per timed round (one for the whole warm-up).
 
     The time floor matters for tiny cases: a few rounds of microsecond calls right after start-up
     or after a big case are over before the CPU has left its low clock, and the first case of a
