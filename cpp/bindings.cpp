@@ -101,13 +101,21 @@ PyObject* is_current_method(PyObject* self, PyObject* const* args, Py_ssize_t co
 
 PyObject* run_method(PyObject* self, PyObject* const* args, Py_ssize_t count) {
   return with_python_errors([&]() -> PyObject* {
-    expect_arguments("run(step_coefficients, grads, num_threads)", count, 3);
+    expect_arguments("run(step_coefficients, grads, num_threads, namespace, commit)", count, 5);
     const long threads = PyLong_AsLong(args[2]);
     if (threads == -1 && PyErr_Occurred()) throw py::error_already_set();
     if (threads < 0 || threads > std::numeric_limits<int>::max()) {
       throw py::value_error("num_threads must be >= 1 (or 0: OpenMP's maximum)");
     }
+    if (!PyDict_Check(args[3]) || !PyDict_Check(args[4])) {
+      throw py::type_error("PreparedStep.run: namespace and commit must be dicts");
+    }
     py::cast<PreparedStep&>(self).run(args[0], args[1], static_cast<int>(threads));
+    // The step's bookkeeping (step counts, scalar state) is committed here, in the same C call as
+    // the update: a Ctrl-C during the kernel is raised only when this call returns, so a caller
+    // that catches KeyboardInterrupt finds the update and its bookkeeping both done. Committed
+    // from Python after the call, the interrupt would land between the two.
+    if (PyDict_Update(args[3], args[4]) != 0) throw py::error_already_set();
     Py_RETURN_NONE;
   });
 }
@@ -123,7 +131,8 @@ PyMethodDef is_current_def = {
     "is_current", as_cfunction<is_current_method>(), METH_FASTCALL,
     "is_current(param_groups, bindings, bound_params): True while the groups are unchanged."};
 PyMethodDef run_def = {"run", as_cfunction<run_method>(), METH_FASTCALL,
-                       "run(step_coefficients, grads, num_threads): one checked step."};
+                       "run(step_coefficients, grads, num_threads, namespace, commit): one checked step; then "
+                       "namespace.update(commit)."};
 
 void add_fast_method(const py::handle& cls, PyMethodDef* def) {
   PyObject* method = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def);

@@ -54,8 +54,16 @@ class PreparedStep:
         bound_params: list[Any],
         /,
     ) -> bool: ...
+    # After the kernels ran, in the same call: namespace.update(commit) (the step's bookkeeping,
+    # committed atomically with the update with respect to KeyboardInterrupt).
     def run(
-        self, step_coefficients: list[_Coefficients], grads: _Grads, num_threads: int, /
+        self,
+        step_coefficients: list[_Coefficients],
+        grads: _Grads,
+        num_threads: int,
+        namespace: dict[str, Any],
+        commit: dict[str, Any],
+        /,
     ) -> None: ...
     @property
     def tensor_groups(self) -> list[TensorGroup]: ...

@@ -181,9 +181,7 @@ class Optimizer:
         return self._state[index]
 
     def _set_state(self, state: dict[int, dict[str, NDArray[Any]]]) -> None:
-        self._state = state
-        self._state_proxies.clear()
-        self._state_proxies.update({i: MappingProxyType(s) for i, s in state.items()})
+        self.__dict__.update(_state_attributes(state))
 
     # ----------------------------------------------------------------------------- declarations
 
@@ -323,11 +321,11 @@ class Optimizer:
         states = [self._state_entry(first + position) for position in range(len(params))]
         for name, value in init.items():
             missing = [position for position, state in enumerate(states) if name not in state]
+            if missing:  # marked before it exists, so an interrupt cannot leave it unmarked
+                self._fresh[group_index].add(name)
             created = _arena.arrays_like([params[position] for position in missing], value)
             for position, array in zip(missing, created, strict=True):
                 states[position][name] = array
-            if missing:
-                self._fresh[group_index].add(name)
         tensor_groups = self._tensor_groups(params, labels, first, states, needed)
         others = [
             tg
@@ -374,16 +372,31 @@ class Optimizer:
                         groups, steps, fresh, scalars, strict=True
                     )
                 ]
+            if len(steps) == 1:
+                if steps[0] >= _MAX_STEP:
+                    raise _step_limit_error(self, 0)
+                new_steps = [steps[0] + 1]
+            else:
+                new_steps = [step + 1 for step in steps]
+                if max(new_steps) > _MAX_STEP:
+                    raise _step_limit_error(self, new_steps.index(max(new_steps)))
+            # The bookkeeping of the step, committed all at once with the update (see run).
+            commit = {
+                "_steps": new_steps,
+                "_fresh": [set() for _ in fresh] if any(fresh) else fresh,
+                "_scalars": scalars,
+            }
             if self.backend == "fused":
                 # 0: set_num_threads's value is unset, so the kernels take OpenMP's maximum
-                prepared.run(coefficients, grads, self.num_threads or _runtime._num_threads or 0)
+                prepared.run(
+                    coefficients,
+                    grads,
+                    self.num_threads or _runtime._num_threads or 0,
+                    self.__dict__,
+                    commit,
+                )
             else:
-                self._reference_steps(prepared, coefficients, grads)
-            for index, created in enumerate(fresh):
-                steps[index] += 1
-                if created:
-                    created.clear()
-            self._scalars = scalars
+                self._reference_steps(prepared, coefficients, grads, commit)
         finally:
             self._in_use.release()
 
@@ -424,9 +437,14 @@ class Optimizer:
         prepared: _core.PreparedStep,
         step_coefficients: list[Coefficients],
         grads: list[NDArray[Any]] | tuple[NDArray[Any], ...],
+        commit: dict[str, Any],
     ) -> None:
+        """The reference backend's step, as atomic as the fused one: the reference updates one
+        array after another in Python, where a KeyboardInterrupt can land between any two, so
+        every array it writes is copied first and put back unless the step was committed."""
         # the same checks as the fused path
         checked = _core.check_grads(prepared.tensor_groups, grads)
+        calls = []
         for binding, fixed, step in zip(
             self._bindings, prepared.fixed_coefficients, step_coefficients, strict=True
         ):
@@ -436,7 +454,21 @@ class Optimizer:
                 for param, states, index in zip(
                     tensor_group.params, tensor_group.states, tensor_group.grad_index, strict=False
                 ):
-                    self._reference_step(param, checked[index], *states, values)
+                    # Plain ndarray views: a subclass (np.memmap, ...) is plain memory to the
+                    # kernel, so its operators must not run here either.
+                    arrays = [_plain_view(a) for a in (param, *states)]
+                    calls.append((arrays, _plain_view(checked[index]), values))
+        written = [array for arrays, _, _ in calls for array in arrays if array is not None]
+        backup = [array.copy() for array in written]
+        try:
+            for (param, *states), grad, values in calls:
+                self._reference_step(param, grad, *states, values)
+            self.__dict__.update(commit)
+        except BaseException:
+            if self._steps is not commit["_steps"]:  # not committed: undo the writes
+                for array, saved in zip(written, backup, strict=True):
+                    np.copyto(array, saved)
+            raise
 
     @_exclusive
     def update(self, params: Mapping[str, NDArray[Any]], grads: Mapping[str, NDArray[Any]]) -> None:
@@ -620,13 +652,16 @@ class Optimizer:
             new_scalars.append(dict(scalar_values.pop()) if scalar_values else {})
             for name, initial in self._scalar_state.items():
                 new_scalars[-1].setdefault(name, initial)
-        self.param_groups = new_groups
-        self._set_state(new_state)
-        self._steps = new_steps
-        self._validated = [None for _ in new_groups]
-        self._scalars = new_scalars
-        self._fresh = [set() for _ in new_groups]
-        self._bindings = [None for _ in new_groups]
+        # One dict update (a single C call), so that a KeyboardInterrupt cannot land half-way.
+        self.__dict__.update(
+            param_groups=new_groups,
+            _steps=new_steps,
+            _validated=[None for _ in new_groups],
+            _scalars=new_scalars,
+            _fresh=[set() for _ in new_groups],
+            _bindings=[None for _ in new_groups],
+            **_state_attributes(new_state),
+        )
 
     def _checked_state_entry(
         self, entry: Any, param: NDArray[Any], where: str, index: int
@@ -736,6 +771,26 @@ class Optimizer:
         if not self.param_groups:
             lines += [f"    {k}: {v}" for k, v in self.defaults.items()]
         return "\n".join([*lines, ")"])
+
+
+def _state_attributes(state: dict[int, dict[str, NDArray[Any]]]) -> dict[str, Any]:
+    """The optimizer attributes that hold ``state`` and its read-only views."""
+    proxies = {i: MappingProxyType(s) for i, s in state.items()}
+    return {"_state": state, "_state_proxies": proxies, "_state_view": MappingProxyType(proxies)}
+
+
+def _plain_view(array: NDArray[Any] | None) -> NDArray[Any] | None:
+    """``array`` as a base-class ndarray sharing its memory (None stays None)."""
+    if array is None or type(array) is np.ndarray:
+        return array
+    return array.view(np.ndarray)
+
+
+def _step_limit_error(optimizer: Optimizer, group: int) -> ValueError:
+    return ValueError(
+        f"{type(optimizer).__name__}: param_groups[{group}] has reached the largest step count "
+        f"optkern supports, 2**53 (step numbers are used in float64)"
+    )
 
 
 def _all_mappings(items: list[Any]) -> TypeGuard[list[Mapping[str, Any]]]:
