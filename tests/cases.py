@@ -151,6 +151,49 @@ def _params_list_changed(change: Callable[[list[Any]], None]) -> Callable[[], An
     return build
 
 
+def _deleted_hyperparameter() -> tuple[list[np.ndarray], Callable[[], Any]]:
+    opt, watched = _stepped(optkern.SGD, lr=0.1, momentum=0.9)
+    del opt.param_groups[0]["lr"]
+    return watched, lambda: opt.step(watched[2:4])
+
+
+def _appended_group() -> tuple[list[np.ndarray], Callable[[], Any]]:
+    opt, watched = _stepped(optkern.SGD, lr=0.1, momentum=0.9)
+    opt.param_groups.append({"params": [np.zeros(3, np.float32)], **opt.defaults})
+    return watched, lambda: opt.step(watched[2:4])
+
+
+def _num_threads_set(value: Any) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
+    def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
+        opt, watched = _stepped()
+        return watched, lambda: setattr(opt, "num_threads", value)
+
+    return build
+
+
+def _set_state_all(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(sd: dict[str, Any]) -> None:
+        for entry in sd["state"].values():
+            entry[name] = value
+
+    return mutate
+
+
+def _step_after_loading_step(
+    step: int,
+) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
+    def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
+        opt, watched = _stepped()
+        sd = opt.state_dict()
+        for entry in sd["state"].values():
+            entry["step"] = step
+        opt.load_state_dict(sd)
+        watched = [*watched[:4], *(a for s in opt.state.values() for a in s.values())]
+        return watched, lambda: opt.step(watched[2:4])
+
+    return build
+
+
 def _update_with_other_keys() -> tuple[list[np.ndarray], Callable[[], Any]]:
     W, b, gW, gb = _arrays()
     opt = optkern.Adam()
@@ -508,7 +551,7 @@ ERROR_CASES: list[ErrorCase] = [
         "unknown group key",
         lambda: ([], lambda: optkern.Adam([{"params": [np.zeros(3)], "lrr": 0.1}])),
         TypeError,
-        r"param_groups\[0\]: unknown hyperparameter\(s\) \['lrr'\]",
+        r"param_groups\[0\]: unknown hyperparameter 'lrr' for Adam \(did you mean 'lr'\?\)",
     ),
     ErrorCase(
         "num_threads = 0",
@@ -644,10 +687,16 @@ ERROR_CASES: list[ErrorCase] = [
         r"state keys \[7\] are not parameter indices",
     ),
     ErrorCase(
-        "load: unknown hyperparameter",
-        _load(lambda sd: sd["param_groups"][0].update(foo=1)),
+        "load: another class's hyperparameter",
+        _load(lambda sd: sd["param_groups"][0].update(momentum=0.9)),
+        TypeError,
+        r"unknown hyperparameter 'momentum' for Adam \(a hyperparameter of other optimizers\)",
+    ),
+    ErrorCase(
+        "load: missing hyperparameter",
+        _load(lambda sd: sd["param_groups"][0].pop("eps")),
         ValueError,
-        r"hyperparameters .* differ",
+        r"param_groups\[0\] has no 'eps': every param group of Adam holds all of",
     ),
     ErrorCase(
         "load: invalid hyperparameter",
@@ -684,5 +733,98 @@ ERROR_CASES: list[ErrorCase] = [
         _load(lambda sd: sd["param_groups"].append({})),
         ValueError,
         r"expected 1 param groups, got 2",
+    ),
+    # Issue 18: messages that name the hyperparameter, key or file.
+    ErrorCase(
+        "lr beyond float range",
+        _construct(lambda: [np.zeros(3, np.float32)], lr=10**400),
+        ValueError,
+        r"Adam: invalid lr=10000000000000000000\.\.\. \(401 characters\): must be finite",
+    ),
+    ErrorCase(
+        "betas beyond float range",
+        _group_change(optkern.Adam, betas=(0.9, 10**400)),
+        ValueError,
+        r"param_groups\[0\]: invalid betas\[1\]=.*must be finite",
+    ),
+    ErrorCase(
+        "load: lr beyond float range",
+        _load(lambda sd: sd["param_groups"][0].update(lr=10**400)),
+        ValueError,
+        r"load_state_dict: param_groups\[0\]: invalid lr=.*must be finite",
+    ),
+    ErrorCase(
+        "misspelled key at step time",
+        _group_change(optkern.Adam, learning_rate=0.5),
+        TypeError,
+        r"param_groups\[0\]: unknown hyperparameter 'learning_rate' for Adam "
+        r"\(did you mean 'lr'\?\)",
+    ),
+    ErrorCase(
+        "near miss at step time",
+        _group_change(optkern.SGD, momentun=0.5),
+        TypeError,
+        r"unknown hyperparameter 'momentun' for SGD \(did you mean 'momentum'\?\)",
+    ),
+    ErrorCase(
+        "hyperparameter deleted",
+        _deleted_hyperparameter,
+        ValueError,
+        r"param_groups\[0\] has no 'lr': every param group of SGD holds all of",
+    ),
+    ErrorCase(
+        "group appended to param_groups",
+        _appended_group,
+        ValueError,
+        r"SGD\.param_groups holds 2 groups, but the optimizer was built with 1: add groups "
+        r"with add_param_group\(\)",
+    ),
+    ErrorCase(
+        "num_threads too large",
+        _num_threads_set(2**63),
+        ValueError,
+        r"Adam\.num_threads: invalid num_threads=9223372036854775808: at most",
+    ),
+    ErrorCase(
+        "num_threads not an int",
+        _num_threads_set(2.0),
+        TypeError,
+        r"Adam\.num_threads: num_threads must be None or an int",
+    ),
+    ErrorCase(
+        "dict as params",
+        lambda: ([], lambda: optkern.Adam({"W": np.zeros(3, np.float32)})),
+        TypeError,
+        r"Adam: params is a dict \(keys 'W'\); pass list\(d\.values\(\)\)",
+    ),
+    ErrorCase(
+        "load: NAdam mu_product negative",
+        _load(_set_state_all("mu_product", -3.0), optkern.NAdam),
+        ValueError,
+        r"mu_product=-3\.0 is out of range: after 2 steps it lies in \[0, 1\)",
+    ),
+    ErrorCase(
+        "load: NAdam mu_product too large",
+        _load(_set_state_all("mu_product", 1e300), optkern.NAdam),
+        ValueError,
+        r"mu_product=1e\+300 is out of range",
+    ),
+    ErrorCase(
+        "load: NAdam mu_product one after steps",
+        _load(_set_state_all("mu_product", 1.0), optkern.NAdam),
+        ValueError,
+        r"mu_product=1\.0 is out of range",
+    ),
+    ErrorCase(
+        "load: another class's checkpoint",
+        _load(lambda sd: sd.update(optimizer="AdamW")),
+        ValueError,
+        r"this checkpoint was written by AdamW, not by Adam",
+    ),
+    ErrorCase(
+        "step past 2**53",
+        _step_after_loading_step(2**53),
+        ValueError,
+        r"param_groups\[0\] has reached the largest step count optkern supports, 2\*\*53",
     ),
 ]

@@ -416,9 +416,11 @@ def _needed_state(algorithm: Algorithm, hyper: dict[str, Any]) -> tuple[dict[str
 DTYPES = st.sampled_from(["float32", "float64"])
 DTYPES_OR_MIXED = st.sampled_from(["float32", "float64", "mixed"])  # mixed: each tensor draws
 ISAS = st.sampled_from(SUPPORTED_ISAS)
-SAVED_STEPS = st.one_of(st.integers(0, 8), st.integers(0, 2**53))  # 2**53: load_state's limit
-# NAdam's running product of momentum coefficients, each in [0, 1)
-MU_PRODUCT = st.floats(0.0, 1.0)
+# 2**53 is the limit of step counts: the case's own steps must stay within it.
+SAVED_STEPS = st.one_of(st.integers(0, 8), st.integers(0, 2**53 - MAX_STEPS))
+# NAdam's running product of momentum coefficients, each in [0, 1): in [0, 1) after a step, and
+# exactly 1 before the first
+MU_PRODUCT = st.floats(0.0, 1.0, exclude_max=True)
 
 
 @st.composite
@@ -461,7 +463,7 @@ def cases(draw: st.DrawFn, name: str) -> Case:
         for hyper, size in zip(groups, sizes, strict=True):
             needed, scalars = _needed_state(algorithm, hyper)
             step = draw(SAVED_STEPS)
-            scalar_values = {k: draw(MU_PRODUCT) for k in scalars}
+            scalar_values = {k: draw(MU_PRODUCT) if step else 1.0 for k in scalars}
             for position in range(index, index + size):
                 param = params[position]
                 case.saved[position] = {"step": step, **scalar_values}

@@ -7,9 +7,11 @@ array is written (a learning-rate schedule may have changed them).
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Collection
 from typing import Any
 
 Rule = Callable[[str, Any, str], None]
@@ -18,10 +20,18 @@ Rule = Callable[[str, Any, str], None]
 def _real(name: str, value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a real number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int (or Fraction) beyond float range: 10**400
+        number = math.inf
     if not math.isfinite(number):
-        raise ValueError(f"{where}: invalid {name}={value!r}: must be finite")
+        raise ValueError(f"{where}: invalid {name}={_short_repr(value)}: must be finite")
     return number
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def non_negative(name: str, value: Any, where: str) -> None:
@@ -73,3 +83,59 @@ def num_threads(value: Any, where: str) -> None:
         raise TypeError(f"{where}: num_threads must be None or an int, got {value!r}")
     if value < 1:
         raise ValueError(f"{where}: invalid num_threads={value!r}: must be >= 1")
+    if int(value) > MAX_THREADS:
+        raise ValueError(
+            f"{where}: invalid num_threads={value!r}: at most {MAX_THREADS} (optkern's limit: "
+            "the number of CPUs, and at least 256)"
+        )
+
+
+#: The largest thread count optkern accepts: every thread of a step is an OS thread, and a
+#: mistyped count (2,000 under a memory limit) made the OpenMP runtime end the process.
+MAX_THREADS = max(256, os.cpu_count() or 1)
+
+
+# Other spellings of torch.optim's hyperparameter names (Keras, optax, the textbook, papers).
+_ALIASES = {
+    "learning_rate": "lr",
+    "learningrate": "lr",
+    "lrate": "lr",
+    "step_size": "lr",
+    "epsilon": "eps",
+    "beta": "betas",
+    "beta1": "betas",
+    "beta_1": "betas",
+    "b1": "betas",
+    "beta2": "betas",
+    "beta_2": "betas",
+    "b2": "betas",
+    "wd": "weight_decay",
+    "decay": "weight_decay",
+    "weightdecay": "weight_decay",
+    "l2": "weight_decay",
+    "decay_rate": "alpha",
+    "rho": "alpha",
+    "use_nesterov": "nesterov",
+    "ams_grad": "amsgrad",
+    "mom": "momentum",
+}
+
+
+def looks_like_hyperparameter(
+    key: str, valid: Collection[str], known: Collection[str]
+) -> str | None:
+    """A hint (possibly empty) if ``key``, which is none of ``valid``, looks like a
+    hyperparameter name: another spelling of one, a near miss (``lrr``), or a hyperparameter of
+    another optimizer (one of ``known``). None if it looks like a user's own key (``"name"``),
+    which a param group may carry, as in torch."""
+    normal = key.lower().replace("-", "_")
+    alias = _ALIASES.get(normal)
+    close = difflib.get_close_matches(normal, list(valid), n=1, cutoff=0.75)
+    meant = alias if alias in valid else (close[0] if close else None)
+    if meant is not None:
+        return f" (did you mean {meant!r}?)"
+    if key in known or normal in known or alias is not None:
+        return " (a hyperparameter of other optimizers)"
+    if difflib.get_close_matches(normal, list(known), n=1, cutoff=0.8):
+        return ""
+    return None

@@ -75,6 +75,18 @@ class NAdam(Optimizer):
 
     _fixed_coefficients = staticmethod(moment_coefficients)
 
+    def _check_scalars(
+        self, step: int, scalars: Mapping[str, float], group: Mapping[str, Any], where: str
+    ) -> None:
+        # Π_t is a product of μ_i in [β1/2, β1) ⊂ [0, 1): below 1 once a step was taken (1 - Π_t
+        # is a divisor), exactly 1 before.
+        value = scalars["mu_product"]
+        if (step == 0 and value != 1.0) or (step > 0 and not 0.0 <= value < 1.0):
+            expected = "it is 1.0" if step == 0 else "it lies in [0, 1)"
+            raise ValueError(
+                f"{where}: mu_product={value!r} is out of range: after {step} steps {expected}"
+            )
+
     @staticmethod
     def _step_coefficients(
         group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]

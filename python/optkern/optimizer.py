@@ -16,14 +16,13 @@ written, and runs every tensor of the optimizer in one kernel call per (group, d
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import json
-import math
 import numbers
 import operator
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, ParamSpec, TypeGuard, TypeVar
@@ -31,7 +30,7 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeGuard, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _arena, _core, _runtime, _validation, reference
+from . import _arena, _checkpoint, _core, _runtime, _validation, reference
 from ._validation import Rule
 
 ParamsArg = Iterable[NDArray[Any]] | Iterable[Mapping[str, Any]] | None
@@ -74,6 +73,33 @@ def _exclusive(method: Callable[_P, _R]) -> Callable[_P, _R]:
     return guarded
 
 
+@contextlib.contextmanager
+def _exclusive_section(optimizer: Optimizer, method: str) -> Iterator[None]:
+    """_exclusive for a block."""
+    if not optimizer._in_use.acquire(blocking=False):
+        raise _in_use_error(optimizer, method)
+    try:
+        yield
+    finally:
+        optimizer._in_use.release()
+
+
+# Rebuilt by Optimizer.__setstate__ instead of copied or pickled.
+_REBUILT = frozenset(
+    {
+        "_in_use",
+        "_prepared",
+        "_step_inputs",
+        "_roles",
+        "_prepare_step",
+        "_reference_step",
+        "_state_proxies",
+        "_state_view",
+        "_probes",
+    }
+)
+
+
 def _in_use_error(optimizer: Optimizer, method: str) -> RuntimeError:
     return RuntimeError(
         f"{type(optimizer).__name__}.{method}(): another thread is using this optimizer right "
@@ -81,8 +107,21 @@ def _in_use_error(optimizer: Optimizer, method: str) -> RuntimeError:
     )
 
 
-_MAX_STEP = 2**53  # step counts are used in float64 (beta ** t)
-_FORMAT_VERSION = 1
+_MAX_STEP = _checkpoint.MAX_STEP
+
+
+# The optimizer's per-group lists, parallel to param_groups.
+_PER_GROUP = (
+    "_group_params",
+    "_firsts",
+    "_probes",
+    "_labels",
+    "_steps",
+    "_validated",
+    "_scalars",
+    "_fresh",
+    "_bindings",
+)
 
 
 @dataclass
@@ -119,7 +158,7 @@ class Optimizer:
         self.defaults: dict[str, Any] = dict(defaults)
         if isinstance(self.defaults.get("betas"), list):  # stored as torch does: a tuple
             self.defaults["betas"] = tuple(self.defaults["betas"])
-        self.num_threads = num_threads
+        self._num_threads = num_threads  # see the num_threads property
         self.backend = backend
         self.param_groups: list[dict[str, Any]] = []
         # _state[i] holds the arrays of the i-th parameter (param groups in order, then position);
@@ -132,6 +171,7 @@ class Optimizer:
         )
         # The parameters each group was bound with; param_groups[i]["params"] must keep them.
         self._group_params: list[tuple[NDArray[Any], ...]] = []
+        self._firsts: list[int] = []  # per group: the flat index of its first parameter
         self._probes: list[list[_core.TensorGroup]] = []  # params only, for overlap checks
         self._steps: list[int] = []
         self._scalars: list[dict[str, float]] = []  # per group: see _scalar_state
@@ -152,6 +192,12 @@ class Optimizer:
         self._reference_step: Callable[..., None] = getattr(reference, self._kernel)
         if params is None:
             return
+        if isinstance(params, Mapping):
+            raise TypeError(
+                f"{name}: params is a dict ({_some_keys(params)}); pass list(d.values()) to "
+                f"step(grads) with a list of gradients in that order, or build {name}() without "
+                "params and call update(params, grads) with dicts keyed alike (the textbook style)"
+            )
         if isinstance(params, np.ndarray) or not isinstance(params, Iterable):
             raise TypeError(
                 f"{name}: params must be a list of numpy arrays or of param-group dicts, got "
@@ -161,11 +207,17 @@ class Optimizer:
         items = list(params)
         if not items:
             raise ValueError(f"{name}: got an empty parameter list")
-        if _all_mappings(items):
-            for group in items:
-                self.add_param_group(group)
-        else:
-            self.add_param_group({"params": items})
+        self._add_groups(items if _all_mappings(items) else [{"params": items}], None)
+
+    @property
+    def num_threads(self) -> int | None:
+        """Threads of this optimizer's steps; None: ``optkern.get_num_threads()``."""
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int | None) -> None:
+        _validation.num_threads(value, f"{type(self).__name__}.num_threads")
+        self._num_threads = value
 
     @property
     def state(self) -> Mapping[int, Mapping[str, NDArray[Any]]]:
@@ -218,49 +270,76 @@ class Optimizer:
 
     @_exclusive
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
-        """Add a group: ``{"params": [arrays], <hyperparameter>: value, ...}``."""
-        self._add_group(param_group, labels=None)
-
-    def _add_group(
-        self, param_group: Mapping[str, Any], labels: tuple[list[str], list[str]] | None
-    ) -> None:
-        index = len(self.param_groups)
-        where = f"param_groups[{index}]"
-        if not isinstance(param_group, Mapping) or "params" not in param_group:
-            raise TypeError(f"{where}: a param group is a dict with a 'params' list")
-        unknown = sorted(set(param_group) - set(self.defaults) - {"params"})
-        if unknown:
+        """Add a group: ``{"params": [arrays], <hyperparameter>: value, ...}``; hyperparameters
+        left out take the optimizer's defaults. Works before and after steps. Keys that are no
+        hyperparameter name (``"name"``, say) are kept, as torch keeps them, and saved in
+        checkpoints; a misspelled hyperparameter is an error."""
+        if self._keys is not None:
             raise TypeError(
-                f"{where}: unknown hyperparameter(s) {unknown} for {type(self).__name__}; "
-                f"known: {sorted(self.defaults)}"
+                f"{type(self).__name__} is bound to the dicts of update(params, grads); "
+                "add_param_group works with the torch-style step(grads)"
             )
-        params = param_group["params"]
-        if isinstance(params, np.ndarray):
-            params = [params]
-        params = list(params)
-        group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
-        group["params"] = params
-        self._check_hyperparameters(group, where)
-        first = sum(len(g["params"]) for g in self.param_groups)
-        if labels is None:
-            labels = (
+        self._add_groups([param_group], None)
+
+    def _add_groups(
+        self,
+        param_groups: Sequence[Mapping[str, Any]],
+        labels: tuple[list[str], list[str]] | None,
+    ) -> None:
+        """Checks every new group, then the memory of all arrays at once (one sorted pass over
+        every array, so that building an optimizer of many groups stays O(n log n)), then adds
+        them. Adds nothing if anything fails."""
+        first = self._firsts[-1] + len(self._group_params[-1]) if self._group_params else 0
+        added = []
+        for offset, param_group in enumerate(param_groups):
+            index = len(self.param_groups) + offset
+            where = f"param_groups[{index}]"
+            if not isinstance(param_group, Mapping) or "params" not in param_group:
+                raise TypeError(
+                    f"{where}: a param group is a dict with a 'params' list, got "
+                    f"{_describe(param_group)}"
+                )
+            self._check_group_keys(param_group, where, defaults_fill_in=True)
+            params = param_group["params"]
+            if isinstance(params, np.ndarray):
+                params = [params]
+            elif isinstance(params, Mapping):
+                raise TypeError(
+                    f"{where}['params'] is a dict; pass a list of arrays (list(d.values()))"
+                )
+            params = list(params)
+            group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
+            group["params"] = params
+            self._check_hyperparameters(group, where)
+            group_labels = labels or (
                 [f"{where}['params'][{i}]" for i in range(len(params))],
                 [f"grads[{first + i}] (for {where}['params'][{i}])" for i in range(len(params))],
             )
-        # Fails (and adds nothing) on a non-array, unsupported dtype, bad layout, read-only or
-        # overlapping parameter.
-        probe = self._tensor_groups(params, labels, first, [{} for _ in params], ())
-        bound = [tg for b in self._bindings if b for tg in b.tensor_groups]
-        _core.check_disjoint([tg for p in self._probes for tg in p] + bound + probe)
-        self.param_groups.append(group)
-        self._group_params.append(tuple(params))
-        self._probes.append(probe)
-        self._labels.append(labels)
-        self._steps.append(0)
-        self._validated.append(None)
-        self._scalars.append(dict(self._scalar_state))
-        self._fresh.append(set())
-        self._bindings.append(None)
+            # Fails (and adds nothing) on a non-array, unsupported dtype, bad layout or read-only
+            # parameter, or two parameters of the group sharing memory.
+            probe = self._tensor_groups(params, group_labels, first, [{} for _ in params], ())
+            added.append((group, group_labels, probe, first))
+            first += len(params)
+        _core.check_disjoint(self._bound_tensor_groups() + [tg for *_, p, _ in added for tg in p])
+        for group, group_labels, probe, group_first in added:
+            self.param_groups.append(group)
+            self._group_params.append(tuple(group["params"]))
+            self._firsts.append(group_first)
+            self._probes.append(probe)
+            self._labels.append(group_labels)
+            self._steps.append(0)
+            self._validated.append(None)
+            self._scalars.append(dict(self._scalar_state))
+            self._fresh.append(set())
+            self._bindings.append(None)
+
+    def _bound_tensor_groups(self) -> list[_core.TensorGroup]:
+        """Every array the optimizer holds, each once: a bound group's parameters and states, an
+        unbound group's parameters."""
+        out = []
+        for binding, probe in zip(self._bindings, self._probes, strict=True):
+            out += binding.tensor_groups if binding is not None else probe
+        return out
 
     def _check_hyperparameters(self, group: Mapping[str, Any], where: str) -> None:
         for key, rule in self._rules.items():
@@ -268,8 +347,36 @@ class Optimizer:
                 rule(key, group[key], where)
         self._check_group(group, where)
 
+    def _check_group_keys(
+        self, group: Mapping[str, Any], where: str, *, defaults_fill_in: bool = False
+    ) -> None:
+        """Every hyperparameter is there (unless the defaults fill in), and no other key looks
+        like one: a misspelling (``learning_rate``, ``lrr``) or another class's hyperparameter
+        would otherwise be carried along silently and never used."""
+        name = type(self).__name__
+        for key in group:
+            if key == "params" or key in self.defaults:
+                continue
+            if not isinstance(key, str):
+                raise TypeError(f"{where}: param group keys must be str, got {key!r}")
+            meant = _validation.looks_like_hyperparameter(
+                key, self.defaults, _all_hyperparameter_names()
+            )
+            if meant is not None:
+                raise TypeError(
+                    f"{where}: unknown hyperparameter {key!r} for {name}{meant}; its "
+                    f"hyperparameters: {sorted(self.defaults)}"
+                )
+        if not defaults_fill_in:
+            missing = [k for k in self.defaults if k not in group]
+            if missing:
+                raise ValueError(
+                    f"{where} has no {', '.join(map(repr, missing))}: every param group of "
+                    f"{name} holds all of {sorted(self.defaults)}"
+                )
+
     def _first_index(self, group_index: int) -> int:
-        return sum(len(g["params"]) for g in self.param_groups[:group_index])
+        return self._firsts[group_index]
 
     def _tensor_groups(
         self,
@@ -301,7 +408,9 @@ class Optimizer:
             )
         return groups
 
-    def _binding(self, group_index: int) -> _Binding:
+    def _binding(self, group_index: int) -> tuple[_Binding, bool]:
+        """The group's binding, and whether it is new (then _prepare checks it against the other
+        groups' arrays before keeping it)."""
         group = self.param_groups[group_index]
         params = group["params"]
         expected = self._group_params[group_index]
@@ -315,7 +424,7 @@ class Optimizer:
         needed = tuple(init)
         bound = self._bindings[group_index]
         if bound is not None and bound.needed == needed:
-            return bound
+            return bound, False
         first = self._first_index(group_index)
         labels = self._labels[group_index]
         states = [self._state_entry(first + position) for position in range(len(params))]
@@ -327,16 +436,7 @@ class Optimizer:
             for position, array in zip(missing, created, strict=True):
                 states[position][name] = array
         tensor_groups = self._tensor_groups(params, labels, first, states, needed)
-        others = [
-            tg
-            for i, b in enumerate(self._bindings)
-            if b is not None and i != group_index
-            for tg in b.tensor_groups
-        ]
-        _core.check_disjoint(others + tensor_groups)
-        bound = _Binding(needed, tensor_groups)
-        self._bindings[group_index] = bound
-        return bound
+        return _Binding(needed, tensor_groups), True
 
     # ----------------------------------------------------------------------------- stepping
 
@@ -362,24 +462,21 @@ class Optimizer:
             scalars = [dict(s) for s in self._scalars] if self._scalar_state else self._scalars
             steps, fresh, groups = self._steps, self._fresh, self._step_inputs
             if len(groups) == 1:  # the usual case, without a loop's ~0.1 µs
-                coefficients = [
-                    self._step_coefficients(groups[0], steps[0] + 1, fresh[0], scalars[0])
-                ]
-            else:
-                coefficients = [
-                    self._step_coefficients(group, step + 1, created, values)
-                    for group, step, created, values in zip(
-                        groups, steps, fresh, scalars, strict=True
-                    )
-                ]
-            if len(steps) == 1:
-                if steps[0] >= _MAX_STEP:
+                step = steps[0] + 1
+                if step > _MAX_STEP:
                     raise _step_limit_error(self, 0)
-                new_steps = [steps[0] + 1]
+                new_steps = [step]
+                coefficients = [self._step_coefficients(groups[0], step, fresh[0], scalars[0])]
             else:
                 new_steps = [step + 1 for step in steps]
                 if max(new_steps) > _MAX_STEP:
                     raise _step_limit_error(self, new_steps.index(max(new_steps)))
+                coefficients = [
+                    self._step_coefficients(group, step, created, values)
+                    for group, step, created, values in zip(
+                        groups, new_steps, fresh, scalars, strict=True
+                    )
+                ]
             # The bookkeeping of the step, committed all at once with the update (see run).
             commit = {
                 "_steps": new_steps,
@@ -391,7 +488,7 @@ class Optimizer:
                 prepared.run(
                     coefficients,
                     grads,
-                    self.num_threads or _runtime._num_threads or 0,
+                    self._num_threads or _runtime._num_threads or 0,
                     self.__dict__,
                     commit,
                 )
@@ -407,18 +504,35 @@ class Optimizer:
         same group dicts holding the very same objects, compared by identity, so a new float for
         ``lr``, even an equal one, counts as a change and is validated). This is what makes a step
         of a small model cost microseconds: no hyperparameter is looked at again."""
+        name = type(self).__name__
         if not self.param_groups:
             raise ValueError(
-                f"{type(self).__name__} has no parameters: pass them to the constructor, or use "
+                f"{name} has no parameters: pass them to the constructor, or use "
                 "update(params, grads) with dicts"
             )
         self._prepared = None
-        for index, group in enumerate(self.param_groups):
+        groups = self.param_groups
+        if not isinstance(groups, list) or len(groups) != len(self._group_params):
+            count = len(groups) if isinstance(groups, list) else type(groups).__name__
+            raise ValueError(
+                f"{name}.param_groups holds {count} groups, but the optimizer was built with "
+                f"{len(self._group_params)}: add groups with add_param_group(), not by editing "
+                "the list"
+            )
+        for index, group in enumerate(groups):
+            where = f"param_groups[{index}]"
+            if not isinstance(group, dict):
+                raise TypeError(f"{where} must be a dict, got {_describe(group)}")
             # Schedules may change hyperparameters between steps; unchanged ones were checked.
             if not _unchanged(group, self._validated[index]):
-                self._check_hyperparameters(group, f"param_groups[{index}]")
-                self._validated[index] = _snapshot(group)
-        bindings = [self._binding(index) for index in range(len(self.param_groups))]
+                self._check_group_keys(group, where)
+                self._check_hyperparameters(group, where)
+                self._validated[index] = _snapshot(group, self.defaults)
+        results = [self._binding(index) for index in range(len(groups))]
+        bindings = [binding for binding, _ in results]
+        if any(new for _, new in results):  # one sorted pass over every array of every group
+            _core.check_disjoint([tg for binding in bindings for tg in binding.tensor_groups])
+            self._bindings = list[_Binding | None](bindings)
         self._step_inputs = [_as_floats(group) for group in self.param_groups]
         prepared = self._prepare_step(
             [binding.tensor_groups for binding in bindings],
@@ -444,7 +558,7 @@ class Optimizer:
         every array it writes is copied first and put back unless the step was committed."""
         # the same checks as the fused path
         checked = _core.check_grads(prepared.tensor_groups, grads)
-        calls = []
+        calls: list[tuple[list[NDArray[Any] | None], NDArray[Any] | None, Coefficients]] = []
         for binding, fixed, step in zip(
             self._bindings, prepared.fixed_coefficients, step_coefficients, strict=True
         ):
@@ -461,8 +575,8 @@ class Optimizer:
         written = [array for arrays, _, _ in calls for array in arrays if array is not None]
         backup = [array.copy() for array in written]
         try:
-            for (param, *states), grad, values in calls:
-                self._reference_step(param, grad, *states, values)
+            for arrays, grad, values in calls:
+                self._reference_step(*arrays[:1], grad, *arrays[1:], values)
             self.__dict__.update(commit)
         except BaseException:
             if self._steps is not commit["_steps"]:  # not committed: undo the writes
@@ -490,33 +604,37 @@ class Optimizer:
             keys = list(params)
             _check_same_keys(keys, grads, "grads", "params")
             labels = ([f"params[{k!r}]" for k in keys], [f"grads[{k!r}]" for k in keys])
-            self._add_group({"params": [params[k] for k in keys]}, labels)
+            self._add_groups([{"params": [params[k] for k in keys]}], labels)
             self._keys = keys
             if self._pending is not None:
                 pending, self._pending = self._pending, None
                 try:
                     self.load_state_dict(pending)
-                except Exception:  # unbind again, so the next update() retries cleanly
-                    self._pending, self._keys = pending, None
-                    for per_group in (
-                        self.param_groups,
-                        self._labels,
-                        self._steps,
-                        self._validated,
-                        self._scalars,
-                        self._fresh,
-                        self._bindings,
-                        self._group_params,
-                        self._probes,
-                    ):
-                        per_group.clear()
-                    self._set_state({})
-                    raise
+                except (TypeError, ValueError) as error:
+                    # Unbound again, and the state dropped: it cannot fit these arrays, and
+                    # keeping it would make every later update() fail the same way.
+                    self._unbind_all()
+                    raise type(error)(
+                        f"update(): the state loaded before the first update() does not fit "
+                        f"these arrays, so it was dropped (the next update() starts without "
+                        f"it): {error}"
+                    ) from error
         else:
             _check_same_keys(self._keys, params, "params", "the first update() call")
             _check_same_keys(self._keys, grads, "grads", "the first update() call")
             self._rebind_replaced_params([params[k] for k in self._keys])
         self.step([grads[k] for k in self._keys])
+
+    def _unbind_all(self) -> None:
+        """Back to the state of a textbook-style optimizer before its first update()."""
+        self.__dict__.update(
+            param_groups=[],
+            _keys=None,
+            _prepared=None,
+            _step_inputs=[],
+            **{name: [] for name in _PER_GROUP},
+            **_state_attributes({}),
+        )
 
     def _rebind_replaced_params(self, new: list[NDArray[Any]]) -> None:
         """The textbook classes key state by name, so a key may get a new array: allowed when it
@@ -547,12 +665,13 @@ class Optimizer:
     @_exclusive
     def state_dict(self) -> StateDict:
         """A copy of the hyperparameters, step counts and state arrays (torch's layout: state keyed
-        by parameter index, param_groups holding the indices)."""
+        by parameter index, param_groups holding the indices), plus ``optimizer``: the class
+        that wrote it, which ``load_state_dict`` checks."""
         groups = []
         state: dict[int, dict[str, Any]] = {}
         for index, group in enumerate(self.param_groups):
             first = self._first_index(index)
-            indices = list(range(first, first + len(group["params"])))
+            indices = list(range(first, first + len(self._group_params[index])))
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": indices})
             # States never stepped hold only their initial values (and SGD treats a fresh
             # momentum buffer specially): leave them out, so that a load re-creates them fresh.
@@ -562,206 +681,138 @@ class Optimizer:
                 if arrays or self._steps[index]:
                     state[i] = {"step": self._steps[index], **self._scalars[index]}
                     state[i].update({k: np.array(v, copy=True) for k, v in arrays.items()})
-        out: StateDict = {"state": state, "param_groups": groups}
+        out: StateDict = {
+            "state": state,
+            "param_groups": groups,
+            "optimizer": self._checkpoint_names()[0],
+        }
         if self._keys is not None:
             out["keys"] = list(self._keys)
         return out
 
     @_exclusive
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore hyperparameters, step counts and state (copied). Everything is checked against
-        the bound parameters first; on any error nothing changes. A textbook-style optimizer that
-        has not seen update() yet keeps it until its first update()."""
+        """Restore hyperparameters (and user keys), step counts and state (copied). Everything is
+        checked against the bound parameters first; on any error nothing changes.
+
+        A textbook-style optimizer that has not seen ``update()`` yet checks all it can now
+        (everything but the arrays' shapes and dtypes), keeps a copy, and loads it on its first
+        ``update()``; a later load before then replaces it, as a second load would. If the
+        copy does not fit the first ``update()``'s arrays, that call raises and the copy is
+        dropped, so the next ``update()`` starts afresh."""
         where = "load_state_dict"
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"{where}: expected a dict, got {type(state_dict).__name__}")
-        extra = set(state_dict) - {"state", "param_groups", "keys"}
-        missing = {"state", "param_groups"} - set(state_dict)
-        if extra or missing:
-            raise ValueError(
-                f"{where}: expected keys 'state', 'param_groups' (and 'keys'); "
-                f"missing {sorted(missing)}, unknown {sorted(map(str, extra))}"
-            )
-        keys = state_dict.get("keys")
+        keys = state_dict.get("keys") if isinstance(state_dict, Mapping) else None
+        if keys is not None and (
+            not isinstance(keys, list)
+            or not all(isinstance(k, str) for k in keys)
+            or len(set(keys)) != len(keys)
+        ):
+            raise TypeError(f"{where}: 'keys' must be a list of distinct str, got {keys!r}")
         if not self.param_groups and keys is not None and self._keys is None:
-            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-                raise TypeError(f"{where}: 'keys' must be a list of str")
-            self._pending = state_dict
+            _checkpoint.check(self, state_dict, [len(keys)], None, where)
+            self._pending = _copied(state_dict)
             return
         if keys is not None and self._keys is not None and list(keys) != self._keys:
             raise ValueError(f"{where}: saved keys {keys} differ from the bound {self._keys}")
-        groups = state_dict["param_groups"]
-        if not isinstance(groups, list) or len(groups) != len(self.param_groups):
-            raise ValueError(
-                f"{where}: expected {len(self.param_groups)} param groups, got "
-                f"{len(groups) if isinstance(groups, list) else type(groups).__name__}"
-            )
-        new_groups: list[dict[str, Any]] = []
-        new_steps: list[int] = []
-        new_scalars: list[dict[str, float]] = []
+        params = [list(p) for p in self._group_params]
+        loaded = _checkpoint.check(self, state_dict, [len(p) for p in params], params, where)
         new_state: dict[int, dict[str, NDArray[Any]]] = {}
-        saved_state = state_dict["state"]
-        if not isinstance(saved_state, Mapping):
-            raise TypeError(f"{where}: 'state' must be a dict keyed by parameter index")
-        count = sum(len(g["params"]) for g in self.param_groups)
-        bad = [k for k in saved_state if not _is_index(k) or not 0 <= int(k) < count]
-        if bad:
-            raise ValueError(f"{where}: state keys {bad} are not parameter indices 0..{count - 1}")
-        for index, (saved, group) in enumerate(zip(groups, self.param_groups, strict=False)):
-            gw = f"{where}: param_groups[{index}]"
-            if not isinstance(saved, Mapping):
-                raise TypeError(f"{gw} must be a dict")
+        for index, group_params in enumerate(params):
             first = self._first_index(index)
-            indices = list(range(first, first + len(group["params"])))
-            if list(saved.get("params", [])) != indices:
-                raise ValueError(f"{gw}['params'] must be {indices}, got {saved.get('params')}")
-            hyper = {k: v for k, v in saved.items() if k != "params"}
-            if set(hyper) != set(self.defaults):
-                raise ValueError(
-                    f"{gw}: hyperparameters {sorted(hyper)} differ from {sorted(self.defaults)}"
-                )
-            if "betas" in hyper:
-                hyper["betas"] = tuple(hyper["betas"])
-            self._check_hyperparameters(hyper, gw)
-            steps, names, scalar_values = set(), set(), set()
-            saved_arrays = []
-            for position, i in enumerate(indices):
-                entry = saved_state.get(i, saved_state.get(str(i), {}))
-                arrays, step, scalars = self._checked_state_entry(
-                    entry, group["params"][position], f"{gw}", i
-                )
-                steps.add(step)
-                names.add(tuple(sorted(arrays)))
-                scalar_values.add(tuple(sorted(scalars.items())))
-                saved_arrays.append(arrays)
-            if len(steps) > 1 or len(names) > 1 or len(scalar_values) > 1:
-                raise ValueError(
-                    f"{gw}: its parameters have different steps, state arrays or "
-                    f"{'/'.join(self._scalar_state) or 'scalars'}"
-                )
             # Copies, laid out as _binding lays out new state (see _arena).
-            group_state: list[dict[str, NDArray[Any]]] = [{} for _ in indices]
-            for name in names.pop() if names else ():
-                copies = _arena.arrays_like(group["params"], None)  # each filled just below
+            group_state: list[dict[str, NDArray[Any]]] = [{} for _ in group_params]
+            saved = loaded.arrays[index]
+            for name in saved[0] if saved else ():
+                copies = _arena.arrays_like(group_params, None)  # each filled just below
                 for position, copy in enumerate(copies):
-                    np.copyto(copy, saved_arrays[position][name])
+                    np.copyto(copy, saved[position][name])
                     group_state[position][name] = copy
-            new_state.update(zip(indices, group_state, strict=True))
-            new_groups.append({**hyper, "params": group["params"]})
-            new_steps.append(steps.pop() if steps else 0)
-            new_scalars.append(dict(scalar_values.pop()) if scalar_values else {})
-            for name, initial in self._scalar_state.items():
-                new_scalars[-1].setdefault(name, initial)
+            new_state.update(enumerate(group_state, start=first))
+        new_groups = [
+            {**hyper, "params": self.param_groups[index]["params"]}
+            for index, hyper in enumerate(loaded.groups)
+        ]
         # One dict update (a single C call), so that a KeyboardInterrupt cannot land half-way.
         self.__dict__.update(
             param_groups=new_groups,
-            _steps=new_steps,
+            _steps=loaded.steps,
             _validated=[None for _ in new_groups],
-            _scalars=new_scalars,
+            _scalars=loaded.scalars,
             _fresh=[set() for _ in new_groups],
             _bindings=[None for _ in new_groups],
             **_state_attributes(new_state),
         )
 
-    def _checked_state_entry(
-        self, entry: Any, param: NDArray[Any], where: str, index: int
-    ) -> tuple[dict[str, NDArray[Any]], int, dict[str, float]]:
-        if not isinstance(entry, Mapping):
-            raise TypeError(f"{where}: state[{index}] must be a dict")
-        step = entry.get("step", 0)
-        if isinstance(step, np.ndarray) and step.ndim == 0:
-            step = step.item()
-        if (
-            isinstance(step, bool)
-            or not isinstance(step, numbers.Integral)
-            or not 0 <= int(step) <= _MAX_STEP
-        ):
-            raise ValueError(
-                f"{where}: state[{index}]['step'] must be an int in [0, 2**53], got {step!r}"
+    def _checkpoint_names(self) -> tuple[str, ...]:
+        """The names of checkpoints this optimizer loads: its class's (first), and for a user's
+        subclass also that of the optkern class it extends."""
+        names = []
+        for cls in type(self).__mro__:
+            if cls is Optimizer or not issubclass(cls, Optimizer):
+                break
+            module = cls.__module__
+            names.append(
+                f"textbook.{cls.__name__}" if module == "optkern.textbook" else cls.__name__
             )
-        scalars = {}
-        for name in self._scalar_state:
-            if name not in entry:
-                if step:
-                    raise ValueError(
-                        f"{where}: state[{index}] has step {step} but no {name!r}, which "
-                        f"{type(self).__name__} needs to resume"
-                    )
-                continue
-            value = entry[name]
-            if isinstance(value, np.ndarray) and value.ndim == 0:
-                value = value.item()
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)
-            ):
-                raise ValueError(
-                    f"{where}: state[{index}][{name!r}] must be a finite float, got {value!r}"
-                )
-            scalars[name] = float(value)
-        arrays = {}
-        for name, value in entry.items():
-            if name == "step" or name in self._scalar_state:
-                continue
-            if name not in self._roles[2:]:
-                raise ValueError(
-                    f"{where}: state[{index}] has unknown array {name!r}; "
-                    f"{type(self).__name__} keeps {list(self._roles[2:])}"
-                )
-            if not isinstance(value, np.ndarray):
-                raise TypeError(f"{where}: state[{index}][{name!r}] must be a numpy array")
-            if value.shape != param.shape or value.dtype != param.dtype:
-                raise ValueError(
-                    f"{where}: state[{index}][{name!r}] is {value.dtype}{value.shape}, "
-                    f"expected {param.dtype}{param.shape} like its parameter"
-                )
-            arrays[name] = value  # copied by the caller once everything is checked
-        return arrays, int(step), scalars
+            if module.startswith("optkern."):
+                break
+        return tuple(names)
+
+    def _check_scalars(
+        self, step: int, scalars: Mapping[str, float], group: Mapping[str, Any], where: str
+    ) -> None:
+        """Range checks of loaded scalar state (see ``_scalar_state``); override where needed."""
 
     def save_state(self, path: str | os.PathLike[str]) -> None:
-        """Write ``state_dict()`` to a ``.npz`` file (arrays as arrays, the rest as JSON)."""
-        sd = self.state_dict()
-        meta = {
-            "format": _FORMAT_VERSION,
-            "optimizer": type(self).__name__,
-            "param_groups": [{k: _plain(v) for k, v in g.items()} for g in sd["param_groups"]],
-            "steps": {str(i): s["step"] for i, s in sd["state"].items()},
-            "scalars": {
-                str(i): {k: s[k] for k in self._scalar_state if k in s}
-                for i, s in sd["state"].items()
-            },
-            "keys": sd.get("keys"),
-        }
-        arrays = {
-            f"state.{i}.{name}": a
-            for i, s in sd["state"].items()
-            for name, a in s.items()
-            if name != "step" and name not in self._scalar_state
-        }
-        with open(path, "wb") as file:  # exactly `path`: np.savez would append ".npz" to a name
-            np.savez(file, __optkern__=np.array(json.dumps(meta)), **arrays)
+        """Write ``state_dict()`` to a ``.npz`` file (arrays as arrays, the rest as JSON).
+
+        Atomic: the file is written beside ``path`` under a temporary name, flushed to disk and
+        renamed over ``path``; if anything fails (a value JSON cannot hold, a full disk, an
+        interrupt), ``path`` keeps its previous content."""
+        _checkpoint.write_npz(path, self.state_dict(), tuple(self._scalar_state))
 
     def load_state(self, path: str | os.PathLike[str]) -> None:
         """Load a file written by ``save_state`` (checked like ``load_state_dict``)."""
-        with np.load(path, allow_pickle=False) as data:
-            if "__optkern__" not in data.files:
-                raise ValueError(f"{path}: not an optkern state file")
-            meta = json.loads(str(data["__optkern__"]))
-            if meta.get("format") != _FORMAT_VERSION:
-                raise ValueError(f"{path}: unsupported state format {meta.get('format')!r}")
-            state: dict[int, dict[str, Any]] = {
-                int(i): {"step": step, **meta.get("scalars", {}).get(i, {})}
-                for i, step in meta["steps"].items()
-            }
-            for name in data.files:
-                if name.startswith("state."):
-                    _, index, array_name = name.split(".", 2)
-                    state.setdefault(int(index), {"step": 0})[array_name] = data[name]
-        sd: StateDict = {"state": state, "param_groups": meta["param_groups"]}
-        if meta.get("keys") is not None:
-            sd["keys"] = meta["keys"]
-        self.load_state_dict(sd)
+        self.load_state_dict(_checkpoint.read_npz(path))
+
+    # ----------------------------------------------------------------------------- copies
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For ``copy.deepcopy`` and ``pickle``: the optimizer's data without what is rebuilt from
+        it (the lock, the compiled bindings and prepared step, the read-only state views)."""
+        with _exclusive_section(self, "__getstate__"):
+            state = {k: v for k, v in self.__dict__.items() if k not in _REBUILT}
+            state["_bindings"] = [None for _ in self._bindings]
+            state["_validated"] = [None for _ in self._validated]  # re-validated on first use
+            return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.update(
+            _in_use=threading.RLock(),
+            _prepared=None,
+            _step_inputs=[],
+            _roles=_core.array_roles[self._kernel],
+            _prepare_step=getattr(_core, f"{self._kernel}_prepare"),
+            _reference_step=getattr(reference, self._kernel),
+            **_state_attributes(self._state),
+        )
+        # Copied state arrays lose their place in the arena: laid out anew, as a load does.
+        for index, params in enumerate(self._group_params):
+            first = self._firsts[index]
+            for name in {n for i in range(len(params)) for n in self._state.get(first + i, {})}:
+                copies = _arena.arrays_like(list(params), None)
+                for position, copy in enumerate(copies):
+                    entry = self._state.get(first + position, {})
+                    if name in entry:
+                        np.copyto(copy, entry[name])
+                        entry[name] = copy
+        self._probes = [
+            self._tensor_groups(list(params), labels, first, [{} for _ in params], ())
+            for params, labels, first in zip(
+                self._group_params, self._labels, self._firsts, strict=True
+            )
+        ]
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -779,6 +830,17 @@ def _state_attributes(state: dict[int, dict[str, NDArray[Any]]]) -> dict[str, An
     return {"_state": state, "_state_proxies": proxies, "_state_view": MappingProxyType(proxies)}
 
 
+def _copied(value: Any) -> Any:
+    """A copy of a state dict's nested dicts, lists and arrays (kept until a deferred load)."""
+    if isinstance(value, np.ndarray):
+        return np.array(value, copy=True)
+    if isinstance(value, Mapping):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
+
+
 def _plain_view(array: NDArray[Any] | None) -> NDArray[Any] | None:
     """``array`` as a base-class ndarray sharing its memory (None stays None)."""
     if array is None or type(array) is np.ndarray:
@@ -793,31 +855,38 @@ def _step_limit_error(optimizer: Optimizer, group: int) -> ValueError:
     )
 
 
+def _all_hyperparameter_names() -> set[str]:
+    """The hyperparameters of every optimizer class defined so far (optkern's and users')."""
+    names: set[str] = set()
+    pending: list[type[Optimizer]] = [Optimizer]
+    while pending:
+        cls = pending.pop()
+        names.update(getattr(cls, "_rules", {}))
+        pending += cls.__subclasses__()
+    return names
+
+
 def _all_mappings(items: list[Any]) -> TypeGuard[list[Mapping[str, Any]]]:
     """True if every item is a Mapping: a list of param groups rather than of arrays."""
     return all(isinstance(item, Mapping) for item in items)
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready: tuples as lists, NumPy scalars as Python numbers."""
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 _PLAIN_TYPES = (bool, int, float, str, type(None))
 
 
-def _snapshot(group: Mapping[str, Any]) -> dict[str, Any] | None:
+def _snapshot(
+    group: Mapping[str, Any], hyperparameters: Mapping[str, Any]
+) -> dict[str, Any] | None:
     """The group's hyperparameters as just validated, or None when one is of an unusual type
-    (a NumPy scalar, a list ...): such groups are re-validated on every step."""
-    snapshot = {}
+    (a NumPy scalar, a list ...): such groups are re-validated on every step. User keys (not
+    hyperparameters: ``"name"`` ...) are recorded by presence only, whatever their value."""
+    snapshot: dict[str, Any] = {}
     for key, value in group.items():
         if key == "params":
             continue
-        if type(value) in _PLAIN_TYPES or (
+        if key not in hyperparameters:
+            snapshot[key] = _USER_KEY
+        elif type(value) in _PLAIN_TYPES or (
             type(value) is tuple and all(type(v) in _PLAIN_TYPES for v in value)
         ):
             snapshot[key] = value
@@ -849,6 +918,10 @@ def _unchanged(group: Mapping[str, Any], snapshot: dict[str, Any] | None) -> boo
         return False
     for key, old in snapshot.items():
         new = group.get(key, _MISSING)
+        if old is _USER_KEY:
+            if new is _MISSING:
+                return False
+            continue
         if type(new) is not type(old) or new != old:
             return False
         if type(old) is tuple and any(
@@ -859,12 +932,16 @@ def _unchanged(group: Mapping[str, Any], snapshot: dict[str, Any] | None) -> boo
 
 
 _MISSING = object()
+_USER_KEY = object()  # in a snapshot: a user key, whose value is never looked at
 
 
-def _is_index(key: Any) -> bool:
-    return (not isinstance(key, bool) and isinstance(key, numbers.Integral)) or (
-        isinstance(key, str) and key.isdigit()
-    )
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _some_keys(mapping: Mapping[Any, Any]) -> str:
+    keys = [repr(k) for k in list(mapping)[:3]]
+    return "keys " + ", ".join(keys) + (", ..." if len(mapping) > 3 else "") if keys else "empty"
 
 
 def _check_same_keys(expected: list[str], given: Mapping[str, Any], what: str, of: str) -> None:

@@ -59,7 +59,15 @@ _NUMPY_SCALARS_WIDEN = (np.float64(1.0) * np.ones(1, np.float32)).dtype == np.fl
 
 
 class _Textbook(Optimizer):
-    """Shared plumbing: the textbook signature puts hyperparameters first and has no params."""
+    """Shared plumbing: the textbook signature puts hyperparameters first and has no params, and
+    its hyperparameters are plain attributes (``opt.lr``, ``opt.momentum`` ...), which the
+    textbook's lr-decay code assigns."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls._rules:
+            if name not in vars(cls) and not isinstance(getattr(cls, name, None), property):
+                setattr(cls, name, _hyperparameter_attribute(name))
 
     def __init__(
         self,
@@ -80,6 +88,24 @@ class _Textbook(Optimizer):
             for i, key in enumerate(self._keys)
             if name in self._state.get(i, {})
         }
+
+
+def _hyperparameter_attribute(name: str) -> property:
+    """``opt.<name>``: reads the live hyperparameter; assigning validates it, then sets it for
+    every update from now on (the optimizer's default and its param group)."""
+
+    def read(self: _Textbook) -> Any:
+        return self.param_groups[0][name] if self.param_groups else self.defaults[name]
+
+    def write(self: _Textbook, value: Any) -> None:
+        where = f"{type(self).__name__}.{name}"
+        self._rules[name](name, value, where)
+        self._check_group({**self.defaults, name: value}, where)
+        self.defaults[name] = value
+        for group in self.param_groups:
+            group[name] = value
+
+    return property(read, write, doc=f"The hyperparameter {name!r} (read and assign).")
 
 
 class SGD(_Textbook):
