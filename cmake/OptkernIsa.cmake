@@ -1,5 +1,6 @@
-# One object library per instruction set, all built from the same source (the kernels'
-# kernels_impl.h; the benchmark's ceiling_impl.h). Each gets only its own ISA flags, never
+# One object library per instruction set, all built from the same source (cpp/isa/kernels_<isa>.cpp,
+# which includes optkern/kernels_impl.h: the kernels and the benchmark's memory ceilings
+# (optkern/ceiling.h) alike). Each gets only its own ISA flags, never
 # -march=native (unless OPTKERN_NATIVE asks for it), so the wheel runs on any CPU of the
 # architecture and dispatch.cpp chooses among them at import.
 #

@@ -32,7 +32,8 @@ def get_num_threads() -> int:
 
 
 def active_isa() -> str:
-    """The instruction set of the kernels in use ('baseline', 'avx2' or 'avx512')."""
+    """The instruction set of the kernels in use: one of ``compiled_isas()`` ('baseline', and
+    'avx2' and 'avx512' on x86-64)."""
     return _core.active_isa()
 
 
@@ -54,7 +55,7 @@ def config_lines() -> list[str]:
         + (" (AddressSanitizer + UBSan build)" if _core.sanitized else ""),
         f"compiled ISAs: {', '.join(compiled_isas())}",
         f"supported here: {', '.join(supported_isas())}",
-        f"active ISA: {active_isa()} (set OPTKERN_ISA=baseline|avx2|avx512 to force one)",
+        f"active ISA: {active_isa()} (set OPTKERN_ISA={'|'.join(compiled_isas())} to force one)",
         f"OpenMP: {_core.openmp_runtime}" + (f" ({openmp_library})" if openmp_library else ""),
         f"threads: {get_num_threads()}"
         + ("" if _core.has_openmp else " (built without OpenMP: always 1)"),
