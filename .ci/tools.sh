@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the CI scripts: makes sure .venv-tools holds the pinned tools of .ci/tools.txt and
 # sets $tools to its bin/ folder. Set OPTKERN_CI_TOOLS to use another venv.
 tools_venv=${OPTKERN_CI_TOOLS:-.venv-tools}

@@ -130,9 +130,10 @@ PyCFunction as_cfunction() {
 PyMethodDef is_current_def = {
     "is_current", as_cfunction<is_current_method>(), METH_FASTCALL,
     "is_current(param_groups, bindings, bound_params): True while the groups are unchanged."};
-PyMethodDef run_def = {"run", as_cfunction<run_method>(), METH_FASTCALL,
-                       "run(step_coefficients, grads, num_threads, namespace, commit): one checked step; then "
-                       "namespace.update(commit)."};
+PyMethodDef run_def = {
+    "run", as_cfunction<run_method>(), METH_FASTCALL,
+    "run(step_coefficients, grads, num_threads, namespace, commit): one checked step; then "
+    "namespace.update(commit)."};
 
 void add_fast_method(const py::handle& cls, PyMethodDef* def) {
   PyObject* method = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def);
