@@ -91,6 +91,20 @@ void expect_arguments(const char* signature, Py_ssize_t given, Py_ssize_t expect
   }
 }
 
+// owner.<name> = value for every item of `attributes` (a dict), in one C call: Python runs no
+// bytecode in between, so a pending KeyboardInterrupt is raised only after all are set. Attributes
+// are set one by one (not through owner.__dict__, which would take the instance's attribute
+// values out of CPython's inline layout and slow every later attribute access).
+void set_attributes(PyObject* owner, PyObject* attributes) {
+  if (!PyDict_Check(attributes)) throw py::type_error("set_attributes: attributes must be a dict");
+  PyObject* key = nullptr;
+  PyObject* value = nullptr;
+  Py_ssize_t position = 0;
+  while (PyDict_Next(attributes, &position, &key, &value)) {
+    if (PyObject_SetAttr(owner, key, value) != 0) throw py::error_already_set();
+  }
+}
+
 PyObject* is_current_method(PyObject* self, PyObject* const* args, Py_ssize_t count) {
   return with_python_errors([&]() -> PyObject* {
     expect_arguments("is_current(param_groups, bindings, bound_params)", count, 3);
@@ -101,21 +115,19 @@ PyObject* is_current_method(PyObject* self, PyObject* const* args, Py_ssize_t co
 
 PyObject* run_method(PyObject* self, PyObject* const* args, Py_ssize_t count) {
   return with_python_errors([&]() -> PyObject* {
-    expect_arguments("run(step_coefficients, grads, num_threads, namespace, commit)", count, 5);
+    expect_arguments("run(step_coefficients, grads, num_threads, owner, commit)", count, 5);
     const long threads = PyLong_AsLong(args[2]);
     if (threads == -1 && PyErr_Occurred()) throw py::error_already_set();
     if (threads < 0 || threads > std::numeric_limits<int>::max()) {
       throw py::value_error("num_threads must be >= 1 (or 0: OpenMP's maximum)");
     }
-    if (!PyDict_Check(args[3]) || !PyDict_Check(args[4])) {
-      throw py::type_error("PreparedStep.run: namespace and commit must be dicts");
-    }
+    if (!PyDict_Check(args[4])) throw py::type_error("PreparedStep.run: commit must be a dict");
     py::cast<PreparedStep&>(self).run(args[0], args[1], static_cast<int>(threads));
     // The step's bookkeeping (step counts, scalar state) is committed here, in the same C call as
     // the update: a Ctrl-C during the kernel is raised only when this call returns, so a caller
     // that catches KeyboardInterrupt finds the update and its bookkeeping both done. Committed
     // from Python after the call, the interrupt would land between the two.
-    if (PyDict_Update(args[3], args[4]) != 0) throw py::error_already_set();
+    set_attributes(args[3], args[4]);
     Py_RETURN_NONE;
   });
 }
@@ -132,8 +144,8 @@ PyMethodDef is_current_def = {
     "is_current(param_groups, bindings, bound_params): True while the groups are unchanged."};
 PyMethodDef run_def = {
     "run", as_cfunction<run_method>(), METH_FASTCALL,
-    "run(step_coefficients, grads, num_threads, namespace, commit): one checked step; then "
-    "namespace.update(commit)."};
+    "run(step_coefficients, grads, num_threads, owner, commit): one checked step; then "
+    "owner.<key> = value for each item of commit."};
 
 void add_fast_method(const py::handle& cls, PyMethodDef* def) {
   PyObject* method = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def);
@@ -183,6 +195,12 @@ PYBIND11_MODULE(_core, m) {
   add_fast_method(prepared_step, &is_current_def);
   add_fast_method(prepared_step, &run_def);
   m.def("check_disjoint", &check_disjoint, py::arg("groups"));
+  m.def(
+      "set_attributes",
+      [](const py::handle& owner, const py::handle& attributes) {
+        set_attributes(owner.ptr(), attributes.ptr());
+      },
+      py::arg("owner"), py::arg("attributes"));
   m.def("_same_traffic_step", &same_traffic_step, py::arg("groups"), py::arg("grads"),
         py::arg("num_threads"),
         "Benchmarks only: the same-traffic memory ceiling of a step (adds g to p and states).");

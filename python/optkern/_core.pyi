@@ -39,6 +39,9 @@ class TensorGroup:
     def __len__(self) -> int: ...
 
 def check_disjoint(groups: Sequence[TensorGroup]) -> None: ...
+
+# owner.<key> = value for every item, in one C call (no KeyboardInterrupt in between).
+def set_attributes(owner: object, attributes: dict[str, Any]) -> None: ...
 def _same_traffic_step(groups: Sequence[TensorGroup], grads: _Grads, num_threads: int) -> None: ...
 def check_grads(groups: Sequence[TensorGroup], grads: _Grads) -> list[NDArray[Any]]: ...
 
@@ -54,14 +57,14 @@ class PreparedStep:
         bound_params: list[Any],
         /,
     ) -> bool: ...
-    # After the kernels ran, in the same call: namespace.update(commit) (the step's bookkeeping,
-    # committed atomically with the update with respect to KeyboardInterrupt).
+    # After the kernels ran, in the same call: set_attributes(owner, commit) (the step's
+    # bookkeeping, committed atomically with the update with respect to KeyboardInterrupt).
     def run(
         self,
         step_coefficients: list[_Coefficients],
         grads: _Grads,
         num_threads: int,
-        namespace: dict[str, Any],
+        owner: object,
         commit: dict[str, Any],
         /,
     ) -> None: ...

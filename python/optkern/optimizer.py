@@ -233,7 +233,7 @@ class Optimizer:
         return self._state[index]
 
     def _set_state(self, state: dict[int, dict[str, NDArray[Any]]]) -> None:
-        self.__dict__.update(_state_attributes(state))
+        _core.set_attributes(self, _state_attributes(state))
 
     # ----------------------------------------------------------------------------- declarations
 
@@ -477,19 +477,20 @@ class Optimizer:
                         groups, new_steps, fresh, scalars, strict=True
                     )
                 ]
-            # The bookkeeping of the step, committed all at once with the update (see run).
-            commit = {
-                "_steps": new_steps,
-                "_fresh": [set() for _ in fresh] if any(fresh) else fresh,
-                "_scalars": scalars,
-            }
+            # The bookkeeping of the step, committed all at once with the update (see run): only
+            # what changes, since each entry costs a little on every step of a small model.
+            commit: dict[str, Any] = {"_steps": new_steps}
+            if scalars is not self._scalars:
+                commit["_scalars"] = scalars
+            if any(fresh):
+                commit["_fresh"] = [set() for _ in fresh]
             if self.backend == "fused":
                 # 0: set_num_threads's value is unset, so the kernels take OpenMP's maximum
                 prepared.run(
                     coefficients,
                     grads,
                     self._num_threads or _runtime._num_threads or 0,
-                    self.__dict__,
+                    self,
                     commit,
                 )
             else:
@@ -577,7 +578,7 @@ class Optimizer:
         try:
             for arrays, grad, values in calls:
                 self._reference_step(*arrays[:1], grad, *arrays[1:], values)
-            self.__dict__.update(commit)
+            _core.set_attributes(self, commit)
         except BaseException:
             if self._steps is not commit["_steps"]:  # not committed: undo the writes
                 for array, saved in zip(written, backup, strict=True):
@@ -627,13 +628,16 @@ class Optimizer:
 
     def _unbind_all(self) -> None:
         """Back to the state of a textbook-style optimizer before its first update()."""
-        self.__dict__.update(
-            param_groups=[],
-            _keys=None,
-            _prepared=None,
-            _step_inputs=[],
-            **{name: [] for name in _PER_GROUP},
-            **_state_attributes({}),
+        _core.set_attributes(
+            self,
+            dict(
+                param_groups=[],
+                _keys=None,
+                _prepared=None,
+                _step_inputs=[],
+                **{name: [] for name in _PER_GROUP},
+                **_state_attributes({}),
+            ),
         )
 
     def _rebind_replaced_params(self, new: list[NDArray[Any]]) -> None:
@@ -732,15 +736,18 @@ class Optimizer:
             {**hyper, "params": self.param_groups[index]["params"]}
             for index, hyper in enumerate(loaded.groups)
         ]
-        # One dict update (a single C call), so that a KeyboardInterrupt cannot land half-way.
-        self.__dict__.update(
-            param_groups=new_groups,
-            _steps=loaded.steps,
-            _validated=[None for _ in new_groups],
-            _scalars=loaded.scalars,
-            _fresh=[set() for _ in new_groups],
-            _bindings=[None for _ in new_groups],
-            **_state_attributes(new_state),
+        # One C call, so that a KeyboardInterrupt cannot land half-way.
+        _core.set_attributes(
+            self,
+            dict(
+                param_groups=new_groups,
+                _steps=loaded.steps,
+                _validated=[None for _ in new_groups],
+                _scalars=loaded.scalars,
+                _fresh=[set() for _ in new_groups],
+                _bindings=[None for _ in new_groups],
+                **_state_attributes(new_state),
+            ),
         )
 
     def _checkpoint_names(self) -> tuple[str, ...]:
@@ -781,21 +788,26 @@ class Optimizer:
         """For ``copy.deepcopy`` and ``pickle``: the optimizer's data without what is rebuilt from
         it (the lock, the compiled bindings and prepared step, the read-only state views)."""
         with _exclusive_section(self, "__getstate__"):
+            # (Reading __dict__ moves CPython's inline attribute values into a dict, which makes
+            # this object's later attribute lookups a little slower; copies are rare.)
             state = {k: v for k, v in self.__dict__.items() if k not in _REBUILT}
             state["_bindings"] = [None for _ in self._bindings]
             state["_validated"] = [None for _ in self._validated]  # re-validated on first use
             return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.__dict__.update(
-            _in_use=threading.RLock(),
-            _prepared=None,
-            _step_inputs=[],
-            _roles=_core.array_roles[self._kernel],
-            _prepare_step=getattr(_core, f"{self._kernel}_prepare"),
-            _reference_step=getattr(reference, self._kernel),
-            **_state_attributes(self._state),
+        _core.set_attributes(self, state)
+        _core.set_attributes(
+            self,
+            dict(
+                _in_use=threading.RLock(),
+                _prepared=None,
+                _step_inputs=[],
+                _roles=_core.array_roles[self._kernel],
+                _prepare_step=getattr(_core, f"{self._kernel}_prepare"),
+                _reference_step=getattr(reference, self._kernel),
+                **_state_attributes(self._state),
+            ),
         )
         # Copied state arrays lose their place in the arena: laid out anew, as a load does.
         for index, params in enumerate(self._group_params):
