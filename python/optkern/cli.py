@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     info = "print version, compiler, ISAs, OpenMP and threads"
     sub.add_parser("info", help=info, description=info)
     check = "run every optimizer against the reference, bit for bit, on every ISA of this CPU"
-    sub.add_parser("selfcheck", help=check, description=check + " (about half a minute per ISA)")
+    sub.add_parser("selfcheck", help=check, description=check + " (up to half a minute per ISA)")
     compare = sub.add_parser(
         "compare",
         help="train networks with several optimizers and compare them (the lecture's experiments)",

@@ -103,7 +103,7 @@ def run(
     sizes: tuple[int, ...] = SIZES,
 ) -> int:
     """Checks every configuration on every supported ISA (or those given); returns the exit
-    status. A full check takes about half a minute per ISA, so it reports as it goes, each line
+    status. A full check takes up to half a minute per ISA, so it reports as it goes, each line
     flushed at once: a pipe or a log shows the progress too."""
     out = sys.stdout if stream is None else stream
 
