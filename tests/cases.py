@@ -43,10 +43,18 @@ def snapshot(optimizer: optkern.Optimizer, params: list[np.ndarray]) -> Snapshot
 def assert_same(actual: Snapshot, expected: Snapshot) -> None:
     """Equal bit for bit, except that NaNs compare equal wherever both have one."""
     for got, want in zip(actual.params, expected.params, strict=True):
-        np.testing.assert_array_equal(got, want, strict=True)
+        _assert_equal_strictly(got, want)
     assert actual.state.keys() == expected.state.keys()
     for key, want in expected.state.items():
-        np.testing.assert_array_equal(actual.state[key], want, strict=True, err_msg=str(key))
+        _assert_equal_strictly(actual.state[key], want, str(key))
+
+
+def _assert_equal_strictly(actual: Any, desired: Any, err_msg: str = "") -> None:
+    """``np.testing.assert_array_equal(actual, desired, strict=True)``, which NumPy 1.23 lacks
+    (strict came in 1.24): the same shape and dtype, no broadcasting, then equal elements."""
+    a, d = np.asanyarray(actual), np.asanyarray(desired)
+    assert (a.shape, a.dtype) == (d.shape, d.dtype), err_msg
+    np.testing.assert_array_equal(a, d, err_msg=err_msg)
 
 
 class ErrorCase(NamedTuple):

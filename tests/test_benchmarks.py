@@ -3,6 +3,8 @@ preset behind `optkern bench` runs end to end (timings themselves are never asse
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -110,3 +112,36 @@ def test_measure_warms_up_for_at_least_warmup_seconds(monkeypatch: pytest.Monkey
     # 3 readings per warm-up round (the floor check and the two around the call): 50 ms of fake
     # time is 16 or 17 warm-up rounds
     assert calls["floor"] >= 16 + 3
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_measure_progress_is_one_line_per_case_off_a_terminal() -> None:
+    """A pipe or a log gets one full line per case; only a terminal gets the line redrawn with
+    carriage returns, once per round."""
+    log, terminal = io.StringIO(), Terminal()
+    for stream in (log, terminal):
+        measure({"a": lambda: None}, rounds=3, warmup=1, label="case", stream=stream)
+    assert "\r" not in log.getvalue()
+    assert re.fullmatch(r"  case: 3 rounds after \d+ warm-up, [\d.]+ s\n", log.getvalue())
+    assert terminal.getvalue().count("\r") == 1 + 3  # the warm-up, then each timed round
+    assert terminal.getvalue().endswith("round 3/3   \n")
+    quiet = io.StringIO()
+    measure({"a": lambda: None}, rounds=1, warmup=0, stream=quiet)  # no label: no progress
+    assert quiet.getvalue() == ""
+
+
+def test_optkern_bench_progress_in_a_log_has_no_carriage_returns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--sizes", "1e3,1e4", "--shapes", "", "--rounds", "2", "--warmup", "1"]
+    assert cli.main(["bench", *argv, "--threads", "1"]) == 0
+    err = capsys.readouterr().err  # pytest's capture is not a terminal
+    assert "\r" not in err
+    assert [re.sub(r"\d+ warm-up, [\d.]+ s", "", line) for line in err.splitlines()] == [
+        "  [1/2] adam 1e3 float32 1 thread(s): 2 rounds after ",
+        "  [2/2] adam 1e4 float32 1 thread(s): 2 rounds after ",
+    ]

@@ -181,6 +181,20 @@ def test_progress_redraws_on_a_terminal_and_prints_lines_elsewhere() -> None:
 # --------------------------------------------------------------------------- command line
 
 
+def test_cli_progress_in_a_log_is_one_line_per_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --quiet and off a terminal (pytest's capture), stderr gets one full line per
+    finished run and no carriage returns."""
+    argv = ["compare", "--out", str(tmp_path), "--no-plots", "--iters", "3"]
+    assert cli.main([*argv, "--optimizers", "sgd,adam", "--backend", "both"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    runs = ["[1/4] sgd [optkern]", "[2/4] sgd [reference]", "[3/4] adam [optkern]"]
+    runs += ["[4/4] adam [reference]"]
+    assert [line.split(":")[0] for line in err.splitlines()] == runs
+
+
 def run_cli(
     args: list[str], out_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, str, str]:

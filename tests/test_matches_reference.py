@@ -51,7 +51,12 @@ def test_identical_helper_can_fail() -> None:
     a = np.array([0.0, 1.0, np.nan], np.float32)
     assert identical(a, a.copy())
     assert not identical(a, np.array([-0.0, 1.0, np.nan], np.float32))  # signed zero
-    assert not identical(a, np.array([0.0, np.nextafter(np.float32(1), 2), np.nan], np.float32))
+    # the float32 after 1: both arguments float32, or NumPy 1 computes it in float64 (from the
+    # Python int) and the float32 array rounds it back to 1
+    one_ulp_up = np.nextafter(np.float32(1), np.float32(2))
+    assert one_ulp_up.dtype == np.float32
+    assert one_ulp_up > 1
+    assert not identical(a, np.array([0.0, one_ulp_up, np.nan], np.float32))  # one ulp
     assert not identical(a, np.array([0.0, 1.0, 1.0], np.float32))
 
 

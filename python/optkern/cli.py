@@ -10,6 +10,12 @@ from typing import NoReturn
 from . import _core, _runtime
 from .compare import cli as compare_cli
 
+# Plain text: argparse prints the description as it is, so no reStructuredText markup.
+DESCRIPTION = (
+    "Fused, in-place optimizer updates for NumPy, bit-identical to their NumPy reference. "
+    "Also runs as python -m optkern."
+)
+
 
 class _Parser(argparse.ArgumentParser):
     """Reports a bad argument as one line on stderr, exit status 2.
@@ -28,11 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         from .benchmarks.cli import main as bench
 
         return bench(argv[1:], short=True)
-    parser = _Parser(prog="optkern", description=__doc__)
+    parser = _Parser(prog="optkern", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"optkern {_core.version}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    sub.add_parser("info", help="print version, compiler, ISAs, OpenMP and threads")
-    sub.add_parser("selfcheck", help="run every optimizer against the reference, bit for bit")
+    info = "print version, compiler, ISAs, OpenMP and threads"
+    sub.add_parser("info", help=info, description=info)
+    check = "run every optimizer against the reference, bit for bit, on every ISA of this CPU"
+    sub.add_parser("selfcheck", help=check, description=check + " (up to half a minute per ISA)")
     compare = sub.add_parser(
         "compare",
         help="train networks with several optimizers and compare them (the lecture's experiments)",
@@ -41,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "bench",
         help="time one step against the memory ceiling, the naive formula and the peers "
-        "(a short preset of bench/peer_benchmark.py)",
+        "(optkern bench --help for its options)",
     )
     args = parser.parse_args(argv)
     if args.command == "info":

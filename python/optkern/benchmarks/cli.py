@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +21,71 @@ FULL = {"sizes": "1e3,1e4,1e5,1e6,1e7", "shapes": "resnet50,2000x512", "dtypes":
 SHORT = {"sizes": "1e3,1e5,1e6", "shapes": "200x512", "dtypes": "float32"}
 
 
-def parser(prog: str, defaults: dict[str, str], rounds: int) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description="Time one optimizer step from Python: optkern against its same-traffic "
-        "memory ceiling, the naive NumPy formula and, when installed, torch.optim and DeepSpeed. "
-        "Contenders run interleaved, in rotating order, after warm-up; medians of the rounds.",
+DESCRIPTION = (
+    "Time one optimizer step from Python: optkern against its same-traffic memory ceiling, the "
+    "naive NumPy formula and, when installed, torch.optim and DeepSpeed. Contenders run "
+    "interleaved, in rotating order, after warm-up; the table gives the medians of the rounds."
+)
+
+
+def _epilog(short: bool) -> str:
+    """The full matrix and the optional peers, as commands: no repository files (bench/...),
+    since an installed wheel has nothing but the optkern package. Wrapped here because the
+    formatter that keeps these lines apart does not wrap."""
+    lines = []
+    if short:
+        # one option and its value per piece, so that no line break falls between them
+        pieces = [f"--{k} {v}" for k, v in FULL.items()] + ["--rounds 15"]
+        lines += ["The full matrix:", "  optkern bench"]
+        for piece in pieces:
+            if len(lines[-1]) + 1 + len(piece) > 77:
+                lines[-1] += " \\"
+                lines.append("   ")
+            lines[-1] += " " + piece
+        lines.append("")
+    lines += textwrap.wrap(
+        "Peers, when installed: torch (torch.optim's for-loop, foreach and fused CPU paths) and "
+        "deepspeed (DeepSpeedCPUAdam, DeepSpeedCPUAdagrad); optkern needs neither.",
+        79,
     )
-    p.add_argument("--algorithms", default="adam", help=",".join(ALGORITHMS))
-    p.add_argument("--sizes", default=defaults["sizes"], help="single-tensor sizes")
-    p.add_argument("--shapes", default=defaults["shapes"], help="resnet50, or COUNTxSIZE")
-    p.add_argument("--dtypes", default=defaults["dtypes"])
+    return "\n".join(lines)
+
+
+def parser(short: bool) -> argparse.ArgumentParser:
+    """``optkern bench`` (short) or ``bench/peer_benchmark.py`` (the full matrix)."""
+    defaults, rounds = (SHORT, 9) if short else (FULL, 15)
+    p = argparse.ArgumentParser(
+        prog="optkern bench" if short else "peer_benchmark.py",
+        description="\n".join(textwrap.wrap(DESCRIPTION, 79)),
+        epilog=_epilog(short),
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the epilog's lines apart
+    )
+    # Every help string states its default: the short preset's differ from the full matrix's.
+    p.add_argument(
+        "--algorithms",
+        default="adam",
+        metavar="LIST",
+        help=f"comma-separated: {', '.join(ALGORITHMS)} (default: %(default)s)",
+    )
+    p.add_argument(
+        "--sizes", default=defaults["sizes"], help="single-tensor sizes (default: %(default)s)"
+    )
+    p.add_argument(
+        "--shapes",
+        default=defaults["shapes"],
+        help="tensor lists: resnet50, or COUNTxSIZE; '' for none (default: %(default)s)",
+    )
+    p.add_argument("--dtypes", default=defaults["dtypes"], help="(default: %(default)s)")
     p.add_argument("--threads", default="", help="e.g. 1,2 (default: 1 ... all)")
-    p.add_argument("--rounds", type=int, default=rounds)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument(
+        "--rounds", type=int, default=rounds, help="timed rounds per case (default: %(default)s)"
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=3,
+        help="warm-up rounds per case, at least 0.25 s in all (default: %(default)s)",
+    )
     p.add_argument(
         "--calls",
         type=int,
@@ -41,7 +93,9 @@ def parser(prog: str, defaults: dict[str, str], rounds: int) -> argparse.Argumen
         help="back-to-back calls per timed sample (default 1: each call between other "
         "contenders', with cold caches; many: warm caches, the cost of the call itself)",
     )
-    p.add_argument("--plot", type=Path, default=None, help="write a PNG of GB/s against size")
+    p.add_argument(
+        "--plot", type=Path, default=None, help="write a PNG of GB/s against size (default: none)"
+    )
     return p
 
 
@@ -66,11 +120,7 @@ def run_plan(
 
 
 def main(argv: list[str] | None = None, *, short: bool = False) -> int:
-    args = parser(
-        "optkern bench" if short else "peer_benchmark.py",
-        SHORT if short else FULL,
-        9 if short else 15,
-    ).parse_args(argv)
+    args = parser(short).parse_args(argv)
     algorithms = args.algorithms.split(",")
     if args.calls < 1:
         raise SystemExit(f"--calls must be >= 1, got {args.calls}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 from numpy.typing import NDArray
 
@@ -20,11 +20,14 @@ def measure(
     label: str | None = None,
     calls: int = 1,
     warmup_seconds: float = 0.25,
+    stream: TextIO | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per call of each contender over `rounds` rounds after at least `warmup` rounds and
     at least `warmup_seconds` of warm-up. Each round runs every contender once, in an order
     rotated by one per round, so that machine noise hits all of them alike. With a `label`,
-    prints a progress line on stderr per timed round (one for the whole warm-up).
+    shows progress on `stream` (stderr): on a terminal one line redrawn per timed round (once
+    for the whole warm-up); elsewhere (a pipe, a log) one line when the case is done, since
+    carriage returns would pile every redraw into one long line of the log.
 
     The time floor matters for tiny cases: a few rounds of microsecond calls right after start-up
     or after a big case are over before the CPU has left its low clock, and the first case of a
@@ -38,7 +41,11 @@ def measure(
         raise ValueError(f"calls must be >= 1, got {calls}")
     names = list(contenders)
     times: dict[str, list[float]] = {name: [] for name in names}
-    warm_until = time.perf_counter() + warmup_seconds
+    out = sys.stderr if stream is None else stream
+    isatty = getattr(out, "isatty", None)
+    live = label is not None and callable(isatty) and bool(isatty())
+    started = time.perf_counter()
+    warm_until = started + warmup_seconds
     r = warmed = 0
     while warmed < rounds:
         warming = r < warmup or time.perf_counter() < warm_until
@@ -53,11 +60,14 @@ def measure(
                 times[name].append(elapsed)
         r += 1
         warmed += not warming
-        if label is not None and (not warming or r == 1):  # one line for all warm-up rounds
+        if live and (not warming or r == 1):  # one redraw for all warm-up rounds
             progress = "warm-up" if warming else f"round {warmed}/{rounds}"
-            print(f"\r  {label}: {progress}   ", end="", file=sys.stderr, flush=True)
-    if label is not None:
-        print(file=sys.stderr)
+            print(f"\r  {label}: {progress}   ", end="", file=out, flush=True)
+    if live:
+        print(file=out, flush=True)
+    elif label is not None:
+        summary = f"{rounds} rounds after {r - rounds} warm-up"
+        print(f"  {label}: {summary}, {time.perf_counter() - started:.1f} s", file=out, flush=True)
     return times
 
 
