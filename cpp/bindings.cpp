@@ -154,6 +154,7 @@ std::string openmp_runtime() {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "optkern's compiled kernels; use the classes in optkern instead.";
   select_isa_from_environment();  // raises ValueError (failing the import) for a bad OPTKERN_ISA
+  register_fork_handler();
 
   py::class_<TensorGroup>(m, "TensorGroup")
       .def(
@@ -201,6 +202,8 @@ PYBIND11_MODULE(_core, m) {
       "_select_isa", &select_isa, py::arg("name"),
       "Switch kernels at run time (for tests and benchmarks; not thread-safe with running steps).");
   m.def("max_threads", &max_threads);
+  m.def("forked_child", &in_forked_child,
+        "True in a process forked from one that imported optkern: its steps run on one thread.");
   m.def("openmp_library", &openmp_library);
   m.def("_min_elements_per_thread", &min_elements_per_thread);
   m.def("_set_min_elements_per_thread", &set_min_elements_per_thread, py::arg("elements"),
