@@ -49,10 +49,63 @@ bool aligned(const py::array& a) {
 
 std::uintptr_t address(const py::array& a) { return reinterpret_cast<std::uintptr_t>(a.data()); }
 
+// numpy.matrix, looked up the first time an array is not exactly a numpy.ndarray.
+PyObject* matrix_type() {
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> storage;
+  return storage
+      .call_once_and_store_result([] { return py::module_::import("numpy").attr("matrix"); })
+      .get_stored()
+      .ptr();
+}
+
+// numpy.ma.MaskedArray, or nullptr while numpy.ma has not been imported (NumPy 2 loads it on
+// first use): then no masked array can exist, and there is no need to import it. Kept once
+// found (a reference never released; the GIL guards it).
+PyObject* masked_array_type() {
+  static PyObject* type = nullptr;
+  if (type == nullptr) {
+    const py::dict modules = py::module_::import("sys").attr("modules");
+    if (modules.contains("numpy.ma")) {
+      type = py::object(modules["numpy.ma"].attr("MaskedArray")).release().ptr();
+    }
+  }
+  return type;
+}
+
+bool is_instance(const py::handle& obj, PyObject* type) {
+  const int result = PyObject_IsInstance(obj.ptr(), type);
+  if (result < 0) throw py::error_already_set();
+  return result == 1;
+}
+
+// The kernels treat every array as flat memory, and optkern.reference uses the array's own
+// operators; for these two subclasses those mean something else, so the backends would disagree.
+// Other subclasses (np.memmap ...) are updated like the ndarray they are.
+void refuse_other_operators(const py::handle& obj, const std::string& label, const char* what) {
+  PyObject* masked = masked_array_type();
+  if (masked != nullptr && is_instance(obj, masked)) {
+    throw py::type_error(label + ": " + what +
+                         " is a numpy.ma.MaskedArray; its mask cannot be honoured by an in-place "
+                         "update of every element (pass its .data if the mask should be ignored)");
+  }
+  if (is_instance(obj, matrix_type())) {
+    const bool updated = std::string(what) != "gradient";
+    throw py::type_error(label + ": " + what +
+                         " is a numpy.matrix, whose * is a matrix product; pass np.asarray(m)" +
+                         (updated ? ", an ndarray view sharing its memory, so the in-place update "
+                                    "still reaches the matrix"
+                                  : ""));
+  }
+}
+
 py::array as_array(const py::handle& obj, const std::string& label, const char* what) {
-  if (!py::isinstance<py::array>(obj)) {
-    throw py::type_error(label + ": " + what + " must be a numpy.ndarray, got " +
-                         py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+  const auto& api = py::detail::npy_api::get();
+  if (Py_TYPE(obj.ptr()) != api.PyArray_Type_) {  // exactly numpy.ndarray: the usual, fast case
+    if (!api.PyArray_Check_(obj.ptr())) {
+      throw py::type_error(label + ": " + what + " must be a numpy.ndarray, got " +
+                           py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+    }
+    refuse_other_operators(obj, label, what);
   }
   return py::reinterpret_borrow<py::array>(obj);
 }
