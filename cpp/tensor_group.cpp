@@ -47,6 +47,10 @@ bool aligned(const py::array& a) {
   return (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
 }
 
+py::object descr_of(const py::array& a) {
+  return py::reinterpret_borrow<py::object>(py::detail::array_proxy(a.ptr())->descr);
+}
+
 std::uintptr_t address(const py::array& a) { return reinterpret_cast<std::uintptr_t>(a.data()); }
 
 // numpy.matrix, looked up the first time an array is not exactly a numpy.ndarray.
@@ -149,7 +153,7 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     }
     if (t == 0) {
       dtype_ = static_cast<DType>(code);
-      descr_ = py::detail::array_proxy(param.ptr())->descr;
+      descr_ = descr_of(param);
     }
     if (code != dtype_) {
       throw py::type_error(label + ": parameter dtype " + dtype_name(param) +
@@ -160,7 +164,7 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
       throw py::value_error(label + ": parameter is read-only; optkern updates it in place");
     }
     owner_labels_.push_back(label);
-    bound_.push_back({param, param.data(), param.size(), label});
+    bound_.push_back({param, param.data(), param.size(), descr_of(param), label});
     intervals_.push_back(
         {address(param), address(param) + param.nbytes(), owner_labels_.size() - 1});
 
@@ -189,7 +193,7 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
         check_layout(state, state_label, "state");
         if (!state.writeable()) throw py::value_error(state_label + ": state is read-only");
         owner_labels_.push_back(state_label);
-        bound_.push_back({state, state.data(), state.size(), state_label});
+        bound_.push_back({state, state.data(), state.size(), descr_of(state), state_label});
         intervals_.push_back(
             {address(state), address(state) + state.nbytes(), owner_labels_.size() - 1});
       }
@@ -241,6 +245,15 @@ const std::string* TensorGroup::overlapping(std::uintptr_t begin, std::uintptr_t
 
 void TensorGroup::check_bound_arrays_unchanged() const {
   for (const BoundArray& bound : bound_) {
+    // `a.dtype = ...` replaces the descriptor in place. The very object bound is the same dtype;
+    // another one may still be an equal dtype (an equal descriptor need not be the same object).
+    if (py::detail::array_proxy(bound.array.ptr())->descr != bound.descr.ptr() &&
+        dtype_code(bound.array) != dtype_) {
+      throw py::value_error(bound.label + ": the array's dtype was changed in place (to " +
+                            dtype_name(bound.array) + ") after the optimizer bound it as " +
+                            dtype_name(dtype_) + "; the kernels would read its bytes as " +
+                            dtype_name(dtype_));
+    }
     if (bound.array.data() != bound.data || bound.array.size() != bound.size) {
       throw py::value_error(bound.label +
                             ": the array was resized or reallocated after the optimizer bound it; "
@@ -264,7 +277,7 @@ py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
   py::array g = as_array(grad, label, "gradient");
   const py::array& param = params_[t];
   // NumPy's built-in dtypes are singletons: the same descriptor object means the same dtype.
-  if (py::detail::array_proxy(g.ptr())->descr != descr_ && dtype_code(g) != dtype_) {
+  if (py::detail::array_proxy(g.ptr())->descr != descr_.ptr() && dtype_code(g) != dtype_) {
     throw py::type_error(label + ": gradient dtype " + dtype_name(g) +
                          " does not match its parameter's " + dtype_name(dtype_));
   }

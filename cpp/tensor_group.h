@@ -45,8 +45,9 @@ class TensorGroup {
   // Runs once per tensor and step, so the common case reads NumPy's structs directly.
   py::object checked_grad(std::size_t t, const py::handle& grad,
                           const std::vector<TensorGroup*>& all_groups) const;
-  // Throws ValueError if a bound parameter or state no longer is what was bound: resized or
-  // reallocated (ndarray.resize), or made read-only. The kernel relies on the bound sizes.
+  // Throws ValueError if a bound parameter or state no longer is what was bound: its dtype
+  // reassigned (a.dtype = np.int32), resized or reallocated (ndarray.resize), or made read-only.
+  // The kernel relies on the bound dtype and sizes.
   void check_bound_arrays_unchanged() const;
   // [begin, end) of every bound array, for cross-group overlap checks.
   std::vector<std::pair<std::uintptr_t, std::uintptr_t>> memory_ranges() const;
@@ -84,6 +85,7 @@ class TensorGroup {
     py::array array;
     const void* data;
     py::ssize_t size;
+    py::object descr;  // its dtype as bound (held, so the same object is the same dtype)
     std::string label;
   };
   std::vector<BoundArray> bound_;  // every parameter and state, as bound
@@ -91,7 +93,8 @@ class TensorGroup {
   std::vector<std::int64_t> grad_index_;
   std::vector<std::string> owner_labels_;
   std::vector<Interval> intervals_;  // sorted by begin, disjoint
-  PyObject* descr_ = nullptr;        // the parameters' dtype (kept alive by params_)
+  // The first parameter's dtype as bound, held: that array's dtype may be reassigned later.
+  py::object descr_;
 
   // kMaxArrays pointers per tensor; unused roles point at the parameter (never touched).
   std::vector<void*> pointer_table() const;
