@@ -360,8 +360,15 @@ void check_disjoint(const std::vector<const TensorGroup*>& groups) {
 void checked_grads(const std::vector<TensorGroup*>& groups, const py::handle& grads,
                    std::vector<py::object>& out) {
   if (!py::isinstance<py::list>(grads) && !py::isinstance<py::tuple>(grads)) {
-    throw py::type_error("grads must be a list or tuple of numpy arrays (one per parameter), got " +
-                         py::str(py::type::of(grads).attr("__name__")).cast<std::string>());
+    const std::string expected = "grads must be a list or tuple of numpy arrays (one per parameter)";
+    const std::string type = py::str(py::type::of(grads).attr("__name__")).cast<std::string>();
+    // The textbook style passes dicts, to update(): say so rather than only naming the type.
+    if (py::isinstance(grads, py::module_::import("collections.abc").attr("Mapping"))) {
+      throw py::type_error(expected + ", got a dict" + (type == "dict" ? "" : " (" + type + ")") +
+                           ": for gradients keyed like the parameters call update(params, grads), "
+                           "or pass list(grads.values()) if they are in the parameters' order");
+    }
+    throw py::type_error(expected + ", got " + type);
   }
   const py::sequence seq = py::reinterpret_borrow<py::sequence>(grads);
   std::size_t expected = 0;

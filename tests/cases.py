@@ -280,6 +280,13 @@ ERROR_CASES: list[ErrorCase] = [
         r"grads must be a list or tuple",
     ),
     ErrorCase(
+        "grads a dict",
+        _step_with(lambda a: {"W": a[2], "b": a[3]}),
+        TypeError,  # type: ignore
+        r"grads must be a list or tuple .*got a dict.*update\(params, grads\).*"
+        r"list\(grads\.values\(\)\)",
+    ),
+    ErrorCase(
         "grad aliases its param",
         _step_with(lambda a: [a[0], a[3]]),
         ValueError,
