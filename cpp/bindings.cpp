@@ -181,7 +181,7 @@ PYBIND11_MODULE(_core, m) {
       "check_grads",
       [](const std::vector<TensorGroup*>& groups, const py::handle& grads) {
         std::vector<py::object> checked;
-        checked_grads(groups, grads, checked);
+        checked_grads(groups, MemoryIndex(groups), grads, checked);
         return py::cast(checked);
       },
       py::arg("groups"), py::arg("grads"));

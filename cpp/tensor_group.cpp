@@ -163,10 +163,9 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     if (!param.writeable()) {
       throw py::value_error(label + ": parameter is read-only; optkern updates it in place");
     }
-    owner_labels_.push_back(label);
+    range_labels_.push_back(label);
     bound_.push_back({param, param.data(), param.size(), descr_of(param), label});
-    intervals_.push_back(
-        {address(param), address(param) + param.nbytes(), owner_labels_.size() - 1});
+    ranges_.push_back({address(param), address(param) + param.nbytes(), &range_labels_.back()});
 
     const py::list tensor_states = py::reinterpret_borrow<py::list>(states[t]);
     if (tensor_states.size() != roles_.size() - 2) {
@@ -192,10 +191,9 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
         }
         check_layout(state, state_label, "state");
         if (!state.writeable()) throw py::value_error(state_label + ": state is read-only");
-        owner_labels_.push_back(state_label);
+        range_labels_.push_back(state_label);
         bound_.push_back({state, state.data(), state.size(), descr_of(state), state_label});
-        intervals_.push_back(
-            {address(state), address(state) + state.nbytes(), owner_labels_.size() - 1});
+        ranges_.push_back({address(state), address(state) + state.nbytes(), &range_labels_.back()});
       }
       kept.push_back(py::reinterpret_borrow<py::object>(obj));
     }
@@ -204,18 +202,10 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     states_.push_back(std::move(kept));
   }
   // Empty arrays occupy no memory and cannot overlap anything.
-  intervals_.erase(std::remove_if(intervals_.begin(), intervals_.end(),
-                                  [](const Interval& i) { return i.begin == i.end; }),
-                   intervals_.end());
-  std::sort(intervals_.begin(), intervals_.end(),
-            [](const Interval& a, const Interval& b) { return a.begin < b.begin; });
-  for (std::size_t i = 1; i < intervals_.size(); ++i) {
-    if (intervals_[i].begin < intervals_[i - 1].end) {
-      throw py::value_error(owner_labels_[intervals_[i].owner] + " shares memory with " +
-                            owner_labels_[intervals_[i - 1].owner] +
-                            "; every parameter and state must be a distinct array");
-    }
-  }
+  ranges_.erase(std::remove_if(ranges_.begin(), ranges_.end(),
+                               [](const MemoryRange& r) { return r.begin == r.end; }),
+                ranges_.end());
+  MemoryIndex::sort_and_check(ranges_);
 }
 
 py::list TensorGroup::params() const {
@@ -232,15 +222,6 @@ py::list TensorGroup::states() const {
     out.append(row);
   }
   return out;
-}
-
-const std::string* TensorGroup::overlapping(std::uintptr_t begin, std::uintptr_t end) const {
-  if (begin == end) return nullptr;
-  // First interval ending after `begin`: intervals are sorted and disjoint, so ends are sorted too.
-  auto it = std::upper_bound(intervals_.begin(), intervals_.end(), begin,
-                             [](std::uintptr_t x, const Interval& i) { return x < i.end; });
-  if (it != intervals_.end() && it->begin < end) return &owner_labels_[it->owner];
-  return nullptr;
 }
 
 void TensorGroup::check_bound_arrays_unchanged() const {
@@ -265,14 +246,8 @@ void TensorGroup::check_bound_arrays_unchanged() const {
   }
 }
 
-std::vector<std::pair<std::uintptr_t, std::uintptr_t>> TensorGroup::memory_ranges() const {
-  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;
-  for (const Interval& i : intervals_) ranges.emplace_back(i.begin, i.end);
-  return ranges;
-}
-
 py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
-                                     const std::vector<TensorGroup*>& all_groups) const {
+                                     const MemoryIndex& bound) const {
   const std::string& label = grad_labels_[t];
   py::array g = as_array(grad, label, "gradient");
   const py::array& param = params_[t];
@@ -292,11 +267,9 @@ py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
   }
   const std::uintptr_t begin = address(g);
   const std::uintptr_t end = begin + static_cast<std::uintptr_t>(sizes_[t] * element_bytes());
-  for (const TensorGroup* group : all_groups) {
-    if (const std::string* owner = group->overlapping(begin, end)) {
-      throw py::value_error(label + ": gradient shares memory with " + *owner +
-                            "; a gradient must not alias a parameter or optimizer state");
-    }
+  if (const std::string* owner = bound.overlapping(begin, end)) {
+    throw py::value_error(label + ": gradient shares memory with " + *owner +
+                          "; a gradient must not alias a parameter or optimizer state");
   }
   return g;
 }
@@ -344,23 +317,37 @@ std::unique_lock<std::mutex> lock_or_refuse_second_thread(std::mutex& mutex) {
   return lock;
 }
 
-void check_disjoint(const std::vector<const TensorGroup*>& groups) {
-  for (std::size_t a = 0; a < groups.size(); ++a) {
-    for (std::size_t b = a + 1; b < groups.size(); ++b) {
-      for (const auto& [begin, end] : groups[b]->memory_ranges()) {
-        if (const std::string* owner = groups[a]->overlapping(begin, end)) {
-          throw py::value_error("an array of one parameter group shares memory with " + *owner +
-                                "; every parameter and state must be a distinct array");
-        }
-      }
+void MemoryIndex::sort_and_check(std::vector<MemoryRange>& ranges) {
+  std::sort(ranges.begin(), ranges.end(),
+            [](const MemoryRange& a, const MemoryRange& b) { return a.begin < b.begin; });
+  // Sorted by begin, the ranges are disjoint exactly when each begins at or after the end of the
+  // one before (then the ends are sorted too); the first that does not overlaps that one.
+  for (std::size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i].begin < ranges[i - 1].end) {
+      throw py::value_error(*ranges[i].label + " shares memory with " + *ranges[i - 1].label +
+                            "; every parameter and state must be a distinct array");
     }
   }
 }
 
-void checked_grads(const std::vector<TensorGroup*>& groups, const py::handle& grads,
-                   std::vector<py::object>& out) {
+const std::string* MemoryIndex::overlapping(std::uintptr_t begin, std::uintptr_t end) const {
+  if (begin == end) return nullptr;
+  // The first range ending after `begin` (the ends are sorted): the only one that can overlap.
+  auto it = std::upper_bound(ranges_->begin(), ranges_->end(), begin,
+                             [](std::uintptr_t x, const MemoryRange& r) { return x < r.end; });
+  if (it != ranges_->end() && it->begin < end) return it->label;
+  return nullptr;
+}
+
+void check_disjoint(const std::vector<const TensorGroup*>& groups) {
+  MemoryIndex{groups};  // building it is the check
+}
+
+void checked_grads(const std::vector<TensorGroup*>& groups, const MemoryIndex& bound,
+                   const py::handle& grads, std::vector<py::object>& out) {
   if (!py::isinstance<py::list>(grads) && !py::isinstance<py::tuple>(grads)) {
-    const std::string expected = "grads must be a list or tuple of numpy arrays (one per parameter)";
+    const std::string expected =
+        "grads must be a list or tuple of numpy arrays (one per parameter)";
     const std::string type = py::str(py::type::of(grads).attr("__name__")).cast<std::string>();
     // The textbook style passes dicts, to update(): say so rather than only naming the type.
     if (py::isinstance(grads, py::module_::import("collections.abc").attr("Mapping"))) {
@@ -377,15 +364,16 @@ void checked_grads(const std::vector<TensorGroup*>& groups, const py::handle& gr
     throw py::value_error("expected " + std::to_string(expected) +
                           " gradients (one per parameter), got " + std::to_string(seq.size()));
   }
+  // Every group first: `bound` holds the memory as bound, which is where the arrays still are.
+  for (const TensorGroup* group : groups) group->check_bound_arrays_unchanged();
   out.assign(expected, py::object());  // keeps its capacity from the last step
   for (const TensorGroup* group : groups) {
-    group->check_bound_arrays_unchanged();
     for (std::size_t t = 0; t < group->size(); ++t) {
       const auto index = static_cast<std::size_t>(group->grad_index()[t]);
       if (index >= expected || out[index]) {
         throw py::value_error("internal error: gradient positions of the groups overlap");
       }
-      out[index] = group->checked_grad(t, seq[index], groups);
+      out[index] = group->checked_grad(t, seq[index], bound);
     }
   }
 }
