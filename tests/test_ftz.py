@@ -71,6 +71,7 @@ def mode_library(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     library = folder / "libmode.so"
     built = subprocess.run(
         [compiler, "-shared", "-fPIC", "-O1", "-o", str(library), str(source)],
+        check=False,
         capture_output=True,
         text=True,
     )
@@ -165,7 +166,9 @@ def test_caller_ftz_daz_changes_nothing(
             unchanged()
             if num_threads == 2 and _core.has_openmp:
                 assert threads == [2, 2], "the step did not split over 2 threads"
-            for name, got, want in zip(("param", "momentum_buffer"), (p, buf), expected, strict=True):
+            for name, got, want in zip(
+                ("param", "momentum_buffer"), (p, buf), expected, strict=True
+            ):
                 if count := _differing(got, want):
                     differing[f"{name}, {num_threads} threads"] = count
     assert not differing, f"elements that differ from the reference (of {n}): {differing}"

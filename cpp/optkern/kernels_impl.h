@@ -37,7 +37,7 @@ void keeping_subnormals(const StepCall& call, const Params& hp) {
 }  // namespace OPTKERN_ISA_NAMESPACE
 
 const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
-#define OPTKERN_TABLE_ROW(name, Params)                                    \
+#define OPTKERN_TABLE_ROW(name, Params)                        \
   {&isa::keeping_subnormals<Params, &isa::name##_step<float>>, \
    &isa::keeping_subnormals<Params, &isa::name##_step<double>>},
   namespace isa = OPTKERN_ISA_NAMESPACE;
