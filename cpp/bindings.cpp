@@ -176,6 +176,7 @@ std::string openmp_runtime() {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "optkern's compiled kernels; use the classes in optkern instead.";
   select_isa_from_environment();  // raises ValueError (failing the import) for a bad OPTKERN_ISA
+  register_fork_handler();
 
   py::class_<TensorGroup>(m, "TensorGroup")
       .def(
@@ -208,7 +209,7 @@ PYBIND11_MODULE(_core, m) {
       "check_grads",
       [](const std::vector<TensorGroup*>& groups, const py::handle& grads) {
         std::vector<py::object> checked;
-        checked_grads(groups, grads, checked);
+        checked_grads(groups, MemoryIndex(groups), grads, checked);
         return py::cast(checked);
       },
       py::arg("groups"), py::arg("grads"));
@@ -229,6 +230,8 @@ PYBIND11_MODULE(_core, m) {
       "_select_isa", &select_isa, py::arg("name"),
       "Switch kernels at run time (for tests and benchmarks; not thread-safe with running steps).");
   m.def("max_threads", &max_threads);
+  m.def("forked_child", &in_forked_child,
+        "True in a process forked from one that imported optkern: its steps run on one thread.");
   m.def("openmp_library", &openmp_library);
   m.def("_min_elements_per_thread", &min_elements_per_thread);
   m.def("_set_min_elements_per_thread", &set_min_elements_per_thread, py::arg("elements"),

@@ -10,10 +10,14 @@ namespace optkern {
 void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads, int num_threads,
                 CheckedStep& step) {
   if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
+  // The one place a step's thread count is decided: a forked child must not open an OpenMP
+  // region (register_fork_handler), and one thread gives the same bits.
+  const int threads = in_forked_child() ? 1 : num_threads;
   for (TensorGroup* group : groups) step.locks.push_back(group->step_lock());
-  checked_grads(groups, grads, step.grads);  // throws before anything is written
+  if (!step.bound_memory) step.bound_memory.emplace(groups);
+  checked_grads(groups, *step.bound_memory, grads, step.grads);  // throws before any write
   for (TensorGroup* group : groups) {
-    step.calls.push_back(group->plan(num_threads, step.grads).call());
+    step.calls.push_back(group->plan(threads, step.grads).call());
   }
 }
 
@@ -44,6 +48,7 @@ PreparedStep::PreparedStep(const py::list& tensor_groups, const py::list& param_
     }
     values_.push_back(std::move(values));
   }
+  checked_.bound_memory.emplace(groups_);  // once: every step looks its gradients up in it
 }
 
 namespace {

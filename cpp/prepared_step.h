@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ namespace py = pybind11;
 // A PreparedStep keeps one and clears it after each step, so that its vectors keep their
 // capacity: a small model's step allocates nothing here.
 struct CheckedStep {
+  // The memory of the groups' bound arrays, for the gradients' aliasing check. A PreparedStep
+  // builds it once, as bound arrays cannot move (check_bound_arrays_unchanged); when it is
+  // empty, check_step builds it for its call. clear() keeps it.
+  std::optional<MemoryIndex> bound_memory;
   std::vector<std::unique_lock<std::mutex>> locks;
   std::vector<py::object> grads;
   std::vector<StepCall> calls;
@@ -35,7 +40,8 @@ struct CheckedStep {
 };
 
 // Checks the gradients against every group (throws before anything is written) and plans the
-// kernel calls on `num_threads` threads, into `step` (empty).
+// kernel calls on `num_threads` threads, into `step` (cleared; its bound_memory that of `groups`
+// or empty).
 void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads, int num_threads,
                 CheckedStep& step);
 

@@ -47,12 +47,69 @@ bool aligned(const py::array& a) {
   return (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
 }
 
+py::object descr_of(const py::array& a) {
+  return py::reinterpret_borrow<py::object>(py::detail::array_proxy(a.ptr())->descr);
+}
+
 std::uintptr_t address(const py::array& a) { return reinterpret_cast<std::uintptr_t>(a.data()); }
 
+// numpy.matrix, looked up the first time an array is not exactly a numpy.ndarray.
+PyObject* matrix_type() {
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> storage;
+  return storage
+      .call_once_and_store_result([] { return py::module_::import("numpy").attr("matrix"); })
+      .get_stored()
+      .ptr();
+}
+
+// numpy.ma.MaskedArray, or nullptr while numpy.ma has not been imported (NumPy 2 loads it on
+// first use): then no masked array can exist, and there is no need to import it. Kept once
+// found (a reference never released; the GIL guards it).
+PyObject* masked_array_type() {
+  static PyObject* type = nullptr;
+  if (type == nullptr) {
+    const py::dict modules = py::module_::import("sys").attr("modules");
+    if (modules.contains("numpy.ma")) {
+      type = py::object(modules["numpy.ma"].attr("MaskedArray")).release().ptr();
+    }
+  }
+  return type;
+}
+
+bool is_instance(const py::handle& obj, PyObject* type) {
+  const int result = PyObject_IsInstance(obj.ptr(), type);
+  if (result < 0) throw py::error_already_set();
+  return result == 1;
+}
+
+// The kernels treat every array as flat memory, and optkern.reference uses the array's own
+// operators; for these two subclasses those mean something else, so the backends would disagree.
+// Other subclasses (np.memmap ...) are updated like the ndarray they are.
+void refuse_other_operators(const py::handle& obj, const std::string& label, const char* what) {
+  PyObject* masked = masked_array_type();
+  if (masked != nullptr && is_instance(obj, masked)) {
+    throw py::type_error(label + ": " + what +
+                         " is a numpy.ma.MaskedArray; its mask cannot be honoured by an in-place "
+                         "update of every element (pass its .data if the mask should be ignored)");
+  }
+  if (is_instance(obj, matrix_type())) {
+    const bool updated = std::string(what) != "gradient";
+    throw py::type_error(label + ": " + what +
+                         " is a numpy.matrix, whose * is a matrix product; pass np.asarray(m)" +
+                         (updated ? ", an ndarray view sharing its memory, so the in-place update "
+                                    "still reaches the matrix"
+                                  : ""));
+  }
+}
+
 py::array as_array(const py::handle& obj, const std::string& label, const char* what) {
-  if (!py::isinstance<py::array>(obj)) {
-    throw py::type_error(label + ": " + what + " must be a numpy.ndarray, got " +
-                         py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+  const auto& api = py::detail::npy_api::get();
+  if (Py_TYPE(obj.ptr()) != api.PyArray_Type_) {  // exactly numpy.ndarray: the usual, fast case
+    if (!api.PyArray_Check_(obj.ptr())) {
+      throw py::type_error(label + ": " + what + " must be a numpy.ndarray, got " +
+                           py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+    }
+    refuse_other_operators(obj, label, what);
   }
   return py::reinterpret_borrow<py::array>(obj);
 }
@@ -96,7 +153,7 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     }
     if (t == 0) {
       dtype_ = static_cast<DType>(code);
-      descr_ = py::detail::array_proxy(param.ptr())->descr;
+      descr_ = descr_of(param);
     }
     if (code != dtype_) {
       throw py::type_error(label + ": parameter dtype " + dtype_name(param) +
@@ -106,10 +163,9 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     if (!param.writeable()) {
       throw py::value_error(label + ": parameter is read-only; optkern updates it in place");
     }
-    owner_labels_.push_back(label);
-    bound_.push_back({param, param.data(), param.size(), label});
-    intervals_.push_back(
-        {address(param), address(param) + param.nbytes(), owner_labels_.size() - 1});
+    range_labels_.push_back(label);
+    bound_.push_back({param, param.data(), param.size(), descr_of(param), label});
+    ranges_.push_back({address(param), address(param) + param.nbytes(), &range_labels_.back()});
 
     const py::list tensor_states = py::reinterpret_borrow<py::list>(states[t]);
     if (tensor_states.size() != roles_.size() - 2) {
@@ -135,10 +191,9 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
         }
         check_layout(state, state_label, "state");
         if (!state.writeable()) throw py::value_error(state_label + ": state is read-only");
-        owner_labels_.push_back(state_label);
-        bound_.push_back({state, state.data(), state.size(), state_label});
-        intervals_.push_back(
-            {address(state), address(state) + state.nbytes(), owner_labels_.size() - 1});
+        range_labels_.push_back(state_label);
+        bound_.push_back({state, state.data(), state.size(), descr_of(state), state_label});
+        ranges_.push_back({address(state), address(state) + state.nbytes(), &range_labels_.back()});
       }
       kept.push_back(py::reinterpret_borrow<py::object>(obj));
     }
@@ -147,18 +202,10 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     states_.push_back(std::move(kept));
   }
   // Empty arrays occupy no memory and cannot overlap anything.
-  intervals_.erase(std::remove_if(intervals_.begin(), intervals_.end(),
-                                  [](const Interval& i) { return i.begin == i.end; }),
-                   intervals_.end());
-  std::sort(intervals_.begin(), intervals_.end(),
-            [](const Interval& a, const Interval& b) { return a.begin < b.begin; });
-  for (std::size_t i = 1; i < intervals_.size(); ++i) {
-    if (intervals_[i].begin < intervals_[i - 1].end) {
-      throw py::value_error(owner_labels_[intervals_[i].owner] + " shares memory with " +
-                            owner_labels_[intervals_[i - 1].owner] +
-                            "; every parameter and state must be a distinct array");
-    }
-  }
+  ranges_.erase(std::remove_if(ranges_.begin(), ranges_.end(),
+                               [](const MemoryRange& r) { return r.begin == r.end; }),
+                ranges_.end());
+  MemoryIndex::sort_and_check(ranges_);
 }
 
 py::list TensorGroup::params() const {
@@ -177,17 +224,17 @@ py::list TensorGroup::states() const {
   return out;
 }
 
-const std::string* TensorGroup::overlapping(std::uintptr_t begin, std::uintptr_t end) const {
-  if (begin == end) return nullptr;
-  // First interval ending after `begin`: intervals are sorted and disjoint, so ends are sorted too.
-  auto it = std::upper_bound(intervals_.begin(), intervals_.end(), begin,
-                             [](std::uintptr_t x, const Interval& i) { return x < i.end; });
-  if (it != intervals_.end() && it->begin < end) return &owner_labels_[it->owner];
-  return nullptr;
-}
-
 void TensorGroup::check_bound_arrays_unchanged() const {
   for (const BoundArray& bound : bound_) {
+    // `a.dtype = ...` replaces the descriptor in place. The very object bound is the same dtype;
+    // another one may still be an equal dtype (an equal descriptor need not be the same object).
+    if (py::detail::array_proxy(bound.array.ptr())->descr != bound.descr.ptr() &&
+        dtype_code(bound.array) != dtype_) {
+      throw py::value_error(bound.label + ": the array's dtype was changed in place (to " +
+                            dtype_name(bound.array) + ") after the optimizer bound it as " +
+                            dtype_name(dtype_) + "; the kernels would read its bytes as " +
+                            dtype_name(dtype_));
+    }
     if (bound.array.data() != bound.data || bound.array.size() != bound.size) {
       throw py::value_error(bound.label +
                             ": the array was resized or reallocated after the optimizer bound it; "
@@ -199,19 +246,13 @@ void TensorGroup::check_bound_arrays_unchanged() const {
   }
 }
 
-std::vector<std::pair<std::uintptr_t, std::uintptr_t>> TensorGroup::memory_ranges() const {
-  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;
-  for (const Interval& i : intervals_) ranges.emplace_back(i.begin, i.end);
-  return ranges;
-}
-
 py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
-                                     const std::vector<TensorGroup*>& all_groups) const {
+                                     const MemoryIndex& bound) const {
   const std::string& label = grad_labels_[t];
   py::array g = as_array(grad, label, "gradient");
   const py::array& param = params_[t];
   // NumPy's built-in dtypes are singletons: the same descriptor object means the same dtype.
-  if (py::detail::array_proxy(g.ptr())->descr != descr_ && dtype_code(g) != dtype_) {
+  if (py::detail::array_proxy(g.ptr())->descr != descr_.ptr() && dtype_code(g) != dtype_) {
     throw py::type_error(label + ": gradient dtype " + dtype_name(g) +
                          " does not match its parameter's " + dtype_name(dtype_));
   }
@@ -226,11 +267,9 @@ py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
   }
   const std::uintptr_t begin = address(g);
   const std::uintptr_t end = begin + static_cast<std::uintptr_t>(sizes_[t] * element_bytes());
-  for (const TensorGroup* group : all_groups) {
-    if (const std::string* owner = group->overlapping(begin, end)) {
-      throw py::value_error(label + ": gradient shares memory with " + *owner +
-                            "; a gradient must not alias a parameter or optimizer state");
-    }
+  if (const std::string* owner = bound.overlapping(begin, end)) {
+    throw py::value_error(label + ": gradient shares memory with " + *owner +
+                          "; a gradient must not alias a parameter or optimizer state");
   }
   return g;
 }
@@ -278,24 +317,45 @@ std::unique_lock<std::mutex> lock_or_refuse_second_thread(std::mutex& mutex) {
   return lock;
 }
 
-void check_disjoint(const std::vector<const TensorGroup*>& groups) {
-  for (std::size_t a = 0; a < groups.size(); ++a) {
-    for (std::size_t b = a + 1; b < groups.size(); ++b) {
-      for (const auto& [begin, end] : groups[b]->memory_ranges()) {
-        if (const std::string* owner = groups[a]->overlapping(begin, end)) {
-          throw py::value_error("an array of one parameter group shares memory with " + *owner +
-                                "; every parameter and state must be a distinct array");
-        }
-      }
+void MemoryIndex::sort_and_check(std::vector<MemoryRange>& ranges) {
+  std::sort(ranges.begin(), ranges.end(),
+            [](const MemoryRange& a, const MemoryRange& b) { return a.begin < b.begin; });
+  // Sorted by begin, the ranges are disjoint exactly when each begins at or after the end of the
+  // one before (then the ends are sorted too); the first that does not overlaps that one.
+  for (std::size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i].begin < ranges[i - 1].end) {
+      throw py::value_error(*ranges[i].label + " shares memory with " + *ranges[i - 1].label +
+                            "; every parameter and state must be a distinct array");
     }
   }
 }
 
-void checked_grads(const std::vector<TensorGroup*>& groups, const py::handle& grads,
-                   std::vector<py::object>& out) {
+const std::string* MemoryIndex::overlapping(std::uintptr_t begin, std::uintptr_t end) const {
+  if (begin == end) return nullptr;
+  // The first range ending after `begin` (the ends are sorted): the only one that can overlap.
+  auto it = std::upper_bound(ranges_->begin(), ranges_->end(), begin,
+                             [](std::uintptr_t x, const MemoryRange& r) { return x < r.end; });
+  if (it != ranges_->end() && it->begin < end) return it->label;
+  return nullptr;
+}
+
+void check_disjoint(const std::vector<const TensorGroup*>& groups) {
+  MemoryIndex{groups};  // building it is the check
+}
+
+void checked_grads(const std::vector<TensorGroup*>& groups, const MemoryIndex& bound,
+                   const py::handle& grads, std::vector<py::object>& out) {
   if (!py::isinstance<py::list>(grads) && !py::isinstance<py::tuple>(grads)) {
-    throw py::type_error("grads must be a list or tuple of numpy arrays (one per parameter), got " +
-                         py::str(py::type::of(grads).attr("__name__")).cast<std::string>());
+    const std::string expected =
+        "grads must be a list or tuple of numpy arrays (one per parameter)";
+    const std::string type = py::str(py::type::of(grads).attr("__name__")).cast<std::string>();
+    // The textbook style passes dicts, to update(): say so rather than only naming the type.
+    if (py::isinstance(grads, py::module_::import("collections.abc").attr("Mapping"))) {
+      throw py::type_error(expected + ", got a dict" + (type == "dict" ? "" : " (" + type + ")") +
+                           ": for gradients keyed like the parameters call update(params, grads), "
+                           "or pass list(grads.values()) if they are in the parameters' order");
+    }
+    throw py::type_error(expected + ", got " + type);
   }
   const py::sequence seq = py::reinterpret_borrow<py::sequence>(grads);
   std::size_t expected = 0;
@@ -304,15 +364,16 @@ void checked_grads(const std::vector<TensorGroup*>& groups, const py::handle& gr
     throw py::value_error("expected " + std::to_string(expected) +
                           " gradients (one per parameter), got " + std::to_string(seq.size()));
   }
+  // Every group first: `bound` holds the memory as bound, which is where the arrays still are.
+  for (const TensorGroup* group : groups) group->check_bound_arrays_unchanged();
   out.assign(expected, py::object());  // keeps its capacity from the last step
   for (const TensorGroup* group : groups) {
-    group->check_bound_arrays_unchanged();
     for (std::size_t t = 0; t < group->size(); ++t) {
       const auto index = static_cast<std::size_t>(group->grad_index()[t]);
       if (index >= expected || out[index]) {
         throw py::value_error("internal error: gradient positions of the groups overlap");
       }
-      out[index] = group->checked_grad(t, seq[index], groups);
+      out[index] = group->checked_grad(t, seq[index], bound);
     }
   }
 }

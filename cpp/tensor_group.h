@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +20,14 @@
 namespace optkern {
 
 namespace py = pybind11;
+
+class MemoryIndex;
+
+// [begin, end) of one bound array that occupies memory, and its label.
+struct MemoryRange {
+  std::uintptr_t begin, end;
+  const std::string* label;
+};
 
 class TensorGroup {
  public:
@@ -41,17 +50,16 @@ class TensorGroup {
   py::list states() const;
 
   // The gradient of tensor t, checked against its parameter (type, dtype, shape, layout, and that
-  // it shares no memory with any parameter or state of `all_groups`). Throws TypeError/ValueError.
-  // Runs once per tensor and step, so the common case reads NumPy's structs directly.
-  py::object checked_grad(std::size_t t, const py::handle& grad,
-                          const std::vector<TensorGroup*>& all_groups) const;
-  // Throws ValueError if a bound parameter or state no longer is what was bound: resized or
-  // reallocated (ndarray.resize), or made read-only. The kernel relies on the bound sizes.
+  // it shares no memory with any array of `bound`: every parameter and state of the step).
+  // Throws TypeError/ValueError. Runs once per tensor and step, so the common case reads NumPy's
+  // structs directly.
+  py::object checked_grad(std::size_t t, const py::handle& grad, const MemoryIndex& bound) const;
+  // Throws ValueError if a bound parameter or state no longer is what was bound: its dtype
+  // reassigned (a.dtype = np.int32), resized or reallocated (ndarray.resize), or made read-only.
+  // The kernel relies on the bound dtype and sizes.
   void check_bound_arrays_unchanged() const;
-  // [begin, end) of every bound array, for cross-group overlap checks.
-  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> memory_ranges() const;
-  // Label of an array of this group overlapping [begin, end), or nullptr.
-  const std::string* overlapping(std::uintptr_t begin, std::uintptr_t end) const;
+  // Every bound array that occupies memory, sorted by begin and disjoint (checked when bound).
+  const std::vector<MemoryRange>& bound_ranges() const { return ranges_; }
   // The plan of a step on `threads` threads with these gradients (flat order, as checked_grads
   // returns them). Built on the first step and kept while the thread count and the grain stay
   // the same: parameters and states cannot move (check_bound_arrays_unchanged), so only the
@@ -70,10 +78,6 @@ class TensorGroup {
   void set_grain_scale(std::int64_t scale) { grain_scale_ = scale; }
 
  private:
-  struct Interval {
-    std::uintptr_t begin, end;
-    std::size_t owner;  // index into owner_labels_
-  };
   std::vector<std::string> roles_;
   std::vector<bool> has_role_;
   DType dtype_ = kFloat32;
@@ -84,14 +88,17 @@ class TensorGroup {
     py::array array;
     const void* data;
     py::ssize_t size;
+    py::object descr;  // its dtype as bound (held, so the same object is the same dtype)
     std::string label;
   };
   std::vector<BoundArray> bound_;  // every parameter and state, as bound
   std::vector<std::string> param_labels_, grad_labels_;
   std::vector<std::int64_t> grad_index_;
-  std::vector<std::string> owner_labels_;
-  std::vector<Interval> intervals_;  // sorted by begin, disjoint
-  PyObject* descr_ = nullptr;        // the parameters' dtype (kept alive by params_)
+  // The labels ranges_ points at: a deque, whose elements stay where they are as it grows.
+  std::deque<std::string> range_labels_;
+  std::vector<MemoryRange> ranges_;  // see bound_ranges()
+  // The first parameter's dtype as bound, held: that array's dtype may be reassigned later.
+  py::object descr_;
 
   // kMaxArrays pointers per tensor; unused roles point at the parameter (never touched).
   std::vector<void*> pointer_table() const;
@@ -102,17 +109,48 @@ class TensorGroup {
   std::int64_t grain_scale_ = 1;
 };
 
+// The memory of every array bound in a set of tensor groups, sorted by address. Building it is
+// the check that no two of them overlap (ValueError naming both; O(n log n) in the number of
+// arrays); `overlapping` then finds the array a gradient overlaps in O(log n). It refers to the
+// groups' ranges and labels, so the groups must outlive it.
+class MemoryIndex {
+ public:
+  template <class Group>  // TensorGroup or const TensorGroup
+  explicit MemoryIndex(const std::vector<Group*>& groups) {
+    if (groups.size() == 1) {  // the usual step: one group, its ranges sorted and checked already
+      ranges_ = &groups[0]->bound_ranges();
+      return;
+    }
+    for (const TensorGroup* group : groups) {
+      merged_.insert(merged_.end(), group->bound_ranges().begin(), group->bound_ranges().end());
+    }
+    sort_and_check(merged_);
+  }
+  MemoryIndex(const MemoryIndex&) = delete;  // ranges_ may point at merged_
+  MemoryIndex& operator=(const MemoryIndex&) = delete;
+
+  // Label of the array overlapping [begin, end), or nullptr.
+  const std::string* overlapping(std::uintptr_t begin, std::uintptr_t end) const;
+  // Sorts `ranges` by begin and throws ValueError naming two that overlap, if any do.
+  static void sort_and_check(std::vector<MemoryRange>& ranges);
+
+ private:
+  std::vector<MemoryRange> merged_;  // several groups' ranges
+  const std::vector<MemoryRange>* ranges_ = &merged_;
+};
+
 // Locks `mutex` without waiting, or throws RuntimeError: one optimizer must not step from two
 // threads at once (a second thread would rewrite the plan or the step's buffers under the first).
 std::unique_lock<std::mutex> lock_or_refuse_second_thread(std::mutex& mutex);
 
-// Throws ValueError if an array of one group shares memory with an array of another.
+// Throws ValueError if two bound arrays of the groups share memory (MemoryIndex's check).
 void check_disjoint(const std::vector<const TensorGroup*>& groups);
 
-// Checks the gradients of a whole step before anything is written: one valid array per
-// parameter, and every bound array still as bound. Fills `out` with them in flat order (reusing
-// its capacity: a step of a small model must not allocate).
-void checked_grads(const std::vector<TensorGroup*>& groups, const py::handle& grads,
-                   std::vector<py::object>& out);
+// Checks the gradients of a whole step before anything is written: every bound array still as
+// bound, and one valid array per parameter that overlaps no array of `bound` (the groups'
+// MemoryIndex). Fills `out` with them in flat order (reusing its capacity: a step of a small
+// model must not allocate).
+void checked_grads(const std::vector<TensorGroup*>& groups, const MemoryIndex& bound,
+                   const py::handle& grads, std::vector<py::object>& out);
 
 }  // namespace optkern

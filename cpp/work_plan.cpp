@@ -7,6 +7,11 @@
 
 #include "work_plan_builder.h"
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define OPTKERN_HAVE_ATFORK 1
+#endif
+
 #if OPTKERN_HAVE_OPENMP
 #include <dlfcn.h>
 #include <omp.h>
@@ -15,7 +20,20 @@
 namespace optkern {
 namespace {
 std::atomic<std::int64_t> grain{kDefaultMinElementsPerThread};
+// Set in the child only, by the atfork handler, while that child is still single-threaded.
+std::atomic<bool> forked_child{false};
+
+void mark_forked_child() { forked_child.store(true, std::memory_order_relaxed); }
 }  // namespace
+
+void register_fork_handler() {
+#ifdef OPTKERN_HAVE_ATFORK
+  static const int failed = pthread_atfork(nullptr, nullptr, &mark_forked_child);
+  if (failed != 0) throw std::runtime_error("optkern: pthread_atfork failed");
+#endif
+}
+
+bool in_forked_child() { return forked_child.load(std::memory_order_relaxed); }
 
 std::int64_t min_elements_per_thread() { return grain.load(); }
 

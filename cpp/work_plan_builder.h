@@ -17,6 +17,14 @@ void set_min_elements_per_thread(std::int64_t elements);
 std::int64_t scaled_min_elements_per_thread(std::int64_t scale);
 // OpenMP's maximum thread count (OMP_NUM_THREADS), or 1 in a build without OpenMP.
 int max_threads();
+// Installs (once; the module's import calls it) a pthread_atfork child handler that marks the
+// process as a forked child. GNU libgomp's thread pool does not survive fork(): a child that
+// opened an OpenMP region after its parent had one would wait forever for threads that no
+// longer exist. So in a forked child every step runs on one thread (check_step), which gives the
+// same bits, as results never depend on the thread count.
+void register_fork_handler();
+// True in a process made by fork() (at any depth) from one that imported optkern.
+bool in_forked_child();
 // Path of the OpenMP runtime library in use ("" without OpenMP or when unknown).
 std::string openmp_library();
 

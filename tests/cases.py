@@ -144,6 +144,19 @@ def _resized_after_binding() -> tuple[list[np.ndarray], Callable[[], Any]]:
     return [W], lambda: opt.step([np.ones(4, np.float32)])
 
 
+def _dtype_changed_after_binding(
+    which: Callable[[Any, list[np.ndarray]], np.ndarray], dtype: Any = np.int32
+) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
+    """`a.dtype = np.int32` reinterprets a bound float32 array in place (same size, same data)."""
+
+    def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
+        opt, watched = _stepped(optkern.Adam, lr=0.1)
+        which(opt, watched).dtype = dtype
+        return watched, lambda: opt.step(watched[2:4])
+
+    return build
+
+
 def _state_readonly_after_binding() -> tuple[list[np.ndarray], Callable[[], Any]]:
     opt, watched = _stepped(optkern.AdamW, lr=0.1)
     watched[-1].setflags(write=False)
@@ -318,6 +331,13 @@ ERROR_CASES: list[ErrorCase] = [
         r"grads must be a list or tuple",
     ),
     ErrorCase(
+        "grads a dict",
+        _step_with(lambda a: {"W": a[2], "b": a[3]}),
+        TypeError,  # type: ignore
+        r"grads must be a list or tuple .*got a dict.*update\(params, grads\).*"
+        r"list\(grads\.values\(\)\)",
+    ),
+    ErrorCase(
         "grad aliases its param",
         _step_with(lambda a: [a[0], a[3]]),
         ValueError,
@@ -359,6 +379,24 @@ ERROR_CASES: list[ErrorCase] = [
         _resized_after_binding,
         ValueError,
         r"\['params'\]\[0\]: the array was resized or reallocated",
+    ),
+    ErrorCase(
+        "param dtype changed after binding",
+        _dtype_changed_after_binding(lambda opt, arrays: arrays[0]),
+        ValueError,
+        r"\['params'\]\[0\]: the array's dtype was changed in place \(to int32\)",
+    ),
+    ErrorCase(
+        "param made big-endian after binding",
+        _dtype_changed_after_binding(lambda opt, arrays: arrays[0], ">f4"),
+        ValueError,
+        r"\['params'\]\[0\]: the array's dtype was changed in place \(to >f4\)",
+    ),
+    ErrorCase(
+        "state dtype changed after binding",
+        _dtype_changed_after_binding(lambda opt, arrays: opt.state[0]["exp_avg"]),
+        ValueError,
+        r"\['params'\]\[0\] state 'exp_avg': the array's dtype was changed in place",
     ),
     ErrorCase(
         "state read-only after binding",

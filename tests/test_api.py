@@ -185,6 +185,20 @@ def test_state_arrays_are_numpy_arrays_owned_by_the_optimizer() -> None:
     assert all(isinstance(a, np.ndarray) and a.dtype == W.dtype for a in opt.state[0].values())
 
 
+def test_an_equal_dtype_assigned_after_binding_is_accepted() -> None:
+    """Only a different dtype is refused (tests/cases.py): an equal one in a new descriptor
+    object (here with metadata) still steps, and exactly as before."""
+    W, expected = np.ones(3, np.float32), np.ones(3, np.float32)
+    opt, twin = optkern.Adam([W], lr=0.1), optkern.Adam([expected], lr=0.1)
+    for step in range(2):
+        if step == 1:
+            W.dtype = np.dtype(np.float32, metadata={"note": "equal, not the same object"})
+            opt.state[0]["exp_avg"].dtype = np.dtype(np.float32, metadata={"note": 1})
+        opt.step([np.full(3, 0.5, np.float32)])
+        twin.step([np.full(3, 0.5, np.float32)])
+    assert identical(W.view(np.float32), expected)
+
+
 def test_zero_size_arrays_are_accepted_and_left_alone() -> None:
     W = np.zeros((0, 3), np.float32)
     b = np.ones(2, np.float32)

@@ -23,9 +23,23 @@
 
 namespace optkern {
 
+namespace OPTKERN_ISA_NAMESPACE {
+
+// The table's entry to every kernel: the caller's flush-to-zero mode is cleared from here on (see
+// KeepSubnormals in loop.h), so the kernel's casts of its coefficients to the array dtype, made
+// on the calling thread before run_plan, do not flush a subnormal coefficient either.
+template <class Params, StepKernel<Params> kernel>
+void keeping_subnormals(const StepCall& call, const Params& hp) {
+  const KeepSubnormals keep;
+  kernel(call, hp);
+}
+
+}  // namespace OPTKERN_ISA_NAMESPACE
+
 const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
-#define OPTKERN_TABLE_ROW(name, Params) \
-  {&OPTKERN_ISA_NAMESPACE::name##_step<float>, &OPTKERN_ISA_NAMESPACE::name##_step<double>},
+#define OPTKERN_TABLE_ROW(name, Params)                        \
+  {&isa::keeping_subnormals<Params, &isa::name##_step<float>>, \
+   &isa::keeping_subnormals<Params, &isa::name##_step<double>>},
   namespace isa = OPTKERN_ISA_NAMESPACE;
   static const KernelTable table = {
       OPTKERN_ISA_NAME,

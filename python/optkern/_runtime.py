@@ -58,7 +58,8 @@ def config_lines() -> list[str]:
         f"active ISA: {active_isa()} (set OPTKERN_ISA={'|'.join(compiled_isas())} to force one)",
         f"OpenMP: {_core.openmp_runtime}" + (f" ({openmp_library})" if openmp_library else ""),
         f"threads: {get_num_threads()}"
-        + ("" if _core.has_openmp else " (built without OpenMP: always 1)"),
+        + ("" if _core.has_openmp else " (built without OpenMP: always 1)")
+        + (" (a forked child: every step runs on 1 thread)" if _core.forked_child() else ""),
     ]
 
 
