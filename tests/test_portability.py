@@ -117,3 +117,53 @@ def test_the_detector_finds_the_avx_kernels(isa: str, register: str) -> None:
     if not _core.sanitized:  # instrumented kernels are not vectorized: no wide registers
         assert any(register in i for instructions in kernels.values() for i in instructions)
     assert any(is_avx_instruction(i) for instructions in kernels.values() for i in instructions)
+
+
+# The loop of a kernel variant: run_part/run_plan instantiated with its element function.
+KERNEL_VARIANT = re.compile(
+    r"^void optkern::isa_\w+::run_(?:part|plan)<(?:float|double), "
+    r"optkern::isa_(?P<isa>\w+)::(?P<algorithm>\w+)_step<(?P<dtype>float|double)>"
+    r"\(optkern::StepCall const&, optkern::\w+ const&\)::\{lambda\([^)]*\)#\d+\}"
+    r"(?:::operator\(\)(?P<flags><[^()]*>))?"
+)
+ISA_WIDTH = {"baseline": "%xmm", "avx2": "%ymm", "avx512": "%zmm"}
+PACKED_MATH = re.compile(r"^v?(?:add|sub|mul|div|sqrt|max|min)p(?P<kind>[sd])$")
+
+
+def kernel_variants() -> dict[tuple[str, str, str, str], list[str]]:
+    """The instructions of every compiled kernel variant: (ISA, algorithm, dtype, compile-time
+    flags), from the functions its loop was instantiated in (run_part, run_plan)."""
+    variants: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+    for name, instructions in instructions_by_function().items():
+        match = KERNEL_VARIANT.search(name)
+        if match:
+            key = (match["isa"], match["algorithm"], match["dtype"], match["flags"] or "")
+            variants[key] += instructions
+    return variants
+
+
+@pytest.mark.skipif(_core.sanitized, reason="sanitizer instrumentation stops vectorization")
+def test_every_kernel_variant_is_vectorized_at_its_isa_width() -> None:
+    """Each kernel, for each dtype and flag combination, contains packed arithmetic on its ISA's
+    vector registers: one variant falling back to scalar code would otherwise go unnoticed (a
+    check that some kernel vectorizes passes while another does not)."""
+    variants = kernel_variants()
+    algorithms = set(_core.array_roles)
+    found = {(isa, algorithm, dtype) for isa, algorithm, dtype, _ in variants}
+    expected = {
+        (isa, algorithm, dtype)
+        for isa in _core.compiled_isas()
+        for algorithm in algorithms
+        for dtype in ("float", "double")
+    }
+    assert expected <= found, f"kernels not found in the disassembly: {sorted(expected - found)}"
+    scalar = []
+    for (isa, algorithm, dtype, flags), instructions in variants.items():
+        kind = "s" if dtype == "float" else "d"
+        width = ISA_WIDTH[isa]
+        if not any(
+            (m := PACKED_MATH.match(i.split(maxsplit=1)[0])) and m["kind"] == kind and width in i
+            for i in instructions
+        ):
+            scalar.append(f"{isa} {algorithm}<{dtype}>{flags}")
+    assert not scalar, "kernel variants without packed arithmetic:\n  " + "\n  ".join(scalar)

@@ -362,6 +362,26 @@ def test_user_keys_are_carried_through_steps_and_checkpoints(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
+    "key",
+    ["name", "tags", "initial_lr", "max_lr", "base_momentum", "max_momentum", "weight_decay_group"],
+)
+@pytest.mark.parametrize("cls", [optkern.SGD, optkern.Adam, optkern.RMSprop])
+def test_keys_of_users_and_schedulers_are_not_mistaken_for_hyperparameters(
+    cls: Any, key: str
+) -> None:
+    """torch's schedulers write initial_lr, max_lr, base_momentum ... into param groups."""
+    opt = cls([{"params": _arrays(0), key: 0.5}])
+    opt.param_groups[0][key] = 0.25
+    opt.step(_arrays(1))
+    assert opt.state_dict()["param_groups"][0][key] == 0.25
+
+
+def test_torch_implementation_switches_are_refused() -> None:
+    with pytest.raises(TypeError, match=r"'foreach' for Adam \(a torch\.optim implementation"):
+        optkern.Adam([{"params": _arrays(0), "foreach": True}])
+
+
+@pytest.mark.parametrize(
     ("cls", "key", "hint"),
     [
         (optkern.Adam, "learning_rate", "did you mean 'lr'"),

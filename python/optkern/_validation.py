@@ -121,6 +121,15 @@ _ALIASES = {
 }
 
 
+# Keys that torch's learning-rate schedulers and SWA write into param groups: a group may carry
+# them (optkern.lr_scheduler will too), so they never count as misspelled hyperparameters.
+_SCHEDULER_KEYS = frozenset(
+    {"initial_lr", "max_lr", "min_lr", "base_lr", "max_momentum", "base_momentum", "swa_lr"}
+)
+# torch.optim's implementation switches, which optkern has no use for.
+_TORCH_SWITCHES = frozenset({"foreach", "fused", "capturable", "differentiable"})
+
+
 def looks_like_hyperparameter(
     key: str, valid: Collection[str], known: Collection[str]
 ) -> str | None:
@@ -128,14 +137,26 @@ def looks_like_hyperparameter(
     hyperparameter name: another spelling of one, a near miss (``lrr``), or a hyperparameter of
     another optimizer (one of ``known``). None if it looks like a user's own key (``"name"``),
     which a param group may carry, as in torch."""
+    if key in _SCHEDULER_KEYS:
+        return None
+    if key in _TORCH_SWITCHES:
+        return " (a torch.optim implementation switch; optkern has one implementation)"
     normal = key.lower().replace("-", "_")
     alias = _ALIASES.get(normal)
-    close = difflib.get_close_matches(normal, list(valid), n=1, cutoff=0.75)
+    close = _near_misses(normal, valid)
     meant = alias if alias in valid else (close[0] if close else None)
     if meant is not None:
         return f" (did you mean {meant!r}?)"
     if key in known or normal in known or alias is not None:
         return " (a hyperparameter of other optimizers)"
-    if difflib.get_close_matches(normal, list(known), n=1, cutoff=0.8):
+    if _near_misses(normal, known):
         return ""
     return None
+
+
+def _near_misses(key: str, names: Collection[str]) -> list[str]:
+    """Names that ``key`` could be a typo of: alike (difflib) and at most two characters longer
+    or shorter, so that a compound key such as ``weight_decay_group`` or ``max_momentum`` is a
+    key of its own, not a misspelling."""
+    close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.75)
+    return [name for name in close if abs(len(name) - len(key)) <= 2]
