@@ -152,7 +152,8 @@ class AlgorithmStep final : public PreparedStep {
       if (hp.needs_array(role) && !group.has_role(role)) {
         throw py::value_error(std::string(Params::kName) + ": the options of param group " +
                               std::to_string(param_group) + " need state '" +
-                              Params::kArrays[role] + "', which is not bound");
+                              Params::kArrays[static_cast<std::size_t>(role)] +
+                              "', which is not bound");
       }
     }
   }

@@ -165,7 +165,8 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     }
     range_labels_.push_back(label);
     bound_.push_back({param, param.data(), param.size(), descr_of(param), label});
-    ranges_.push_back({address(param), address(param) + param.nbytes(), &range_labels_.back()});
+    ranges_.push_back({address(param), address(param) + static_cast<std::uintptr_t>(param.nbytes()),
+                       &range_labels_.back()});
 
     const py::list tensor_states = py::reinterpret_borrow<py::list>(states[t]);
     if (tensor_states.size() != roles_.size() - 2) {
@@ -193,7 +194,9 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
         if (!state.writeable()) throw py::value_error(state_label + ": state is read-only");
         range_labels_.push_back(state_label);
         bound_.push_back({state, state.data(), state.size(), descr_of(state), state_label});
-        ranges_.push_back({address(state), address(state) + state.nbytes(), &range_labels_.back()});
+        ranges_.push_back({address(state),
+                           address(state) + static_cast<std::uintptr_t>(state.nbytes()),
+                           &range_labels_.back()});
       }
       kept.push_back(py::reinterpret_borrow<py::object>(obj));
     }

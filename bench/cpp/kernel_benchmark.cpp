@@ -109,7 +109,8 @@ std::vector<void*> pointer_table(const Params& hp, const std::vector<void*>& arr
   std::vector<void*> table(kMaxArrays, arrays[optkern::kParamRole]);
   table[optkern::kGradRole] = arrays[optkern::kGradRole];
   for (int role = 2; role < static_cast<int>(Params::kArrays.size()); ++role) {
-    if (hp.needs_array(role)) table[role] = arrays[role];
+    const auto slot = static_cast<std::size_t>(role);
+    if (hp.needs_array(role)) table[slot] = arrays[slot];
   }
   return table;
 }
