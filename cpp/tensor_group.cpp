@@ -6,6 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "numpy_access.h"
+
 namespace optkern {
 namespace {
 
@@ -40,15 +42,11 @@ bool same_shape(const py::array& a, const py::array& b) {
   return true;
 }
 
-bool c_contiguous(const py::array& a) {
-  return (a.flags() & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) != 0;
-}
-bool aligned(const py::array& a) {
-  return (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
-}
+bool c_contiguous(const py::array& a) { return (a.flags() & numpy_access::kCContiguous) != 0; }
+bool aligned(const py::array& a) { return (a.flags() & numpy_access::kAligned) != 0; }
 
 py::object descr_of(const py::array& a) {
-  return py::reinterpret_borrow<py::object>(py::detail::array_proxy(a.ptr())->descr);
+  return py::reinterpret_borrow<py::object>(numpy_access::descr(a.ptr()));
 }
 
 std::uintptr_t address(const py::array& a) { return reinterpret_cast<std::uintptr_t>(a.data()); }
@@ -103,9 +101,8 @@ void refuse_other_operators(const py::handle& obj, const std::string& label, con
 }
 
 py::array as_array(const py::handle& obj, const std::string& label, const char* what) {
-  const auto& api = py::detail::npy_api::get();
-  if (Py_TYPE(obj.ptr()) != api.PyArray_Type_) {  // exactly numpy.ndarray: the usual, fast case
-    if (!api.PyArray_Check_(obj.ptr())) {
+  if (!numpy_access::is_exact_ndarray(obj.ptr())) {  // exactly numpy.ndarray: the usual case
+    if (!numpy_access::is_ndarray(obj.ptr())) {
       throw py::type_error(label + ": " + what + " must be a numpy.ndarray, got " +
                            py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
     }
@@ -231,7 +228,7 @@ void TensorGroup::check_bound_arrays_unchanged() const {
   for (const BoundArray& bound : bound_) {
     // `a.dtype = ...` replaces the descriptor in place. The very object bound is the same dtype;
     // another one may still be an equal dtype (an equal descriptor need not be the same object).
-    if (py::detail::array_proxy(bound.array.ptr())->descr != bound.descr.ptr() &&
+    if (numpy_access::descr(bound.array.ptr()) != bound.descr.ptr() &&
         dtype_code(bound.array) != dtype_) {
       throw py::value_error(bound.label + ": the array's dtype was changed in place (to " +
                             dtype_name(bound.array) + ") after the optimizer bound it as " +
@@ -255,7 +252,7 @@ py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
   py::array g = as_array(grad, label, "gradient");
   const py::array& param = params_[t];
   // NumPy's built-in dtypes are singletons: the same descriptor object means the same dtype.
-  if (py::detail::array_proxy(g.ptr())->descr != descr_.ptr() && dtype_code(g) != dtype_) {
+  if (numpy_access::descr(g.ptr()) != descr_.ptr() && dtype_code(g) != dtype_) {
     throw py::type_error(label + ": gradient dtype " + dtype_name(g) +
                          " does not match its parameter's " + dtype_name(dtype_));
   }
@@ -263,9 +260,8 @@ py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
     throw py::value_error(label + ": gradient shape " + shape_of(g) +
                           " does not match its parameter's shape " + shape_of(param));
   }
-  constexpr int kLayout =
-      py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
-  if ((py::detail::array_proxy(g.ptr())->flags & kLayout) != kLayout) {
+  constexpr int kLayout = numpy_access::kCContiguous | numpy_access::kAligned;
+  if ((numpy_access::flags(g.ptr()) & kLayout) != kLayout) {
     check_layout(g, label, "gradient");
   }
   const std::uintptr_t begin = address(g);
@@ -301,7 +297,7 @@ const StepPlan& TensorGroup::plan(int threads, const std::vector<py::object>& gr
   }
   for (std::size_t t = 0; t < params_.size(); ++t) {
     const auto& grad = grads[static_cast<std::size_t>(grad_index_[t])];
-    plan_->set_array(t, kGradRole, py::detail::array_proxy(grad.ptr())->data);
+    plan_->set_array(t, kGradRole, numpy_access::data(grad.ptr()));
   }
   return *plan_;
 }
