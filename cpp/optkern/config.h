@@ -15,13 +15,10 @@ constexpr int kParamRole = 0;
 constexpr int kGradRole = 1;
 
 // Below this many elements per thread a step runs on fewer threads (one, for small steps): waking
-// an OpenMP team costs microseconds, more than the work. Chosen with bench/grain.py (float32, 31-41
-// interleaved rounds, one tensor split over 2 threads against 1 thread) on the 2-core Zen 5
-// (AVX-512) development VM: Adam 0.60-0.96x at 4,096-8,192 elements, 0.90-1.13x at 16,384,
-// 1.11-1.35x at 32,768, 1.48-1.58x at 49,152-65,536. (On the earlier Zen 3 AVX2 VM, Adam paid from
-// 16,384: 1.33x.) So a second thread joins from 16,384 elements each. Algorithms with less work
-// per element scale this by their GrainScale (params.h): SGD needs twice as many. Tests lower it
-// (optkern._core._set_min_elements_per_thread) to split even tiny tensors.
+// an OpenMP team costs microseconds, more than the work. The rule: the smallest power of two per
+// thread at which Adam on 2 threads beat 1 thread in every run of bench/grain.py (the runs are in
+// bench/results/grain.md). Algorithms with less work per element scale this by their GrainScale
+// (params.h). Tests lower it (optkern._core._set_min_elements_per_thread) to split tiny tensors.
 constexpr std::int64_t kDefaultMinElementsPerThread = 1 << 14;
 
 }  // namespace optkern

@@ -31,9 +31,8 @@ struct GrainScale<Params, std::void_t<decltype(Params::kGrainScale)>>
 struct SgdParams {
   static constexpr const char* kName = "sgd";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "momentum_buffer"};
-  // bench/grain.py (second run, README), one tensor, 2 threads against 1 on the 2-core Zen 5:
-  // with momentum 0.93x at 32,768 elements, 1.35x at 49,152, 1.29x at 65,536; without, 0.94x,
-  // 1.01x, 1.24x. The scale splits from 65,536, giving up momentum's gain at 49,152.
+  // A multiply-add or two per element: twice the grain, so that plain SGD on 2 threads is never
+  // slower than on 1 (bench/results/grain.md; it gives up SGD with momentum's gain at 49,152).
   static constexpr std::int64_t kGrainScale = 2;
   double lr = 0, momentum = 0, one_minus_dampening = 0, weight_decay = 0;
   bool nesterov = false, maximize = false;

@@ -2,16 +2,15 @@
 
 Why: a model with many small parameters (2,000 tensors of 512 elements) gets its state arrays
 from ``np.full`` one by one, scattered over the heap, and a step then starts four fresh memory
-streams every 2 KB. Measured on a 2-core Zen 3 (bench/peer_benchmark.py, 2,000 x 512 float32
-Adam, 1 thread): scattered states made the step about 2x slower than one flat tensor of the same
-size; with each state in one buffer, in tensor order, it ran within about 1.2x.
+streams every 2 KB: about 2x slower than one flat tensor of the same size, against about 1.2x
+with each state in one buffer (bench/results/state-layout.md).
 
 Each array starts at the same offset within a 64-byte cache line as its parameter. The kernel
 peels a scalar head up to the parameter's next line boundary and runs its vector body from there,
 so the states' vector loads and stores are then aligned too. NumPy aligns its buffers to 16 bytes
 only; with every state on a line boundary instead, the body's state accesses straddled two lines
-each, and a 1e6-element float32 Adam step took 0.22 ns/element instead of 0.17-0.18 (2-core Zen 5,
-AVX-512, warm caches, interleaved). Each array's lines are its own, so threads working on
+each (a quarter slower at 1e6 elements, bench/results/state-layout.md). Each array's lines are
+its own, so threads working on
 different tensors never write the same line.
 
 The arrays handed out are ordinary C-contiguous, writable NumPy views of the buffer; the buffer
