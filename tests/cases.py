@@ -41,7 +41,8 @@ def snapshot(optimizer: optkern.Optimizer, params: list[np.ndarray]) -> Snapshot
 
 
 def assert_same(actual: Snapshot, expected: Snapshot) -> None:
-    """Equal bit for bit, except that NaNs compare equal wherever both have one."""
+    """Equal bit for bit (signed zeros included), except that NaNs compare equal wherever both
+    have one."""
     for got, want in zip(actual.params, expected.params, strict=True):
         _assert_equal_strictly(got, want)
     assert actual.state.keys() == expected.state.keys()
@@ -55,6 +56,8 @@ def _assert_equal_strictly(actual: Any, desired: Any, err_msg: str = "") -> None
     a, d = np.asanyarray(actual), np.asanyarray(desired)
     assert (a.shape, a.dtype) == (d.shape, d.dtype), err_msg
     np.testing.assert_array_equal(a, d, err_msg=err_msg)
+    if a.dtype.kind == "f":  # assert_array_equal takes -0.0 for 0.0
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(d), err_msg=f"{err_msg} (sign)")
 
 
 class ErrorCase(NamedTuple):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 
 import pytest
 from optkern import _core, cli, selfcheck
@@ -77,3 +79,17 @@ def test_selfcheck_prints_a_line_per_class_as_it_goes() -> None:
     # every line reached the stream on its own flush, and no line redraws another
     assert stream.flushed_lines == list(range(1, len(lines) + 1))
     assert "\r" not in stream.getvalue()
+
+
+def test_output_cut_off_by_a_closed_pipe_gives_no_traceback() -> None:
+    """``optkern selfcheck | head`` closes the pipe early; the command must end quietly."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "optkern.cli", "info"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command writes: its first write fails with EPIPE
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in stderr, stderr
