@@ -83,13 +83,14 @@ def test_selfcheck_prints_a_line_per_class_as_it_goes() -> None:
 
 def test_output_cut_off_by_a_closed_pipe_gives_no_traceback() -> None:
     """``optkern selfcheck | head`` closes the pipe early; the command must end quietly."""
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "optkern.cli", "info"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    process.stdout.close()  # before the command writes: its first write fails with EPIPE
-    stderr = process.stderr.read().decode()
-    assert process.wait(timeout=60) == 1
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # before the command writes: its first write fails with EPIPE
+        stderr = process.stderr.read().decode()
+        status = process.wait(timeout=60)
+    assert status == 1
     assert "Traceback" not in stderr, stderr
