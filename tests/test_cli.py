@@ -88,7 +88,8 @@ def test_output_cut_off_by_a_closed_pipe_gives_no_traceback() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     ) as process:
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         process.stdout.close()  # before the command writes: its first write fails with EPIPE
         stderr = process.stderr.read().decode()
         status = process.wait(timeout=60)
