@@ -198,10 +198,35 @@ PYBIND11_MODULE(_core, m) {
   m.def("check_disjoint", &check_disjoint, py::arg("groups"));
   m.def(
       "set_attributes",
-      [](const py::handle& owner, const py::handle& attributes) {
+      [](const py::handle& owner, const py::handle& attributes, const py::list& extend,
+         const py::list& items) {
+        // Everything is checked first, so that nothing fails half-way.
+        for (const py::handle pair : extend) {
+          const auto entry = pair.cast<py::tuple>();
+          if (entry.size() != 2 || !PyList_Check(entry[0].ptr()) || !PyList_Check(entry[1].ptr()))
+            throw py::type_error("set_attributes: extend holds (list, list) pairs");
+        }
+        for (const py::handle triple : items) {
+          const auto entry = triple.cast<py::tuple>();
+          if (entry.size() != 3 || !PyDict_Check(entry[0].ptr()) ||
+              !PyUnicode_CheckExact(entry[1].ptr()))
+            throw py::type_error("set_attributes: items holds (dict, str, value) triples");
+        }
         set_attributes(owner.ptr(), attributes.ptr());
+        for (const py::handle pair : extend) {
+          const auto entry = pair.cast<py::tuple>();
+          const Py_ssize_t end = PyList_GET_SIZE(entry[0].ptr());
+          if (PyList_SetSlice(entry[0].ptr(), end, end, entry[1].ptr()) != 0)
+            throw py::error_already_set();
+        }
+        for (const py::handle triple : items) {
+          const auto entry = triple.cast<py::tuple>();
+          if (PyDict_SetItem(entry[0].ptr(), entry[1].ptr(), entry[2].ptr()) != 0)
+            throw py::error_already_set();
+        }
       },
-      py::arg("owner"), py::arg("attributes"));
+      py::arg("owner"), py::arg("attributes"), py::arg("extend") = py::list(),
+      py::arg("items") = py::list());
   m.def("_same_traffic_step", &same_traffic_step, py::arg("groups"), py::arg("grads"),
         py::arg("num_threads"),
         "Benchmarks only: the same-traffic memory ceiling of a step (adds g to p and states).");

@@ -88,3 +88,168 @@ def test_a_step_interrupted_by_ctrl_c_is_all_or_nothing(name: str, backend: str,
     assert line.endswith("inconsistent=0 replay_same=True"), line
     # The scenario must really interrupt steps, or it proves nothing.
     assert int(line.split()[0].split("=")[1]) == trials, line
+
+
+# ----------------------------------------------------------------------------- every line
+#
+# A SIGINT is raised in the main thread between two Python lines. These tests raise
+# KeyboardInterrupt at each line event of optkern's Python code during one call in turn (a
+# tracer, as the interpreter would), then check that the optimizer still works and ends exactly
+# where an uninterrupted twin ends: the call happened entirely or not at all.
+
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import optkern  # noqa: E402
+import optkern.textbook as tb  # noqa: E402
+
+_OPTKERN_FILES = optkern.__file__.rsplit("/", 1)[0]
+
+
+def _line_events(call: Callable[[], Any], stop_at: int | None) -> int:
+    """Runs ``call``, raising KeyboardInterrupt at optkern line event ``stop_at`` (None: never);
+    returns the number of optkern line events seen."""
+    seen = 0
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal seen
+        if not frame.f_code.co_filename.startswith(_OPTKERN_FILES):
+            return None
+        if event == "line":
+            if seen == stop_at:
+                sys.settrace(None)
+                raise KeyboardInterrupt
+            seen += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        call()
+    finally:
+        sys.settrace(None)
+    return seen
+
+
+def _at_every_line(build: Callable[[], tuple[Callable[[], Any], Callable[[bool], None]]]) -> int:
+    """``build()`` gives (the call to interrupt, a check given whether it was interrupted)."""
+    call, check = build()
+    count = _line_events(call, None)
+    check(False)
+    for stop_at in range(count):
+        call, check = build()
+        try:
+            _line_events(call, stop_at)
+        except KeyboardInterrupt:
+            check(True)
+        else:
+            check(False)
+    return count
+
+
+def _grads(sizes: tuple[int, ...], value: float = 0.5) -> list[np.ndarray]:
+    return [np.full(n, value, np.float32) for n in sizes]
+
+
+def test_add_param_group_is_all_or_nothing_under_ctrl_c() -> None:
+    def build() -> tuple[Callable[[], Any], Callable[[bool], None]]:
+        first, second = np.ones(5, np.float32), np.ones(3, np.float32)
+        opt = optkern.Adam([first], lr=0.1)
+        opt.step(_grads((5,)))
+
+        def check(interrupted: bool) -> None:
+            if len(opt.param_groups) == 1:  # it did not happen: the retry must work
+                opt.add_param_group({"params": [second]})
+            opt.step(_grads((5, 3)))
+            twin_first, twin_second = np.ones(5, np.float32), np.ones(3, np.float32)
+            twin = optkern.Adam([twin_first], lr=0.1)
+            twin.step(_grads((5,)))
+            twin.add_param_group({"params": [twin_second]})
+            twin.step(_grads((5, 3)))
+            assert first.tobytes() == twin_first.tobytes()
+            assert second.tobytes() == twin_second.tobytes()
+
+        return lambda: opt.add_param_group({"params": [second]}), check
+
+    assert _at_every_line(build) > 10
+
+
+@pytest.mark.parametrize("cls", [tb.SGD, tb.Momentum, tb.Adam])
+def test_a_textbook_first_update_is_all_or_nothing_under_ctrl_c(cls: Any) -> None:
+    def build() -> tuple[Callable[[], Any], Callable[[bool], None]]:
+        params = {"W": np.ones(4, np.float32)}
+        opt = cls(lr=0.1)
+
+        def check(interrupted: bool) -> None:
+            done = opt.state_dict()["state"].get(0, {}).get("step", 0) if opt.param_groups else 0
+            for _ in range(2 - done):
+                opt.update(params, {"W": np.full(4, 0.5, np.float32)})
+            twin_params = {"W": np.ones(4, np.float32)}
+            twin = cls(lr=0.1)
+            for _ in range(2):
+                twin.update(twin_params, {"W": np.full(4, 0.5, np.float32)})
+            assert params["W"].tobytes() == twin_params["W"].tobytes()
+
+        return lambda: opt.update(params, {"W": np.full(4, 0.5, np.float32)}), check
+
+    assert _at_every_line(build) > 10
+
+
+def test_a_deferred_load_survives_ctrl_c_in_the_first_update() -> None:
+    source_params = {"W": np.ones(4, np.float32)}
+    source = tb.Adam(lr=0.1)
+    for _ in range(3):
+        source.update(source_params, {"W": np.full(4, 0.5, np.float32)})
+    saved = source.state_dict()
+    start = np.ones(4, np.float32)
+    source.update(source_params, {"W": np.full(4, 0.5, np.float32)})  # step 4, the reference
+    expected = source_params["W"].tobytes()
+
+    def build() -> tuple[Callable[[], Any], Callable[[bool], None]]:
+        params = {"W": start.copy()}
+        opt = tb.Adam(lr=0.1)
+        opt.load_state_dict(saved)
+        params["W"][:] = _after_three(saved)
+
+        def check(interrupted: bool) -> None:
+            if opt.iter < 4:  # the interrupted update did not happen: once more
+                opt.update(params, {"W": np.full(4, 0.5, np.float32)})
+            assert opt.iter == 4
+            assert params["W"].tobytes() == expected
+
+        return lambda: opt.update(params, {"W": np.full(4, 0.5, np.float32)}), check
+
+    assert _at_every_line(build) > 10
+
+
+def _after_three(saved: dict[str, Any]) -> np.ndarray:
+    """The parameter after the 3 steps that ``saved`` records (replayed)."""
+    params = {"W": np.ones(4, np.float32)}
+    replay = tb.Adam(lr=0.1)
+    for _ in range(3):
+        replay.update(params, {"W": np.full(4, 0.5, np.float32)})
+    assert replay.state_dict()["state"][0]["step"] == saved["state"][0]["step"]
+    return params["W"]
+
+
+def test_a_textbook_key_given_a_new_array_survives_ctrl_c() -> None:
+    def build() -> tuple[Callable[[], Any], Callable[[bool], None]]:
+        opt = tb.Momentum(lr=0.1)
+        opt.update({"W": np.ones(4, np.float32)}, {"W": np.full(4, 0.5, np.float32)})
+        replaced = {"W": np.ones(4, np.float32)}
+
+        def check(interrupted: bool) -> None:
+            done = opt.state_dict()["state"][0]["step"]
+            for _ in range(3 - done):
+                opt.update(replaced, {"W": np.full(4, 0.5, np.float32)})
+            twin = tb.Momentum(lr=0.1)
+            twin.update({"W": np.ones(4, np.float32)}, {"W": np.full(4, 0.5, np.float32)})
+            twin_replaced = {"W": np.ones(4, np.float32)}
+            for _ in range(2):
+                twin.update(twin_replaced, {"W": np.full(4, 0.5, np.float32)})
+            assert replaced["W"].tobytes() == twin_replaced["W"].tobytes()
+
+        return lambda: opt.update(replaced, {"W": np.full(4, 0.5, np.float32)}), check
+
+    assert _at_every_line(build) > 10

@@ -40,8 +40,15 @@ class TensorGroup:
 
 def check_disjoint(groups: Sequence[TensorGroup]) -> None: ...
 
-# owner.<key> = value for every item, in one C call (no KeyboardInterrupt in between).
-def set_attributes(owner: object, attributes: dict[str, Any]) -> None: ...
+# In one C call (no KeyboardInterrupt in between): owner.<key> = value for every item of
+# attributes, then each (list, items) of extend extends list in place, then each (dict, key, value)
+# of items sets dict[key] = value.
+def set_attributes(
+    owner: object,
+    attributes: dict[str, Any],
+    extend: list[tuple[list[Any], list[Any]]] = ...,
+    items: list[tuple[dict[str, Any], str, Any]] = ...,
+) -> None: ...
 def _same_traffic_step(groups: Sequence[TensorGroup], grads: _Grads, num_threads: int) -> None: ...
 def check_grads(groups: Sequence[TensorGroup], grads: _Grads) -> list[NDArray[Any]]: ...
 

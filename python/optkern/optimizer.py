@@ -285,10 +285,12 @@ class Optimizer:
         self,
         param_groups: Sequence[Mapping[str, Any]],
         labels: tuple[list[str], list[str]] | None,
+        commit: Mapping[str, Any] = MappingProxyType({}),
     ) -> None:
         """Checks every new group, then the memory of all arrays at once (one sorted pass over
         every array, so that building an optimizer of many groups stays O(n log n)), then adds
-        them. Adds nothing if anything fails."""
+        them, and sets the attributes of ``commit`` in the same C call. Adds nothing if anything
+        fails."""
         first = self._firsts[-1] + len(self._group_params[-1]) if self._group_params else 0
         added = []
         for offset, param_group in enumerate(param_groups):
@@ -321,17 +323,23 @@ class Optimizer:
             added.append((group, group_labels, probe, first))
             first += len(params)
         _core.check_disjoint(self._bound_tensor_groups() + [tg for *_, p, _ in added for tg in p])
-        for group, group_labels, probe, group_first in added:
-            self.param_groups.append(group)
-            self._group_params.append(tuple(group["params"]))
-            self._firsts.append(group_first)
-            self._probes.append(probe)
-            self._labels.append(group_labels)
-            self._steps.append(0)
-            self._validated.append(None)
-            self._scalars.append(dict(self._scalar_state))
-            self._fresh.append(set())
-            self._bindings.append(None)
+        new: dict[str, list[Any]] = {
+            "param_groups": [group for group, *_ in added],
+            "_group_params": [tuple(group["params"]) for group, *_ in added],
+            "_firsts": [group_first for *_, group_first in added],
+            "_probes": [probe for _, _, probe, _ in added],
+            "_labels": [group_labels for _, group_labels, _, _ in added],
+            "_steps": [0 for _ in added],
+            "_validated": [None for _ in added],
+            "_scalars": [dict(self._scalar_state) for _ in added],
+            "_fresh": [set() for _ in added],
+            "_bindings": [None for _ in added],
+        }
+        # All lists grow in one C call (in place: param_groups stays the list users hold), so a
+        # KeyboardInterrupt cannot leave them of different lengths.
+        _core.set_attributes(
+            self, dict(commit), [(getattr(self, name), items) for name, items in new.items()]
+        )
 
     def _bound_tensor_groups(self) -> list[_core.TensorGroup]:
         """Every array the optimizer holds, each once: a bound group's parameters and states, an
@@ -605,34 +613,49 @@ class Optimizer:
             keys = list(params)
             _check_same_keys(keys, grads, "grads", "params")
             labels = ([f"params[{k!r}]" for k in keys], [f"grads[{k!r}]" for k in keys])
-            self._add_groups([{"params": [params[k] for k in keys]}], labels)
-            self._keys = keys
-            if self._pending is not None:
-                pending, self._pending = self._pending, None
-                try:
-                    self.load_state_dict(pending)
-                except (TypeError, ValueError) as error:
-                    # Unbound again, and the state dropped: it cannot fit these arrays, and
-                    # keeping it would make every later update() fail the same way.
-                    self._unbind_all()
-                    raise type(error)(
-                        f"update(): the state loaded before the first update() does not fit "
-                        f"these arrays, so it was dropped (the next update() starts without "
-                        f"it): {error}"
-                    ) from error
+            bad = [k for k in keys if not isinstance(k, str)]
+            if bad:
+                raise TypeError(
+                    f"update(): parameter names must be str (as the textbook's 'W1', 'b1'), got "
+                    f"{bad[0]!r}; checkpoints store them by name"
+                )
+            try:
+                self._add_groups([{"params": [params[k] for k in keys]}], labels, {"_keys": keys})
+                if self._pending is not None:
+                    self._load_pending(self._pending)
+            except (TypeError, ValueError):
+                raise  # bad arrays (nothing was bound) or a dropped load (unbound already)
+            except BaseException:  # interrupted, out of memory ...: unbound, any load kept
+                self._unbind_all(keep_pending=True)
+                raise
         else:
             _check_same_keys(self._keys, params, "params", "the first update() call")
             _check_same_keys(self._keys, grads, "grads", "the first update() call")
             self._rebind_replaced_params([params[k] for k in self._keys])
         self.step([grads[k] for k in self._keys])
 
-    def _unbind_all(self) -> None:
+    def _load_pending(self, pending: Mapping[str, Any]) -> None:
+        """Loads a state dict loaded before the first update(), now that the arrays are bound;
+        clears it in the same C call as the load commits."""
+        try:
+            self._load_state_dict(pending, {"_pending": None})
+        except (TypeError, ValueError) as error:
+            # Unbound again, and the state dropped: it cannot fit these arrays, and keeping it
+            # would make every later update() fail the same way.
+            self._unbind_all(keep_pending=False)
+            raise type(error)(
+                "update(): the state loaded before the first update() does not fit these "
+                f"arrays, so it was dropped (the next update() starts without it): {error}"
+            ) from error
+
+    def _unbind_all(self, *, keep_pending: bool) -> None:
         """Back to the state of a textbook-style optimizer before its first update()."""
         _core.set_attributes(
             self,
             dict(
                 param_groups=[],
                 _keys=None,
+                _pending=self._pending if keep_pending else None,
                 _prepared=None,
                 _step_inputs=[],
                 **{name: [] for name in _PER_GROUP},
@@ -659,10 +682,12 @@ class Optimizer:
                 )
         labels = self._labels[0]
         probe = self._tensor_groups(new, labels, 0, [{} for _ in new], ())  # layout, writeable
-        group["params"] = new
-        self._group_params[0] = tuple(new)
-        self._probes[0] = probe
-        self._bindings[0] = None
+        # One C call: the group and the optimizer's record of its arrays change together.
+        _core.set_attributes(
+            self,
+            {"_group_params": [tuple(new)], "_probes": [probe], "_bindings": [None]},
+            items=[(group, "params", new)],
+        )
 
     # ----------------------------------------------------------------------------- checkpoints
 
@@ -704,6 +729,10 @@ class Optimizer:
         ``update()``; a later load before then replaces it, as a second load would. If the
         copy does not fit the first ``update()``'s arrays, that call raises and the copy is
         dropped, so the next ``update()`` starts afresh."""
+        self._load_state_dict(state_dict, {})
+
+    def _load_state_dict(self, state_dict: Mapping[str, Any], commit: dict[str, Any]) -> None:
+        """load_state_dict, setting the attributes of ``commit`` in the same C call."""
         where = "load_state_dict"
         keys = state_dict.get("keys") if isinstance(state_dict, Mapping) else None
         if keys is not None and (
@@ -747,6 +776,7 @@ class Optimizer:
                 _fresh=[set() for _ in new_groups],
                 _bindings=[None for _ in new_groups],
                 **_state_attributes(new_state),
+                **commit,
             ),
         )
 
