@@ -13,7 +13,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
+import optkern
+import optkern.textbook as tb
 import pytest
 
 SCENARIO = textwrap.dedent(
@@ -96,14 +101,6 @@ def test_a_step_interrupted_by_ctrl_c_is_all_or_nothing(name: str, backend: str,
 # KeyboardInterrupt at each line event of optkern's Python code during one call in turn (a
 # tracer, as the interpreter would), then check that the optimizer still works and ends exactly
 # where an uninterrupted twin ends: the call happened entirely or not at all.
-
-import sys  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-import optkern  # noqa: E402
-import optkern.textbook as tb  # noqa: E402
 
 _OPTKERN_FILES = optkern.__file__.rsplit("/", 1)[0]
 
