@@ -632,6 +632,7 @@ class Optimizer:
             _check_same_keys(self._keys, params, "params", "the first update() call")
             _check_same_keys(self._keys, grads, "grads", "the first update() call")
             self._rebind_replaced_params([params[k] for k in self._keys])
+        assert self._keys is not None  # bound above (set_attributes hides that from mypy)
         self.step([grads[k] for k in self._keys])
 
     def _load_pending(self, pending: Mapping[str, Any]) -> None:
