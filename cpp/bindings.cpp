@@ -255,6 +255,7 @@ PYBIND11_MODULE(_core, m) {
       "_select_isa", &select_isa, py::arg("name"),
       "Switch kernels at run time (for tests and benchmarks; not thread-safe with running steps).");
   m.def("max_threads", &max_threads);
+  m.def("thread_limit", &thread_limit);
   m.def("forked_child", &in_forked_child,
         "True in a process forked from one that imported optkern: its steps run on one thread.");
   m.def("openmp_library", &openmp_library);

@@ -12,7 +12,7 @@ void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads
   if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
   // The one place a step's thread count is decided: a forked child must not open an OpenMP
   // region (register_fork_handler), and one thread gives the same bits.
-  const int threads = in_forked_child() ? 1 : num_threads;
+  const int threads = in_forked_child() ? 1 : std::min(num_threads, thread_limit());
   for (TensorGroup* group : groups) step.locks.push_back(group->step_lock());
   if (!step.bound_memory) step.bound_memory.emplace(groups);
   checked_grads(groups, *step.bound_memory, grads, step.grads);  // throws before any write

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <limits>
 #include <stdexcept>
+#include <thread>
 
 #include "work_plan_builder.h"
 
@@ -50,9 +51,14 @@ std::int64_t scaled_min_elements_per_thread(std::int64_t scale) {
              : base * scale;
 }
 
+int thread_limit() {
+  static const int limit = std::max(256, static_cast<int>(std::thread::hardware_concurrency()));
+  return limit;
+}
+
 int max_threads() {
 #if OPTKERN_HAVE_OPENMP
-  return omp_get_max_threads();
+  return std::min(omp_get_max_threads(), thread_limit());
 #else
   return 1;
 #endif

@@ -15,7 +15,12 @@ void set_min_elements_per_thread(std::int64_t elements);
 // min_elements_per_thread() times an algorithm's GrainScale (params.h), saturating instead of
 // overflowing (a huge grain is how a caller forces every step onto one thread).
 std::int64_t scaled_min_elements_per_thread(std::int64_t scale);
-// OpenMP's maximum thread count (OMP_NUM_THREADS), or 1 in a build without OpenMP.
+// The most threads a step may use: the number of CPUs, and at least 256. Every thread of a step
+// is an OS thread, and a mistyped count (2,000 under a memory limit) made the OpenMP runtime end
+// the process. optkern.Optimizer refuses larger num_threads; OMP_NUM_THREADS is capped to it.
+int thread_limit();
+// OpenMP's maximum thread count (OMP_NUM_THREADS) capped by thread_limit(), or 1 in a build
+// without OpenMP.
 int max_threads();
 // Installs (once; the module's import calls it) a pthread_atfork child handler that marks the
 // process as a forked child. GNU libgomp's thread pool does not survive fork(): a child that

@@ -50,8 +50,8 @@ SCENARIO = textwrap.dedent(
         before, count = param.copy(), steps()
         delay = duration * (0.1 + 0.8 * trial / {trials})
         timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
         try:
+            timer.start()  # on a busy machine the signal may come before start() returns
             opt.step([grad])
             timer.join()  # the signal lands here when the step was quicker
             time.sleep(0.05)

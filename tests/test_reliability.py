@@ -9,7 +9,12 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 import pickle
+import re
+import stat
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -554,3 +559,143 @@ def test_an_unpickled_optimizer_steps_like_the_original() -> None:
         restored.state_dict()["state"][0]["mu_product"]
         == opt.state_dict()["state"][0]["mu_product"]
     )
+
+
+# ----------------------------------------------------------------------------- review findings
+
+
+def test_save_state_keeps_permissions_and_symlinks(tmp_path: Path) -> None:
+    opt, _, path = _stepped_adam(tmp_path)
+    os.chmod(path, 0o600)
+    opt.save_state(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # a private checkpoint stays private
+    (tmp_path / "store").mkdir()
+    real = tmp_path / "store" / "real.npz"
+    opt.save_state(real)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(real)
+    opt.step(_arrays(2))
+    opt.save_state(link)
+    assert link.is_symlink()  # the link stays; the file it points to is replaced
+    resumed = optkern.Adam(_arrays(0), lr=0.1)
+    resumed.load_state(real)
+    assert resumed.state_dict()["state"][0]["step"] == 2
+
+
+def test_save_state_errors_name_the_path_given(tmp_path: Path) -> None:
+    opt, _, _ = _stepped_adam(tmp_path)
+    missing = tmp_path / "no-such-folder" / "ck.npz"
+    with pytest.raises(FileNotFoundError, match=re.escape(repr(str(missing)))):
+        opt.save_state(missing)
+    with pytest.raises(IsADirectoryError, match=re.escape(str(tmp_path))):
+        opt.save_state(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["opt.npz"]
+
+
+def test_unreadable_entries_of_a_checkpoint_name_the_file(tmp_path: Path) -> None:
+    opt, _, good = _stepped_adam(tmp_path)
+    meta = str(np.load(good)["__optkern__"])
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, __optkern__=np.array(meta), **{"state.0.exp_avg": np.array([None], object)})
+    with pytest.raises(ValueError, match=r"objects\.npz: .*entry 'state\.0\.exp_avg'"):
+        opt.load_state(objects)
+    corrupt = tmp_path / "corrupt.npz"
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as archive:
+        member = archive.read("state.0.exp_avg.npy")  # stored uncompressed by np.savez
+    start = bytes(data).find(member)
+    assert start > 0
+    data[start + len(member) - 1] ^= 0xFF  # the array's last byte: its CRC no longer matches
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"corrupt\.npz: not a valid optkern state file"):
+        opt.load_state(corrupt)
+    superscript = _npz(tmp_path / "sup.npz", _meta(steps={"\u00b2": 1}))
+    with pytest.raises(ValueError, match=r"sup\.npz: .*'steps' must map parameter indices"):
+        opt.load_state(superscript)
+
+
+def test_a_pending_load_is_what_the_optimizer_reports_and_saves(tmp_path: Path) -> None:
+    source = tb.Adam(lr=0.5)
+    params = {"W": np.zeros(3, np.float32)}
+    source.update(params, {"W": np.ones(3, np.float32)})
+    waiting = tb.Adam(lr=0.1)
+    waiting.load_state_dict(source.state_dict())
+    assert waiting.lr == 0.5  # the loaded value, which the first update() will use
+    waiting.lr = 0.25  # set after the load: it wins
+    sd = waiting.state_dict()
+    assert sd["param_groups"][0]["lr"] == 0.25
+    assert sd["state"][0]["step"] == 1
+    waiting.save_state(tmp_path / "w.npz")
+    third = tb.Adam()
+    third.load_state(tmp_path / "w.npz")
+    mine = {"W": params["W"].copy()}
+    third.update(mine, {"W": np.ones(3, np.float32)})
+    assert third.iter == 2
+    assert third.lr == 0.25
+
+
+def test_textbook_parameter_names_must_be_str() -> None:
+    opt = tb.Adam()
+    with pytest.raises(TypeError, match=r"parameter names must be str .* got 0"):
+        opt.update({0: np.zeros(3)}, {0: np.ones(3)})
+    opt.update({"W": np.zeros(3)}, {"W": np.ones(3)})  # nothing was bound by the failed call
+
+
+@pytest.mark.parametrize(
+    ("cls", "key", "meant"),
+    [
+        (optkern.SGD, "lr_rate", "lr"),
+        (optkern.SGD, "learning_rate_", "lr"),
+        (optkern.SGD, "nesterov_momentum", "nesterov"),
+        (optkern.Adam, "decoupled", "decoupled_weight_decay"),
+    ],
+)
+def test_more_spellings_of_hyperparameters(cls: Any, key: str, meant: str) -> None:
+    with pytest.raises(TypeError, match=rf"'{key}' .*did you mean '{meant}'"):
+        cls([{"params": _arrays(0), key: 0.1}])
+
+
+def test_omp_num_threads_beyond_the_limit_is_capped() -> None:
+    script = (
+        "import numpy as np, optkern\n"
+        "from optkern import _core\n"
+        "p = np.zeros(1 << 22, np.float32)\n"
+        "optkern.set_num_threads(None)\n"
+        "opt = optkern.SGD([p], lr=0.1)\n"
+        "_core._set_min_elements_per_thread(1)\n"
+        "opt.step([np.ones_like(p)])\n"
+        "print(optkern.get_num_threads(), _core.thread_limit(),"
+        " opt._bindings[0].tensor_groups[0].planned_threads)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "OMP_NUM_THREADS": "100000"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    threads, limit, planned = map(int, completed.stdout.split())
+    assert threads == limit
+    assert planned <= limit
+
+
+def test_a_forked_child_reports_one_thread() -> None:
+    script = (
+        "import os, optkern\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0 if optkern.get_num_threads() == 1 else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "raise SystemExit(os.waitstatus_to_exitcode(status))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr

@@ -16,10 +16,12 @@ as it was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import numbers
 import os
+import stat
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -208,7 +210,7 @@ def _item(value: Any) -> Any:
 
 def _is_index(key: Any) -> bool:
     return (not isinstance(key, bool) and isinstance(key, numbers.Integral)) or (
-        isinstance(key, str) and key.isdigit()
+        isinstance(key, str) and key.isascii() and key.isdigit()  # "²".isdigit() is True
     )
 
 
@@ -240,18 +242,26 @@ def write_npz(path: str | os.PathLike[str], state_dict: StateDict, scalar_names:
         if name != "step" and name not in scalar_names
     }
     target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
+    # Through a symlink, the file it points to is replaced (the link stays a link).
+    real = os.path.realpath(target)
+    if os.path.isdir(real):
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", target)
+    folder = os.path.dirname(real)
     temporary = os.path.join(
-        folder, f".{os.path.basename(target)}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        folder, f".{os.path.basename(real)}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     )
-    # 0o666 through the umask, as open() would create the file.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:  # 0o666 through the umask, as open() would create the file
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:  # named by the user's path, not the temporary one
+        raise type(error)(error.errno, f"cannot write {target!r}: {error.strerror}") from error
     try:
+        with contextlib.suppress(FileNotFoundError):  # a file replaced keeps its permissions
+            os.chmod(temporary, stat.S_IMODE(os.stat(real).st_mode))
         with os.fdopen(descriptor, "wb") as file:  # np.savez would append ".npz" to a name
             np.savez(file, **{_META: np.array(text), **arrays})
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, target)
+        os.replace(temporary, real)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
@@ -309,7 +319,7 @@ def read_npz(path: str | os.PathLike[str]) -> StateDict:
             raise ValueError(f"{name}: not an optkern state file (no {_META!r} entry)")
         try:
             meta = json.loads(str(data[_META]))
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, OSError, zipfile.BadZipFile, EOFError) as error:
             raise malformed(f"its {_META!r} entry is not JSON ({error})") from error
         if not isinstance(meta, dict):
             raise malformed(f"its {_META!r} entry is a {type(meta).__name__}, not an object")
@@ -334,9 +344,13 @@ def read_npz(path: str | os.PathLike[str]) -> StateDict:
             if entry == _META:
                 continue
             parts = entry.split(".", 2)
-            if len(parts) != 3 or parts[0] != "state" or not parts[1].isdigit():
+            if len(parts) != 3 or parts[0] != "state" or not _is_index(parts[1]):
                 raise malformed(f"unexpected entry {entry!r} (expected state.<index>.<name>)")
-            state.setdefault(int(parts[1]), {"step": 0})[parts[2]] = data[entry]
+            try:
+                array = data[entry]
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+                raise malformed(f"entry {entry!r}: {error}") from error
+            state.setdefault(int(parts[1]), {"step": 0})[parts[2]] = array
     sd: StateDict = {"state": state, "param_groups": groups}
     if meta.get("optimizer") is not None:
         sd["optimizer"] = meta["optimizer"]

@@ -25,8 +25,9 @@ def set_num_threads(n: int | None) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads a step uses when its optimizer sets none (1 without OpenMP)."""
-    if not _core.has_openmp:
+    """The number of threads a step uses when its optimizer sets none (1 without OpenMP, and in
+    a forked child, where every step runs on one thread)."""
+    if not _core.has_openmp or _core.forked_child():
         return 1
     return _num_threads if _num_threads is not None else _core.max_threads()
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-import os
 from collections.abc import Callable, Collection
 from typing import Any
+
+from . import _core
 
 Rule = Callable[[str, Any, str], None]
 
@@ -90,9 +91,10 @@ def num_threads(value: Any, where: str) -> None:
         )
 
 
-#: The largest thread count optkern accepts: every thread of a step is an OS thread, and a
-#: mistyped count (2,000 under a memory limit) made the OpenMP runtime end the process.
-MAX_THREADS = max(256, os.cpu_count() or 1)
+#: The largest thread count optkern accepts (the number of CPUs, and at least 256): every thread
+#: of a step is an OS thread, and a mistyped count (2,000 under a memory limit) made the OpenMP
+#: runtime end the process. OMP_NUM_THREADS beyond it is capped (cpp/work_plan_builder.h).
+MAX_THREADS = _core.thread_limit()
 
 
 # Other spellings of torch.optim's hyperparameter names (Keras, optax, the textbook, papers).
@@ -100,6 +102,7 @@ _ALIASES = {
     "learning_rate": "lr",
     "learningrate": "lr",
     "lrate": "lr",
+    "lr_rate": "lr",
     "step_size": "lr",
     "epsilon": "eps",
     "beta": "betas",
@@ -116,6 +119,9 @@ _ALIASES = {
     "decay_rate": "alpha",
     "rho": "alpha",
     "use_nesterov": "nesterov",
+    "nesterov_momentum": "nesterov",
+    "decoupled": "decoupled_weight_decay",
+    "decoupled_wd": "decoupled_weight_decay",
     "ams_grad": "amsgrad",
     "mom": "momentum",
 }
@@ -141,7 +147,7 @@ def looks_like_hyperparameter(
         return None
     if key in _TORCH_SWITCHES:
         return " (a torch.optim implementation switch; optkern has one implementation)"
-    normal = key.lower().replace("-", "_")
+    normal = key.lower().replace("-", "_").strip("_")
     alias = _ALIASES.get(normal)
     close = _near_misses(normal, valid)
     meant = alias if alias in valid else (close[0] if close else None)

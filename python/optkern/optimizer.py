@@ -101,6 +101,13 @@ _REBUILT = frozenset(
 
 
 def _in_use_error(optimizer: Optimizer, method: str) -> RuntimeError:
+    if _core.forked_child():
+        return RuntimeError(
+            f"{type(optimizer).__name__}.{method}(): this process was forked while another "
+            "thread was using this optimizer (stepping it, say), so its arrays may be partly "
+            "updated and it stays locked here: load a checkpoint into a new optimizer in this "
+            "process, or fork when no thread is using it"
+        )
     return RuntimeError(
         f"{type(optimizer).__name__}.{method}(): another thread is using this optimizer right "
         "now; an optimizer must be used by one thread at a time"
@@ -181,7 +188,7 @@ class Optimizer:
         self._bindings: list[_Binding | None] = []
         self._labels: list[tuple[list[str], list[str]]] = []
         self._keys: list[str] | None = None  # textbook style: the dict keys, in order
-        self._pending: Mapping[str, Any] | None = None
+        self._pending: dict[str, Any] | None = None
         self._prepared: _core.PreparedStep | None = None  # see _prepare
         # Per group, its hyperparameters as _prepare validated them, numbers as Python floats:
         # what _step_coefficients reads (so that it need not convert them on every step).
@@ -696,7 +703,10 @@ class Optimizer:
     def state_dict(self) -> StateDict:
         """A copy of the hyperparameters, step counts and state arrays (torch's layout: state keyed
         by parameter index, param_groups holding the indices), plus ``optimizer``: the class
-        that wrote it, which ``load_state_dict`` checks."""
+        that wrote it, which ``load_state_dict`` checks. A textbook-style optimizer holding a load
+        for its first ``update()`` gives (a copy of) that load."""
+        if not self.param_groups and self._pending is not None:
+            return dict(_copied(self._pending))
         groups = []
         state: dict[int, dict[str, Any]] = {}
         for index, group in enumerate(self.param_groups):

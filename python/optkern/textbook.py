@@ -95,14 +95,19 @@ def _hyperparameter_attribute(name: str) -> property:
     every update from now on (the optimizer's default and its param group)."""
 
     def read(self: _Textbook) -> Any:
-        return self.param_groups[0][name] if self.param_groups else self.defaults[name]
+        if self.param_groups:
+            return self.param_groups[0][name]
+        if self._pending is not None:  # a load waiting for the first update() sets it then
+            return self._pending["param_groups"][0][name]
+        return self.defaults[name]
 
     def write(self: _Textbook, value: Any) -> None:
         where = f"{type(self).__name__}.{name}"
         self._rules[name](name, value, where)
         self._check_group({**self.defaults, name: value}, where)
         self.defaults[name] = value
-        for group in self.param_groups:
+        groups = self.param_groups or (self._pending["param_groups"] if self._pending else [])
+        for group in groups:
             group[name] = value
 
     return property(read, write, doc=f"The hyperparameter {name!r} (read and assign).")
