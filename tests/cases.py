@@ -778,6 +778,12 @@ ERROR_CASES: list[ErrorCase] = [
         r"param_groups\[0\]: its parameters have different steps, state arrays or mu_product",
     ),
     ErrorCase(
+        "load: one index twice",
+        _load(lambda sd: sd["state"].update({"0": sd["state"][0]})),
+        ValueError,
+        r"state has two keys for one parameter index",
+    ),
+    ErrorCase(
         "load: group count",
         _load(lambda sd: sd["param_groups"].append({})),
         ValueError,

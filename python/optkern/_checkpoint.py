@@ -89,6 +89,10 @@ def check(
     bad = [k for k in saved_state if not _is_index(k) or not 0 <= int(k) < count]
     if bad:
         raise ValueError(f"{where}: state keys {bad} are not parameter indices 0..{count - 1}")
+    if len({int(k) for k in saved_state}) != len(saved_state):  # 0 and "0", or "00"
+        raise ValueError(
+            f"{where}: state has two keys for one parameter index: {list(saved_state)}"
+        )
     loaded = Loaded([], [], [], [])
     first = 0
     for index, (saved, size) in enumerate(zip(groups, group_sizes, strict=True)):
