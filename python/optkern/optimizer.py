@@ -16,13 +16,12 @@ written, and runs every tensor of the optimizer in one kernel call per (group, d
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import numbers
 import operator
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, ParamSpec, TypeGuard, TypeVar
@@ -71,17 +70,6 @@ def _exclusive(method: Callable[_P, _R]) -> Callable[_P, _R]:
             self._in_use.release()
 
     return guarded
-
-
-@contextlib.contextmanager
-def _exclusive_section(optimizer: Optimizer, method: str) -> Iterator[None]:
-    """_exclusive for a block."""
-    if not optimizer._in_use.acquire(blocking=False):
-        raise _in_use_error(optimizer, method)
-    try:
-        yield
-    finally:
-        optimizer._in_use.release()
 
 
 # Rebuilt by Optimizer.__setstate__ instead of copied or pickled.
@@ -239,9 +227,6 @@ class Optimizer:
             self._state_proxies[index] = MappingProxyType(self._state[index])
         return self._state[index]
 
-    def _set_state(self, state: dict[int, dict[str, NDArray[Any]]]) -> None:
-        _core.set_attributes(self, _state_attributes(state))
-
     # ----------------------------------------------------------------------------- declarations
 
     @staticmethod
@@ -330,7 +315,7 @@ class Optimizer:
             added.append((group, group_labels, probe, first))
             first += len(params)
         _core.check_disjoint(self._bound_tensor_groups() + [tg for *_, p, _ in added for tg in p])
-        new: dict[str, list[Any]] = {
+        new: dict[str, list[Any]] = {  # param_groups and every list of _PER_GROUP
             "param_groups": [group for group, *_ in added],
             "_group_params": [tuple(group["params"]) for group, *_ in added],
             "_firsts": [group_first for *_, group_first in added],
@@ -342,6 +327,7 @@ class Optimizer:
             "_fresh": [set() for _ in added],
             "_bindings": [None for _ in added],
         }
+        assert new.keys() == {"param_groups", *_PER_GROUP}
         # All lists grow in one C call (in place: param_groups stays the list users hold), so a
         # KeyboardInterrupt cannot leave them of different lengths.
         _core.set_attributes(
@@ -825,16 +811,16 @@ class Optimizer:
 
     # ----------------------------------------------------------------------------- copies
 
+    @_exclusive
     def __getstate__(self) -> dict[str, Any]:
         """For ``copy.deepcopy`` and ``pickle``: the optimizer's data without what is rebuilt from
         it (the lock, the compiled bindings and prepared step, the read-only state views)."""
-        with _exclusive_section(self, "__getstate__"):
-            # (Reading __dict__ moves CPython's inline attribute values into a dict, which makes
-            # this object's later attribute lookups a little slower; copies are rare.)
-            state = {k: v for k, v in self.__dict__.items() if k not in _REBUILT}
-            state["_bindings"] = [None for _ in self._bindings]
-            state["_validated"] = [None for _ in self._validated]  # re-validated on first use
-            return state
+        # (Reading __dict__ moves CPython's inline attribute values into a dict, which makes
+        # this object's later attribute lookups a little slower; copies are rare.)
+        state = {k: v for k, v in self.__dict__.items() if k not in _REBUILT}
+        state["_bindings"] = [None for _ in self._bindings]
+        state["_validated"] = [None for _ in self._validated]  # re-validated on first use
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         _core.set_attributes(self, state)
