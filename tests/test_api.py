@@ -577,9 +577,7 @@ def test_a_subclass_whose_coefficients_do_not_fill_params_exactly_is_refused(
 
     class Broken(optkern.Adam):
         @staticmethod
-        def _step_coefficients(
-            group: object, step: int, fresh: set[str], scalars: dict[str, float]
-        ) -> dict[str, float | bool]:
+        def _step_coefficients(context: object) -> dict[str, float | bool]:
             return dict(step_values)
 
     W = np.ones(8, np.float32)
