@@ -5,8 +5,8 @@ A subclass declares only what is particular to it: its torch.optim hyperparamete
 need (``_state_init``), any float64 scalars it carries from step to step (``_scalar_state``, such as
 NAdam's running product of momentum coefficients), the float64 coefficients of a step, split into
 those fixed by the hyperparameters (``_fixed_coefficients``) and those that change with the step
-number (``_step_coefficients``, which gets a ``StepContext``), and its kernel name (``_kernel``: ``_core.<kernel>_prepare`` and
-``reference.<kernel>``).
+number (``_step_coefficients``, from a ``StepContext``), and its kernel name (``_kernel``:
+``_core.<kernel>_prepare`` and ``reference.<kernel>``).
 
 Everything else lives here, once: parsing param groups, allocating state, binding tensors to the
 compiled kernels, the torch-style ``step(grads)`` and the textbook-style ``update(params, grads)``,
@@ -709,16 +709,13 @@ class Optimizer:
                     f"({b.dtype}{b.shape}); its optimizer state would not fit"
                 )
         record = self._groups[0]
-        probe = self._tensor_groups(
-            new, record.labels, 0, [{} for _ in new], ()
-        )  # layout, writeable
-        # One C call: the group and the optimizer's record of its arrays change together (the
-        # new record is bound again on the next step).
-        _core.set_attributes(
-            self,
-            {"_groups": [replace(record, params=tuple(new), probe=probe)]},
-            items=[(group, "params", new)],
-        )
+        # Checks layout and writeability.
+        probe = self._tensor_groups(new, record.labels, 0, [{} for _ in new], ())
+        # Bound again on the next step; the hyperparameters stay validated.
+        new_record = replace(record, params=tuple(new), probe=probe)
+        new_record.validated = record.validated
+        # One C call: the group and the optimizer's record of its arrays change together.
+        _core.set_attributes(self, {"_groups": [new_record]}, items=[(group, "params", new)])
 
     # ----------------------------------------------------------------------------- checkpoints
 
