@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import optkern
 import pytest
-from optkern.optimizer import StepContext
 from optkern.configs import CONFIGS, Config
-from optkern.optimizer import Optimizer
+from optkern.optimizer import Optimizer, StepContext
 from optkern.selfcheck import identical
 
 # Every public optimizer class (aliases once).
@@ -622,7 +621,9 @@ def test_step_coefficients_get_one_step_context_per_group() -> None:
         (0.5, 2, set()),
     ]
     assert type(first[1]) is float  # lr=1 given as an int
-    assert first[0] == third[0] and second[0] == fourth[0] != first[0]  # reused per group
+    # one context per group, reused
+    assert first[0] == third[0]
+    assert second[0] == fourth[0] != first[0]
     assert first[4] == second[4] == 1.0
     # Step 2 started from step 1's product (committed), and its own product was committed.
     product = opt.state_dict()["state"][0]["mu_product"]
