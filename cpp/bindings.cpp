@@ -105,29 +105,51 @@ void set_attributes(PyObject* owner, PyObject* attributes) {
   }
 }
 
+// Checks that `owners` and `commits` are lists of equal length and every commit a dict, so that
+// committing them (set_each_attributes) fails half-way only if setting an attribute fails.
+void check_commits(const char* where, PyObject* owners, PyObject* commits) {
+  if (!PyList_Check(owners) || !PyList_Check(commits) ||
+      PyList_GET_SIZE(owners) != PyList_GET_SIZE(commits)) {
+    throw py::type_error(std::string(where) + ": owners and commits must be lists of one length");
+  }
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(commits); ++i) {
+    if (!PyDict_Check(PyList_GET_ITEM(commits, i))) {
+      throw py::type_error(std::string(where) + ": every commit must be a dict");
+    }
+  }
+}
+
+// set_attributes(owners[i], commits[i]) for every i (checked by check_commits).
+void set_each_attributes(PyObject* owners, PyObject* commits) {
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(owners); ++i) {
+    set_attributes(PyList_GET_ITEM(owners, i), PyList_GET_ITEM(commits, i));
+  }
+}
+
 PyObject* is_current_method(PyObject* self, PyObject* const* args, Py_ssize_t count) {
   return with_python_errors([&]() -> PyObject* {
-    expect_arguments("is_current(param_groups, bindings, bound_params)", count, 3);
-    const bool current = py::cast<const PreparedStep&>(self).is_current(args[0], args[1], args[2]);
+    expect_arguments("is_current(param_groups, records)", count, 2);
+    const bool current = py::cast<const PreparedStep&>(self).is_current(args[0], args[1]);
     return py::bool_(current).release().ptr();
   });
 }
 
 PyObject* run_method(PyObject* self, PyObject* const* args, Py_ssize_t count) {
   return with_python_errors([&]() -> PyObject* {
-    expect_arguments("run(step_coefficients, grads, num_threads, owner, commit)", count, 5);
+    expect_arguments("run(step_coefficients, grads, num_threads, owners, commits)", count, 5);
     const long threads = PyLong_AsLong(args[2]);
     if (threads == -1 && PyErr_Occurred()) throw py::error_already_set();
     if (threads < 0 || threads > std::numeric_limits<int>::max()) {
       throw py::value_error("num_threads must be >= 1 (or 0: OpenMP's maximum)");
     }
-    if (!PyDict_Check(args[4])) throw py::type_error("PreparedStep.run: commit must be a dict");
+    check_commits("PreparedStep.run", args[3], args[4]);
     py::cast<PreparedStep&>(self).run(args[0], args[1], static_cast<int>(threads));
-    // The step's bookkeeping (step counts, scalar state) is committed here, in the same C call as
-    // the update: a Ctrl-C during the kernel is raised only when this call returns, so a caller
-    // that catches KeyboardInterrupt finds the update and its bookkeeping both done. Committed
-    // from Python after the call, the interrupt would land between the two.
-    set_attributes(args[3], args[4]);
+    // The step's bookkeeping (each group record's step count, scalar state, fresh states) is
+    // committed here, in the same C call as the update: a Ctrl-C during the kernel is raised only
+    // when this call returns, so a caller that catches KeyboardInterrupt finds the update and its
+    // bookkeeping both done. Committed from Python after the call, the interrupt would land
+    // between the two.
+    set_each_attributes(args[3], args[4]);
     Py_RETURN_NONE;
   });
 }
@@ -141,11 +163,11 @@ PyCFunction as_cfunction() {
 
 PyMethodDef is_current_def = {
     "is_current", as_cfunction<is_current_method>(), METH_FASTCALL,
-    "is_current(param_groups, bindings, bound_params): True while the groups are unchanged."};
+    "is_current(param_groups, records): True while the groups are unchanged."};
 PyMethodDef run_def = {
     "run", as_cfunction<run_method>(), METH_FASTCALL,
-    "run(step_coefficients, grads, num_threads, owner, commit): one checked step; then "
-    "owner.<key> = value for each item of commit."};
+    "run(step_coefficients, grads, num_threads, owners, commits): one checked step; then "
+    "owners[i].<key> = value for each item of commits[i]."};
 
 void add_fast_method(const py::handle& cls, PyMethodDef* def) {
   PyObject* method = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def);
@@ -199,8 +221,9 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "set_attributes",
       [](const py::handle& owner, const py::handle& attributes, const py::list& extend,
-         const py::list& items) {
+         const py::list& items, const py::list& owners, const py::list& commits) {
         // Everything is checked first, so that nothing fails half-way.
+        check_commits("set_attributes", owners.ptr(), commits.ptr());
         for (const py::handle pair : extend) {
           const auto entry = pair.cast<py::tuple>();
           if (entry.size() != 2 || !PyList_Check(entry[0].ptr()) || !PyList_Check(entry[1].ptr()))
@@ -213,6 +236,7 @@ PYBIND11_MODULE(_core, m) {
             throw py::type_error("set_attributes: items holds (dict, str, value) triples");
         }
         set_attributes(owner.ptr(), attributes.ptr());
+        set_each_attributes(owners.ptr(), commits.ptr());
         for (const py::handle pair : extend) {
           const auto entry = pair.cast<py::tuple>();
           const Py_ssize_t end = PyList_GET_SIZE(entry[0].ptr());
@@ -226,7 +250,8 @@ PYBIND11_MODULE(_core, m) {
         }
       },
       py::arg("owner"), py::arg("attributes"), py::arg("extend") = py::list(),
-      py::arg("items") = py::list());
+      py::arg("items") = py::list(), py::arg("owners") = py::list(),
+      py::arg("commits") = py::list());
   m.def("_same_traffic_step", &same_traffic_step, py::arg("groups"), py::arg("grads"),
         py::arg("num_threads"),
         "Benchmarks only: the same-traffic memory ceiling of a step (adds g to p and states).");

@@ -62,22 +62,26 @@ std::pair<PyObject**, Py_ssize_t> sequence_items(PyObject* sequence) {
 
 }  // namespace
 
-bool PreparedStep::is_current(const py::handle& param_groups, const py::handle& bindings,
-                              const py::handle& bound_params) const {
+bool PreparedStep::is_current(const py::handle& param_groups, const py::handle& records) const {
   const auto [groups, count] = sequence_items(param_groups.ptr());
-  const auto [binding_items, binding_count] = sequence_items(bindings.ptr());
-  const auto [bound_items, bound_count] = sequence_items(bound_params.ptr());
+  const auto [record_items, record_count] = sequence_items(records.ptr());
   const auto expected = static_cast<Py_ssize_t>(param_groups_.size());
-  if (count != expected || binding_count != expected || bound_count != expected) return false;
+  if (count != expected || record_count != expected) return false;
   static PyObject* const params_key = PyUnicode_InternFromString("params");  // never released
+  static PyObject* const binding_key = PyUnicode_InternFromString("binding");
   for (Py_ssize_t i = 0; i < count; ++i) {
     const auto index = static_cast<std::size_t>(i);
     PyObject* group = groups[i];
     const std::vector<py::object>& values = values_[index];
-    if (group != param_groups_[index].ptr() || binding_items[i] != bindings_[index].ptr() ||
+    if (group != param_groups_[index].ptr() ||
         PyDict_Size(group) != static_cast<Py_ssize_t>(values.size())) {
       return false;
     }
+    // A missing attribute is an error of the caller's (not a change), so it propagates.
+    const auto binding =
+        py::reinterpret_steal<py::object>(PyObject_GetAttr(record_items[i], binding_key));
+    if (!binding) throw py::error_already_set();
+    if (binding.ptr() != bindings_[index].ptr()) return false;
     PyObject* key = nullptr;
     PyObject* value = nullptr;
     Py_ssize_t position = 0;
@@ -86,7 +90,10 @@ bool PreparedStep::is_current(const py::handle& param_groups, const py::handle& 
     }
     // The params list itself may have been edited in place.
     const auto [params, size] = sequence_items(PyDict_GetItem(group, params_key));
-    const auto [bound, bound_size] = sequence_items(bound_items[i]);
+    const auto bound_params =
+        py::reinterpret_steal<py::object>(PyObject_GetAttr(record_items[i], params_key));
+    if (!bound_params) throw py::error_already_set();
+    const auto [bound, bound_size] = sequence_items(bound_params.ptr());
     if (params == nullptr || size != bound_size || !std::equal(params, params + size, bound)) {
       return false;
     }

@@ -57,10 +57,10 @@ class PreparedStep {
   PreparedStep& operator=(const PreparedStep&) = delete;
 
   // True while `param_groups` is the same list of the same dicts holding the same objects (by
-  // identity: a new float, even an equal one, is a change), every binding is the one prepared
-  // with, and each group's "params" holds exactly the arrays of `bound_params[i]`.
-  bool is_current(const py::handle& param_groups, const py::handle& bindings,
-                  const py::handle& bound_params) const;
+  // identity: a new float, even an equal one, is a change) and, for each group, `records[i]`
+  // (the optimizer's record of param group i) has as its `binding` attribute the binding
+  // prepared with and as its `params` attribute exactly the arrays of the group's "params".
+  bool is_current(const py::handle& param_groups, const py::handle& records) const;
   // One step: `step_coefficients[i]` holds the Params fields of param group i that the fixed
   // coefficients leave out (an empty dict when none depend on the step). Checks everything, then
   // runs the kernels with the GIL released. `num_threads` 0 means OpenMP's maximum, read now (so

@@ -13,7 +13,7 @@ import numpy as np
 import optkern
 import pytest
 from optkern.configs import CONFIGS, Config
-from optkern.optimizer import Optimizer
+from optkern.optimizer import Optimizer, StepContext
 from optkern.selfcheck import identical
 
 # Every public optimizer class (aliases once).
@@ -577,9 +577,7 @@ def test_a_subclass_whose_coefficients_do_not_fill_params_exactly_is_refused(
 
     class Broken(optkern.Adam):
         @staticmethod
-        def _step_coefficients(
-            group: object, step: int, fresh: set[str], scalars: dict[str, float]
-        ) -> dict[str, float | bool]:
+        def _step_coefficients(context: object) -> dict[str, float | bool]:
             return dict(step_values)
 
     W = np.ones(8, np.float32)
@@ -588,3 +586,51 @@ def test_a_subclass_whose_coefficients_do_not_fill_params_exactly_is_refused(
         opt.step([np.ones(8, np.float32)])
     assert W.tolist() == [1.0] * 8
     assert all(not s.any() for s in opt.state[0].values())
+
+
+def test_step_coefficients_get_one_step_context_per_group() -> None:
+    """``_step_coefficients(context)``: per group, its hyperparameters as validated, numbers as
+    floats; the 1-based step number; the states still holding their initial values; a copy of
+    the scalar state, which the optimizer keeps only once the step is done."""
+    seen: list[tuple[int, float, int, set[str], float]] = []
+
+    class Recording(optkern.NAdam):
+        @staticmethod
+        def _step_coefficients(context: StepContext) -> dict[str, float | bool]:
+            seen.append(
+                (
+                    id(context),
+                    context.group["lr"],
+                    context.step,
+                    set(context.fresh),
+                    context.scalars["mu_product"],
+                )
+            )
+            return optkern.NAdam._step_coefficients(context)
+
+    params = [np.zeros(4, np.float32), np.zeros(4, np.float32)]
+    opt = Recording([{"params": [params[0]], "lr": 1}, {"params": [params[1]]}], lr=0.5)
+    grads = [np.ones(4, np.float32), np.ones(4, np.float32)]
+    opt.step(grads)
+    opt.step(grads)
+    (first, second, third, fourth) = seen
+    assert [entry[1:4] for entry in seen] == [
+        (1.0, 1, {"exp_avg", "exp_avg_sq"}),
+        (0.5, 1, {"exp_avg", "exp_avg_sq"}),
+        (1.0, 2, set()),
+        (0.5, 2, set()),
+    ]
+    assert type(first[1]) is float  # lr=1 given as an int
+    # one context per group, reused
+    assert first[0] == third[0]
+    assert second[0] == fourth[0] != first[0]
+    assert first[4] == second[4] == 1.0
+    # Step 2 started from step 1's product (committed), and its own product was committed.
+    product = opt.state_dict()["state"][0]["mu_product"]
+    assert 0 < product < third[4] < 1.0
+    # A refused step commits nothing: the next step starts from the same step and scalars.
+    with pytest.raises(ValueError, match="shape"):
+        opt.step([np.ones(3, np.float32), np.ones(4, np.float32)])
+    seen.clear()
+    opt.step(grads)
+    assert seen[0][2:] == (3, set(), product)

@@ -665,7 +665,7 @@ def test_omp_num_threads_beyond_the_limit_is_capped() -> None:
         "_core._set_min_elements_per_thread(1)\n"
         "opt.step([np.ones_like(p)])\n"
         "print(optkern.get_num_threads(), _core.thread_limit(),"
-        " opt._bindings[0].tensor_groups[0].planned_threads)\n"
+        " opt._groups[0].binding.tensor_groups[0].planned_threads)\n"
     )
     threads, limit, planned = map(int, _python(script, OMP_NUM_THREADS="100000").split())
     assert threads == limit

@@ -41,13 +41,16 @@ class TensorGroup:
 def check_disjoint(groups: Sequence[TensorGroup]) -> None: ...
 
 # In one C call (no KeyboardInterrupt in between): owner.<key> = value for every item of
-# attributes, then each (list, items) of extend extends list in place, then each (dict, key, value)
+# attributes, then owners[i].<key> = value for every item of commits[i] (two lists of one
+# length), then each (list, items) of extend extends list in place, then each (dict, key, value)
 # of items sets dict[key] = value.
 def set_attributes(
     owner: object,
     attributes: dict[str, Any],
     extend: list[tuple[list[Any], list[Any]]] = ...,
     items: list[tuple[dict[str, Any], str, Any]] = ...,
+    owners: list[Any] = ...,
+    commits: list[dict[str, Any]] = ...,
 ) -> None: ...
 def _same_traffic_step(groups: Sequence[TensorGroup], grads: _Grads, num_threads: int) -> None: ...
 def check_grads(groups: Sequence[TensorGroup], grads: _Grads) -> list[NDArray[Any]]: ...
@@ -57,22 +60,19 @@ class PreparedStep:
     (cpp/prepared_step.h)."""
 
     # is_current and run are METH_FASTCALL methods: positional arguments only.
-    def is_current(
-        self,
-        param_groups: list[dict[str, Any]],
-        bindings: list[Any],
-        bound_params: list[Any],
-        /,
-    ) -> bool: ...
-    # After the kernels ran, in the same call: set_attributes(owner, commit) (the step's
-    # bookkeeping, committed atomically with the update with respect to KeyboardInterrupt).
+    # records[i]: the optimizer's record of param group i, whose `binding` and `params`
+    # attributes are compared with what the step was prepared with.
+    def is_current(self, param_groups: list[dict[str, Any]], records: list[Any], /) -> bool: ...
+    # After the kernels ran, in the same call: owners[i].<key> = value for every item of
+    # commits[i] (the step's bookkeeping, committed atomically with the update with respect to
+    # KeyboardInterrupt; owners and commits are lists of one length, checked before the kernels).
     def run(
         self,
         step_coefficients: list[_Coefficients],
         grads: _Grads,
         num_threads: int,
-        owner: object,
-        commit: dict[str, Any],
+        owners: list[Any],
+        commits: list[dict[str, Any]],
         /,
     ) -> None: ...
     @property

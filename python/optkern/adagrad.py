@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
 
 
 class Adagrad(Optimizer):
@@ -69,10 +69,9 @@ class Adagrad(Optimizer):
         )
 
     @staticmethod
-    def _step_coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
-        return {"clr": group["lr"] / (1.0 + (step - 1) * group["lr_decay"])}
+    def _step_coefficients(context: StepContext) -> Coefficients:
+        group = context.group
+        return {"clr": group["lr"] / (1.0 + (context.step - 1) * group["lr_decay"])}
 
 
 AdaGrad = Adagrad

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
 
 
 def moment_coefficients(group: Mapping[str, Any]) -> Coefficients:
@@ -94,9 +94,8 @@ class Adam(Optimizer):
         return {**moment_coefficients(group), "amsgrad": group["amsgrad"]}
 
     @staticmethod
-    def _step_coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _step_coefficients(context: StepContext) -> Coefficients:
+        group, step = context.group, context.step
         beta1, beta2 = group["betas"]
         return {
             "step_size": group["lr"] / (1.0 - beta1**step),

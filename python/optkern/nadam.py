@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from . import _validation as v
 from .adam import moment_coefficients
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
 
 
 class NAdam(Optimizer):
@@ -88,9 +88,8 @@ class NAdam(Optimizer):
             )
 
     @staticmethod
-    def _step_coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _step_coefficients(context: StepContext) -> Coefficients:
+        group, step, scalars = context.group, context.step, context.scalars
         lr, psi = group["lr"], group["momentum_decay"]
         beta1, beta2 = group["betas"]
         # torch's expressions, in torch's order

@@ -5,8 +5,8 @@ A subclass declares only what is particular to it: its torch.optim hyperparamete
 need (``_state_init``), any float64 scalars it carries from step to step (``_scalar_state``, such as
 NAdam's running product of momentum coefficients), the float64 coefficients of a step, split into
 those fixed by the hyperparameters (``_fixed_coefficients``) and those that change with the step
-number (``_step_coefficients``), and its kernel name (``_kernel``: ``_core.<kernel>_prepare`` and
-``reference.<kernel>``).
+number (``_step_coefficients``, from a ``StepContext``), and its kernel name (``_kernel``:
+``_core.<kernel>_prepare`` and ``reference.<kernel>``).
 
 Everything else lives here, once: parsing param groups, allocating state, binding tensors to the
 compiled kernels, the torch-style ``step(grads)`` and the textbook-style ``update(params, grads)``,
@@ -22,7 +22,8 @@ import operator
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, ParamSpec, TypeGuard, TypeVar
 
@@ -77,13 +78,11 @@ _REBUILT = frozenset(
     {
         "_in_use",
         "_prepared",
-        "_step_inputs",
         "_roles",
         "_prepare_step",
         "_reference_step",
         "_state_proxies",
         "_state_view",
-        "_probes",
     }
 )
 
@@ -105,26 +104,55 @@ def _in_use_error(optimizer: Optimizer, method: str) -> RuntimeError:
 _MAX_STEP = _checkpoint.MAX_STEP
 
 
-# The optimizer's per-group lists, parallel to param_groups.
-_PER_GROUP = (
-    "_group_params",
-    "_firsts",
-    "_probes",
-    "_labels",
-    "_steps",
-    "_validated",
-    "_scalars",
-    "_fresh",
-    "_bindings",
-)
-
-
 @dataclass
 class _Binding:
     """The compiled-side view of one param group, rebuilt when its params or needed states change."""
 
     needed: tuple[str, ...]
     tensor_groups: list[_core.TensorGroup]  # one per dtype
+
+
+@dataclass(slots=True, eq=False)
+class StepContext:
+    """What ``Optimizer._step_coefficients`` computes one param group's step coefficients from.
+
+    One object per param group, made when the optimizer prepares its groups and updated in place
+    on every step (a new object per step would cost a small model's step a few percent): read it
+    during the call, do not keep it."""
+
+    #: The group's hyperparameters as validated, every number a Python float (``_as_floats``).
+    group: Mapping[str, Any]
+    #: The number of this step, 1-based.
+    step: int = 0
+    #: The state arrays that hold only their initial values (not stepped yet).
+    fresh: AbstractSet[str] = frozenset()
+    #: A copy of the group's scalar state (see ``Optimizer._scalar_state``) to advance in place:
+    #: kept only if the step succeeds.
+    scalars: dict[str, float] = field(default_factory=dict)
+
+
+def _unprepared() -> StepContext:
+    return StepContext({})
+
+
+@dataclass(slots=True, eq=False)
+class _Group:
+    """The optimizer's record of one param group: ``Optimizer._groups[i]`` belongs to
+    ``param_groups[i]``. ``dataclasses.replace`` keeps what the group was built with and its
+    step's state, and drops the caches (``validated``, ``binding``, ``context``)."""
+
+    params: tuple[NDArray[Any], ...]  # bound with; the group's "params" must keep them
+    first: int  # the flat index of its first parameter
+    labels: tuple[list[str], list[str]]  # of its parameters and gradients, for errors
+    probe: list[_core.TensorGroup]  # its params only, for overlap checks; one per dtype
+    step: int  # steps done
+    scalars: dict[str, float]  # see Optimizer._scalar_state
+    fresh: set[str]  # states created but not yet stepped
+    # The hyperparameters as last validated (see _snapshot), or None.
+    validated: dict[str, Any] | None = field(default=None, init=False)
+    binding: _Binding | None = field(default=None, init=False)
+    # What _step_coefficients reads; made by _prepare (holding _as_floats of the group).
+    context: StepContext = field(default_factory=_unprepared, init=False)
 
 
 class Optimizer:
@@ -164,23 +192,11 @@ class Optimizer:
         self._state_view: Mapping[int, Mapping[str, NDArray[Any]]] = MappingProxyType(
             self._state_proxies
         )
-        # The parameters each group was bound with; param_groups[i]["params"] must keep them.
-        self._group_params: list[tuple[NDArray[Any], ...]] = []
-        self._firsts: list[int] = []  # per group: the flat index of its first parameter
-        self._probes: list[list[_core.TensorGroup]] = []  # params only, for overlap checks
-        self._steps: list[int] = []
-        self._scalars: list[dict[str, float]] = []  # per group: see _scalar_state
-        # per group: the hyperparameters as last validated (see _snapshot), or None
-        self._validated: list[dict[str, Any] | None] = []
-        self._fresh: list[set[str]] = []  # per group: states created but not yet stepped
-        self._bindings: list[_Binding | None] = []
-        self._labels: list[tuple[list[str], list[str]]] = []
+        # The optimizer's record of each group, parallel to param_groups (which users own).
+        self._groups: list[_Group] = []
         self._keys: list[str] | None = None  # textbook style: the dict keys, in order
         self._pending: dict[str, Any] | None = None
         self._prepared: _core.PreparedStep | None = None  # see _prepare
-        # Per group, its hyperparameters as _prepare validated them, numbers as Python floats:
-        # what _step_coefficients reads (so that it need not convert them on every step).
-        self._step_inputs: list[dict[str, Any]] = []
         self._roles: tuple[str, ...] = _core.array_roles[self._kernel]
         self._prepare_step: PrepareStep = getattr(_core, f"{self._kernel}_prepare")
         # reference.<kernel>(param, grad, *states, coefficients)
@@ -242,16 +258,16 @@ class Optimizer:
         raise NotImplementedError
 
     @staticmethod
-    def _step_coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
-        """The remaining fields, which depend on step ``step`` (1-based): bias corrections and
-        the like, computed every step. ``group`` holds the hyperparameters as validated, every
-        number already a Python float (``_as_floats``): this runs on every step.
+    def _step_coefficients(context: StepContext) -> Coefficients:
+        """The remaining fields, which depend on the step number ``context.step`` (1-based): bias
+        corrections and the like, computed every step. ``context.group`` holds the
+        hyperparameters as validated, every number already a Python float (``_as_floats``): this
+        runs on every step.
 
-        ``fresh`` names the state arrays that hold only their initial values; ``scalars`` is a
-        copy of the group's scalar state (see ``_scalar_state``) to advance in place: it is kept
-        only if the step succeeds."""
+        ``context.fresh`` names the state arrays that hold only their initial values;
+        ``context.scalars`` is a copy of the group's scalar state (see ``_scalar_state``) to
+        advance in place: it is kept only if the step succeeds. See ``StepContext``."""
+        del context  # by default, nothing depends on the step
         return {}
 
     @classmethod
@@ -283,8 +299,9 @@ class Optimizer:
         every array, so that building an optimizer of many groups stays O(n log n)), then adds
         them, and sets the attributes of ``commit`` in the same C call. Adds nothing if anything
         fails."""
-        first = self._firsts[-1] + len(self._group_params[-1]) if self._group_params else 0
-        added = []
+        last = self._groups[-1] if self._groups else None
+        first = last.first + len(last.params) if last is not None else 0
+        added: list[tuple[dict[str, Any], _Group]] = []
         for offset, param_group in enumerate(param_groups):
             index = len(self.param_groups) + offset
             where = f"param_groups[{index}]"
@@ -312,34 +329,31 @@ class Optimizer:
             # Fails (and adds nothing) on a non-array, unsupported dtype, bad layout or read-only
             # parameter, or two parameters of the group sharing memory.
             probe = self._tensor_groups(params, group_labels, first, [{} for _ in params], ())
-            added.append((group, group_labels, probe, first))
+            record = _Group(
+                tuple(params), first, group_labels, probe, 0, dict(self._scalar_state), set()
+            )
+            added.append((group, record))
             first += len(params)
-        _core.check_disjoint(self._bound_tensor_groups() + [tg for *_, p, _ in added for tg in p])
-        new: dict[str, list[Any]] = {  # param_groups and every list of _PER_GROUP
-            "param_groups": [group for group, *_ in added],
-            "_group_params": [tuple(group["params"]) for group, *_ in added],
-            "_firsts": [group_first for *_, group_first in added],
-            "_probes": [probe for _, _, probe, _ in added],
-            "_labels": [group_labels for _, group_labels, _, _ in added],
-            "_steps": [0 for _ in added],
-            "_validated": [None for _ in added],
-            "_scalars": [dict(self._scalar_state) for _ in added],
-            "_fresh": [set() for _ in added],
-            "_bindings": [None for _ in added],
-        }
-        assert new.keys() == {"param_groups", *_PER_GROUP}
-        # All lists grow in one C call (in place: param_groups stays the list users hold), so a
+        _core.check_disjoint(
+            self._bound_tensor_groups() + [tg for _, record in added for tg in record.probe]
+        )
+        # Both lists grow in one C call (in place: param_groups stays the list users hold), so a
         # KeyboardInterrupt cannot leave them of different lengths.
         _core.set_attributes(
-            self, dict(commit), [(getattr(self, name), items) for name, items in new.items()]
+            self,
+            dict(commit),
+            [
+                (self.param_groups, [group for group, _ in added]),
+                (self._groups, [record for _, record in added]),
+            ],
         )
 
     def _bound_tensor_groups(self) -> list[_core.TensorGroup]:
         """Every array the optimizer holds, each once: a bound group's parameters and states, an
         unbound group's parameters."""
         out = []
-        for binding, probe in zip(self._bindings, self._probes, strict=True):
-            out += binding.tensor_groups if binding is not None else probe
+        for record in self._groups:
+            out += record.binding.tensor_groups if record.binding is not None else record.probe
         return out
 
     def _check_hyperparameters(self, group: Mapping[str, Any], where: str) -> None:
@@ -376,9 +390,6 @@ class Optimizer:
                     f"{name} holds all of {sorted(self.defaults)}"
                 )
 
-    def _first_index(self, group_index: int) -> int:
-        return self._firsts[group_index]
-
     def _tensor_groups(
         self,
         params: list[NDArray[Any]],
@@ -414,7 +425,8 @@ class Optimizer:
         groups' arrays before keeping it)."""
         group = self.param_groups[group_index]
         params = group["params"]
-        expected = self._group_params[group_index]
+        record = self._groups[group_index]
+        expected = record.params
         if len(params) != len(expected) or not all(map(operator.is_, params, expected)):
             raise ValueError(
                 f"param_groups[{group_index}]['params'] was changed after the optimizer was "
@@ -423,20 +435,19 @@ class Optimizer:
             )
         init = self._state_init(group)
         needed = tuple(init)
-        bound = self._bindings[group_index]
+        bound = record.binding
         if bound is not None and bound.needed == needed:
             return bound, False
-        first = self._first_index(group_index)
-        labels = self._labels[group_index]
+        first = record.first
         states = [self._state_entry(first + position) for position in range(len(params))]
         for name, value in init.items():
             missing = [position for position, state in enumerate(states) if name not in state]
             if missing:  # marked before it exists, so an interrupt cannot leave it unmarked
-                self._fresh[group_index].add(name)
+                record.fresh.add(name)
             created = _arena.arrays_like([params[position] for position in missing], value)
             for position, array in zip(missing, created, strict=True):
                 states[position][name] = array
-        tensor_groups = self._tensor_groups(params, labels, first, states, needed)
+        tensor_groups = self._tensor_groups(params, record.labels, first, states, needed)
         return _Binding(needed, tensor_groups), True
 
     # ----------------------------------------------------------------------------- stepping
@@ -455,49 +466,65 @@ class Optimizer:
             raise _in_use_error(self, "step")
         try:
             prepared = self._prepared
-            if prepared is None or not prepared.is_current(
-                self.param_groups, self._bindings, self._group_params
-            ):
+            records = self._groups
+            if prepared is None or not prepared.is_current(self.param_groups, records):
                 prepared = self._prepare()
-            # Advanced on copies, committed only after the kernels ran.
-            scalars = [dict(s) for s in self._scalars] if self._scalar_state else self._scalars
-            steps, fresh, groups = self._steps, self._fresh, self._step_inputs
-            if len(groups) == 1:  # the usual case, without a loop's ~0.1 µs
-                step = steps[0] + 1
+            # The bookkeeping of the step, per group, committed all at once with the update (see
+            # run): only what changes, since each entry costs a little on every step of a small
+            # model. Scalar state is advanced on a copy, committed only after the kernels ran.
+            if len(records) == 1:  # the usual case, without a loop's ~0.1 µs
+                record = records[0]
+                step = record.step + 1
                 if step > _MAX_STEP:
                     raise _step_limit_error(self, 0)
-                new_steps = [step]
-                coefficients = [self._step_coefficients(groups[0], step, fresh[0], scalars[0])]
+                context = record.context
+                context.step = step
+                context.fresh = fresh = record.fresh
+                commit: dict[str, Any] = {"step": step}
+                if self._scalar_state:
+                    context.scalars = commit["scalars"] = dict(record.scalars)
+                if fresh:
+                    commit["fresh"] = set()
+                coefficients = [self._step_coefficients(context)]
+                commits = [commit]
             else:
-                new_steps = [step + 1 for step in steps]
-                if max(new_steps) > _MAX_STEP:
-                    raise _step_limit_error(self, new_steps.index(max(new_steps)))
-                coefficients = [
-                    self._step_coefficients(group, step, created, values)
-                    for group, step, created, values in zip(
-                        groups, new_steps, fresh, scalars, strict=True
-                    )
-                ]
-            # The bookkeeping of the step, committed all at once with the update (see run): only
-            # what changes, since each entry costs a little on every step of a small model.
-            commit: dict[str, Any] = {"_steps": new_steps}
-            if scalars is not self._scalars:
-                commit["_scalars"] = scalars
-            if any(fresh):
-                commit["_fresh"] = [set() for _ in fresh]
+                coefficients, commits = self._multi_group_coefficients(records)
             if self.backend == "fused":
                 # 0: set_num_threads's value is unset, so the kernels take OpenMP's maximum
                 prepared.run(
                     coefficients,
                     grads,
                     self._num_threads or _runtime._num_threads or 0,
-                    self,
-                    commit,
+                    records,
+                    commits,
                 )
             else:
-                self._reference_steps(prepared, coefficients, grads, commit)
+                self._reference_steps(prepared, coefficients, grads, records, commits)
         finally:
             self._in_use.release()
+
+    def _multi_group_coefficients(
+        self, records: list[_Group]
+    ) -> tuple[list[Coefficients], list[dict[str, Any]]]:
+        """step()'s coefficients and commits for several groups (see the one-group case there)."""
+        for index, record in enumerate(records):
+            if record.step + 1 > _MAX_STEP:
+                raise _step_limit_error(self, index)
+        has_scalars = bool(self._scalar_state)
+        coefficients = []
+        commits = []
+        for record in records:
+            context = record.context
+            context.step = step = record.step + 1
+            context.fresh = fresh = record.fresh
+            commit: dict[str, Any] = {"step": step}
+            if has_scalars:
+                context.scalars = commit["scalars"] = dict(record.scalars)
+            if fresh:
+                commit["fresh"] = set()
+            coefficients.append(self._step_coefficients(context))
+            commits.append(commit)
+        return coefficients, commits
 
     def _prepare(self) -> _core.PreparedStep:
         """Checks the hyperparameters that changed since the last step, (re)binds the groups
@@ -514,11 +541,12 @@ class Optimizer:
             )
         self._prepared = None
         groups = self.param_groups
-        if not isinstance(groups, list) or len(groups) != len(self._group_params):
+        records = self._groups
+        if not isinstance(groups, list) or len(groups) != len(records):
             count = len(groups) if isinstance(groups, list) else type(groups).__name__
             raise ValueError(
                 f"{name}.param_groups holds {count} groups, but the optimizer was built with "
-                f"{len(self._group_params)}: add groups with add_param_group(), not by editing "
+                f"{len(records)}: add groups with add_param_group(), not by editing "
                 "the list"
             )
         for index, group in enumerate(groups):
@@ -526,25 +554,30 @@ class Optimizer:
             if not isinstance(group, dict):
                 raise TypeError(f"{where} must be a dict, got {_describe(group)}")
             # Schedules may change hyperparameters between steps; unchanged ones were checked.
-            if not _unchanged(group, self._validated[index]):
+            record = records[index]
+            if not _unchanged(group, record.validated):
                 self._check_group_keys(group, where)
                 self._check_hyperparameters(group, where)
-                self._validated[index] = _snapshot(group, self.defaults)
+                record.validated = _snapshot(group, self.defaults)
         results = [self._binding(index) for index in range(len(groups))]
         bindings = [binding for binding, _ in results]
         if any(new for _, new in results):  # one sorted pass over every array of every group
             _core.check_disjoint([tg for binding in bindings for tg in binding.tensor_groups])
-            self._bindings = list[_Binding | None](bindings)
-        self._step_inputs = [_as_floats(group) for group in self.param_groups]
+            # One C call: all groups take their new bindings, or none does.
+            _core.set_attributes(
+                self, {}, owners=records, commits=[{"binding": b} for b in bindings]
+            )
+        for record, group in zip(records, groups, strict=True):
+            record.context = StepContext(_as_floats(group))
         prepared = self._prepare_step(
             [binding.tensor_groups for binding in bindings],
-            self.param_groups,
+            groups,
             list(bindings),
-            [self._fixed_coefficients(group) for group in self.param_groups],
+            [self._fixed_coefficients(group) for group in groups],
         )
         # A group with a hyperparameter of an unusual type (see _snapshot) is validated anew on
         # every step, so it never takes the short way.
-        if all(snapshot is not None for snapshot in self._validated):
+        if all(record.validated is not None for record in records):
             self._prepared = prepared
         return prepared
 
@@ -553,7 +586,8 @@ class Optimizer:
         prepared: _core.PreparedStep,
         step_coefficients: list[Coefficients],
         grads: list[NDArray[Any]] | tuple[NDArray[Any], ...],
-        commit: dict[str, Any],
+        records: list[_Group],
+        commits: list[dict[str, Any]],
     ) -> None:
         """The reference backend's step, as atomic as the fused one: the reference updates one
         array after another in Python, where a KeyboardInterrupt can land between any two, so
@@ -561,9 +595,10 @@ class Optimizer:
         # the same checks as the fused path
         checked = _core.check_grads(prepared.tensor_groups, grads)
         calls: list[tuple[list[NDArray[Any] | None], NDArray[Any] | None, Coefficients]] = []
-        for binding, fixed, step in zip(
-            self._bindings, prepared.fixed_coefficients, step_coefficients, strict=True
+        for record, fixed, step in zip(
+            records, prepared.fixed_coefficients, step_coefficients, strict=True
         ):
+            binding = record.binding
             assert binding is not None  # bound by _prepare
             values = {**fixed, **step}
             for tensor_group in binding.tensor_groups:
@@ -579,9 +614,9 @@ class Optimizer:
         try:
             for arrays, grad, values in calls:
                 self._reference_step(*arrays[:1], grad, *arrays[1:], values)
-            _core.set_attributes(self, commit)
+            _core.set_attributes(self, {}, owners=records, commits=commits)
         except BaseException:
-            if self._steps is not commit["_steps"]:  # not committed: undo the writes
+            if records[0].step != commits[0]["step"]:  # not committed: undo the writes
                 for array, saved in zip(written, backup, strict=True):
                     np.copyto(array, saved)
             raise
@@ -651,8 +686,7 @@ class Optimizer:
                 _keys=None,
                 _pending=self._pending if keep_pending else None,
                 _prepared=None,
-                _step_inputs=[],
-                **{name: [] for name in _PER_GROUP},
+                _groups=[],
                 **_state_attributes({}),
             ),
         )
@@ -674,14 +708,14 @@ class Optimizer:
                     f"params[{key!r}] is a new array ({got}) that does not match the bound one "
                     f"({b.dtype}{b.shape}); its optimizer state would not fit"
                 )
-        labels = self._labels[0]
-        probe = self._tensor_groups(new, labels, 0, [{} for _ in new], ())  # layout, writeable
+        record = self._groups[0]
+        # Checks layout and writeability.
+        probe = self._tensor_groups(new, record.labels, 0, [{} for _ in new], ())
+        # Bound again on the next step; the hyperparameters stay validated.
+        new_record = replace(record, params=tuple(new), probe=probe)
+        new_record.validated = record.validated
         # One C call: the group and the optimizer's record of its arrays change together.
-        _core.set_attributes(
-            self,
-            {"_group_params": [tuple(new)], "_probes": [probe], "_bindings": [None]},
-            items=[(group, "params", new)],
-        )
+        _core.set_attributes(self, {"_groups": [new_record]}, items=[(group, "params", new)])
 
     # ----------------------------------------------------------------------------- checkpoints
 
@@ -695,17 +729,16 @@ class Optimizer:
             return dict(_copied(self._pending))
         groups = []
         state: dict[int, dict[str, Any]] = {}
-        for index, group in enumerate(self.param_groups):
-            first = self._first_index(index)
-            indices = list(range(first, first + len(self._group_params[index])))
+        for group, record in zip(self.param_groups, self._groups, strict=True):
+            indices = list(range(record.first, record.first + len(record.params)))
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": indices})
             # States never stepped hold only their initial values (and SGD treats a fresh
             # momentum buffer specially): leave them out, so that a load re-creates them fresh.
-            fresh = self._fresh[index]
+            fresh = record.fresh
             for i in indices:
                 arrays = {k: v for k, v in self._state.get(i, {}).items() if k not in fresh}
-                if arrays or self._steps[index]:
-                    state[i] = {"step": self._steps[index], **self._scalars[index]}
+                if arrays or record.step:
+                    state[i] = {"step": record.step, **record.scalars}
                     state[i].update({k: np.array(v, copy=True) for k, v in arrays.items()})
         out: StateDict = {
             "state": state,
@@ -744,11 +777,11 @@ class Optimizer:
             return
         if keys is not None and self._keys is not None and list(keys) != self._keys:
             raise ValueError(f"{where}: saved keys {keys} differ from the bound {self._keys}")
-        params = [list(p) for p in self._group_params]
+        params = [list(record.params) for record in self._groups]
         loaded = _checkpoint.check(self, state_dict, [len(p) for p in params], params, where)
         new_state: dict[int, dict[str, NDArray[Any]]] = {}
         for index, group_params in enumerate(params):
-            first = self._first_index(index)
+            first = self._groups[index].first
             # Copies, laid out as _binding lays out new state (see _arena).
             group_state: list[dict[str, NDArray[Any]]] = [{} for _ in group_params]
             saved = loaded.arrays[index]
@@ -762,16 +795,20 @@ class Optimizer:
             {**hyper, "params": self.param_groups[index]["params"]}
             for index, hyper in enumerate(loaded.groups)
         ]
+        # New records (validated and bound again on the next step) with the loaded step counts
+        # and scalars.
+        new_records = [
+            replace(record, step=step, scalars=scalars, fresh=set())
+            for record, step, scalars in zip(
+                self._groups, loaded.steps, loaded.scalars, strict=True
+            )
+        ]
         # One C call, so that a KeyboardInterrupt cannot land half-way.
         _core.set_attributes(
             self,
             dict(
                 param_groups=new_groups,
-                _steps=loaded.steps,
-                _validated=[None for _ in new_groups],
-                _scalars=loaded.scalars,
-                _fresh=[set() for _ in new_groups],
-                _bindings=[None for _ in new_groups],
+                _groups=new_records,
                 **_state_attributes(new_state),
                 **commit,
             ),
@@ -818,8 +855,8 @@ class Optimizer:
         # (Reading __dict__ moves CPython's inline attribute values into a dict, which makes
         # this object's later attribute lookups a little slower; copies are rare.)
         state = {k: v for k, v in self.__dict__.items() if k not in _REBUILT}
-        state["_bindings"] = [None for _ in self._bindings]
-        state["_validated"] = [None for _ in self._validated]  # re-validated on first use
+        # Without the caches (re-validated and bound on first use) and the probes (rebuilt).
+        state["_groups"] = [replace(record, probe=[]) for record in self._groups]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -829,7 +866,6 @@ class Optimizer:
             dict(
                 _in_use=threading.RLock(),
                 _prepared=None,
-                _step_inputs=[],
                 _roles=_core.array_roles[self._kernel],
                 _prepare_step=getattr(_core, f"{self._kernel}_prepare"),
                 _reference_step=getattr(reference, self._kernel),
@@ -837,8 +873,8 @@ class Optimizer:
             ),
         )
         # Copied state arrays lose their place in the arena: laid out anew, as a load does.
-        for index, params in enumerate(self._group_params):
-            first = self._firsts[index]
+        for record in self._groups:
+            params, first = record.params, record.first
             for name in {n for i in range(len(params)) for n in self._state.get(first + i, {})}:
                 copies = _arena.arrays_like(list(params), None)
                 for position, copy in enumerate(copies):
@@ -846,12 +882,9 @@ class Optimizer:
                     if name in entry:
                         np.copyto(copy, entry[name])
                         entry[name] = copy
-        self._probes = [
-            self._tensor_groups(list(params), labels, first, [{} for _ in params], ())
-            for params, labels, first in zip(
-                self._group_params, self._labels, self._firsts, strict=True
+            record.probe = self._tensor_groups(
+                list(params), record.labels, first, [{} for _ in params], ()
             )
-        ]
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from . import _validation as v
 from .adam import moment_coefficients
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
 
 
 class RAdam(Optimizer):
@@ -73,9 +73,8 @@ class RAdam(Optimizer):
     _fixed_coefficients = staticmethod(moment_coefficients)
 
     @staticmethod
-    def _step_coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _step_coefficients(context: StepContext) -> Coefficients:
+        group, step = context.group, context.step
         lr = group["lr"]
         beta1, beta2 = group["betas"]
         bias_correction1 = 1.0 - beta1**step

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
 
 
 class SGD(Optimizer):
@@ -82,10 +82,8 @@ class SGD(Optimizer):
         )
 
     @staticmethod
-    def _step_coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
-        return {"first_step": "momentum_buffer" in fresh}
+    def _step_coefficients(context: StepContext) -> Coefficients:
+        return {"first_step": "momentum_buffer" in context.fresh}
 
 
 class Momentum(SGD):

@@ -48,7 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
 
 __all__ = ["SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "RMSprop"]
 
@@ -294,7 +294,7 @@ class Adam(_Textbook):
     @property
     def iter(self) -> int:
         """Updates done so far (the textbook's ``t``)."""
-        return self._steps[0] if self._steps else 0
+        return self._groups[0].step if self._groups else 0
 
     @property
     def m(self) -> dict[str, NDArray[Any]] | None:
@@ -318,8 +318,7 @@ class Adam(_Textbook):
         }
 
     @staticmethod
-    def _step_coefficients(
-        group: Mapping[str, Any], step: int, fresh: set[str], scalars: dict[str, float]
-    ) -> Coefficients:
+    def _step_coefficients(context: StepContext) -> Coefficients:
+        group, step = context.group, context.step
         lr, beta1, beta2 = group["lr"], group["beta1"], group["beta2"]
         return {"lr_t": lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)}
