@@ -1,5 +1,6 @@
 """Time one optimizer step from Python: optkern (fused) against optkern.reference and the naive
-textbook NumPy formula (optkern/benchmarks/naive.py), on one tensor, for each algorithm asked for.
+textbook NumPy formula (its record's bench entry, beside the class), on one tensor, for each
+algorithm of the records' "step" table asked for.
 
 Method: every contender gets its own copy of the arrays; after warm-up, rounds run the contenders
 one after another in a rotating order (so machine noise hits all alike), and the table reports
