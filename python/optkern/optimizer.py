@@ -940,8 +940,9 @@ def _step_limit_error(optimizer: Optimizer, group: int) -> ValueError:
     )
 
 
-# The parameters of an algorithm's __init__ that are no hyperparameter.
-_NOT_HYPERPARAMETERS = frozenset({"self", "params", "num_threads", "backend"})
+# The parameters of an algorithm's __init__ that are no hyperparameter (and __class__, which
+# locals() holds when the body uses super()).
+_NOT_HYPERPARAMETERS = frozenset({"self", "params", "num_threads", "backend", "__class__"})
 
 
 def _hyperparameters_of(cls: type[Optimizer]) -> tuple[str, ...]:
@@ -976,7 +977,7 @@ def _make_variant(cls: type[Optimizer], defaults: dict[str, Any], fixed: dict[st
         f"def __init__({header}):\n    super(_cls, {names[0]}).__init__({', '.join(arguments)})\n"
     )
     namespace: dict[str, Any] = {"_cls": cls, "_fixed": fixed}
-    exec(source, namespace)  # noqa: S102 -- our own source, built from a signature
+    exec(source, namespace)  # our own source, built from the parent's signature
     init = namespace["__init__"]
     qualname = f"{cls.__qualname__}.__init__"
     if hasattr(init.__code__, "co_qualname"):  # Python >= 3.11: used by argument errors
