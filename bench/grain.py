@@ -12,19 +12,26 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import optkern
 from optkern import _core
 from optkern.benchmarks.harness import measure
+from optkern.records import records
 
+
+def _factory(cls: type[optkern.Optimizer], kwargs: Mapping[str, Any]) -> Callable[..., Any]:
+    return lambda params, **kw: cls(params, **kwargs, **kw)
+
+
+# The records' "grain" entries: algorithm -> optimizer factory (params, num_threads=...).
 FACTORIES = {
-    "adam": optkern.Adam,
-    "adagrad": optkern.Adagrad,
-    "rmsprop": optkern.RMSprop,
-    "sgd": lambda params, **kw: optkern.SGD(params, lr=1e-3, **kw),
-    "sgd-momentum": lambda params, **kw: optkern.SGD(params, lr=1e-3, momentum=0.9, **kw),
-    "lion": optkern.Lion,
+    bench.name: _factory(entry.cls, bench.kwargs)
+    for entry in records()
+    for bench in entry.bench
+    if "grain" in bench.tables
 }
 
 

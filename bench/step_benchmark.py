@@ -1,5 +1,6 @@
 """Time one optimizer step from Python: optkern (fused) against optkern.reference and the naive
-textbook NumPy formula (optkern/benchmarks/naive.py), on one tensor, for each algorithm asked for.
+textbook NumPy formula (its record's bench entry, beside the class), on one tensor, for each
+algorithm of the records' "step" table asked for.
 
 Method: every contender gets its own copy of the arrays; after warm-up, rounds run the contenders
 one after another in a rotating order (so machine noise hits all alike), and the table reports
@@ -19,25 +20,26 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import optkern
 from optkern.benchmarks import naive
 from optkern.benchmarks.harness import measure
+from optkern.records import records
 
-# algorithm -> (optkern optimizer factory, naive NumPy step factory)
+
+def _factory(cls: type[optkern.Optimizer], kwargs: Mapping[str, Any]) -> Callable[..., Any]:
+    return lambda ps, **kw: cls(ps, **kwargs, **kw)
+
+
+# algorithm -> (optkern optimizer factory, naive NumPy step factory): the records' "step" entries
 ALGORITHMS: dict[str, tuple[Callable[..., optkern.Optimizer], Callable[[], naive.Step]]] = {
-    "sgd": (lambda ps, **kw: optkern.SGD(ps, lr=1e-3, **kw), naive.sgd),
-    "momentum": (lambda ps, **kw: optkern.SGD(ps, lr=1e-3, momentum=0.9, **kw), naive.momentum),
-    "adagrad": (lambda ps, **kw: optkern.Adagrad(ps, **kw), naive.adagrad),
-    "rmsprop": (lambda ps, **kw: optkern.RMSprop(ps, **kw), naive.rmsprop),
-    "adam": (lambda ps, **kw: optkern.Adam(ps, **kw), naive.adam),
-    "adadelta": (lambda ps, **kw: optkern.Adadelta(ps, **kw), naive.adadelta),
-    "adamax": (lambda ps, **kw: optkern.Adamax(ps, **kw), naive.adamax),
-    "nadam": (lambda ps, **kw: optkern.NAdam(ps, **kw), naive.nadam),
-    "radam": (lambda ps, **kw: optkern.RAdam(ps, **kw), naive.radam),
-    "lion": (lambda ps, **kw: optkern.Lion(ps, **kw), naive.lion),
+    bench.name: (_factory(entry.cls, bench.kwargs), bench.naive)
+    for entry in records()
+    for bench in entry.bench
+    if "step" in bench.tables
 }
 ANCHOR = "np.copyto (bandwidth anchor)"
 

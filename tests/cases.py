@@ -1,5 +1,7 @@
 """The tables the tests are driven by: optimizer configurations (shared with `optkern selfcheck`)
-and bad inputs with the exception and message each must raise. Adding an algorithm adds rows."""
+and bad inputs with the exception and message each must raise. The configurations come from the
+classes' records (optkern.records); the bad inputs are written out, plus one invalid value per
+hyperparameter of every class with a record, derived from its rule (RULE_VIOLATIONS)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import optkern
+from optkern import _validation as v
+from optkern import textbook
 from optkern.configs import CONFIGS, Config
+from optkern.records import records
 
 __all__ = [
     "CONFIGS",
@@ -882,4 +887,39 @@ ERROR_CASES: list[ErrorCase] = [
         ValueError,
         r"param_groups\[0\] has reached the largest step count optkern supports, 2\*\*53",
     ),
+]
+
+# A value each rule refuses, the error and the message's pattern (with {key} for the name).
+RULE_VIOLATIONS: dict[Any, tuple[Any, type[Exception], str]] = {
+    v.non_negative: (-1.0, ValueError, r"invalid {key}=-1\.0: must be >= 0"),
+    v.unit_interval: (1.0, ValueError, r"invalid {key}=1\.0: must be in \[0, 1\)"),
+    v.closed_unit_interval: (1.5, ValueError, r"invalid {key}=1\.5: must be in \[0, 1\]"),
+    v.boolean: (1, TypeError, r"{key} must be True or False"),
+    v.betas: ((0.9, 1.0), ValueError, r"invalid {key}\[1\]=1\.0: must be in \[0, 1\)"),
+    v.closed_betas: ((1.5, 0.9), ValueError, r"invalid {key}\[0\]=1\.5: must be in \[0, 1\]"),
+}
+
+
+def _construct_any(cls: type, **kwargs: Any) -> Callable[[], tuple[list[np.ndarray], Any]]:
+    """Like _construct, for the torch-style and the textbook classes (params by keyword)."""
+    if not issubclass(cls, textbook._Textbook):
+        return _construct(lambda: [np.zeros(3, np.float32)], cls, **kwargs)
+
+    def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
+        param = np.zeros(3, np.float32)
+        return [param], lambda: cls(params=[param], **kwargs)
+
+    return build
+
+
+ERROR_CASES += [
+    ErrorCase(
+        f"{'textbook.' * issubclass(entry.cls, textbook._Textbook)}{entry.cls.__name__}: rule of {key}",
+        _construct_any(entry.cls, **{key: RULE_VIOLATIONS[rule][0]}),
+        RULE_VIOLATIONS[rule][1],
+        RULE_VIOLATIONS[rule][2].format(key=key),
+    )
+    for entry in records()
+    for key, rule in entry.cls._rules.items()
+    if key not in entry.cls._fixed
 ]

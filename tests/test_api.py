@@ -7,13 +7,16 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import optkern
 import pytest
 from optkern.configs import CONFIGS, Config
 from optkern.optimizer import Optimizer, StepContext
+from optkern.records import records
 from optkern.selfcheck import identical
 
 # Every public optimizer class (aliases once).
@@ -238,88 +241,152 @@ def test_aliases_and_textbook_defaults() -> None:
     assert optkern.AdaMax is optkern.Adamax
 
 
-@pytest.mark.parametrize(
-    ("cls", "defaults"),
-    [
-        (
-            optkern.SGD,
-            dict(
-                lr=1e-3,
-                momentum=0.0,
-                dampening=0.0,
-                weight_decay=0.0,
-                nesterov=False,
-                maximize=False,
-            ),
+# Written out by hand from torch.optim's signatures: the independent oracle of the defaults.
+TORCH_DEFAULTS: list[tuple[type, dict[str, Any]]] = [
+    (
+        optkern.SGD,
+        dict(
+            lr=1e-3,
+            momentum=0.0,
+            dampening=0.0,
+            weight_decay=0.0,
+            nesterov=False,
+            maximize=False,
         ),
-        (
-            optkern.Adagrad,
-            dict(
-                lr=1e-2,
-                lr_decay=0.0,
-                weight_decay=0.0,
-                initial_accumulator_value=0.0,
-                eps=1e-10,
-                maximize=False,
-            ),
+    ),
+    (
+        optkern.Adagrad,
+        dict(
+            lr=1e-2,
+            lr_decay=0.0,
+            weight_decay=0.0,
+            initial_accumulator_value=0.0,
+            eps=1e-10,
+            maximize=False,
         ),
-        (
-            optkern.RMSprop,
-            dict(
-                lr=1e-2,
-                alpha=0.99,
-                eps=1e-8,
-                weight_decay=0.0,
-                momentum=0.0,
-                centered=False,
-                maximize=False,
-            ),
+    ),
+    (
+        optkern.RMSprop,
+        dict(
+            lr=1e-2,
+            alpha=0.99,
+            eps=1e-8,
+            weight_decay=0.0,
+            momentum=0.0,
+            centered=False,
+            maximize=False,
         ),
-        (
-            optkern.Adam,
-            dict(
-                lr=1e-3,
-                betas=(0.9, 0.999),
-                eps=1e-8,
-                weight_decay=0.0,
-                amsgrad=False,
-                maximize=False,
-                decoupled_weight_decay=False,
-            ),
+    ),
+    (
+        optkern.Adam,
+        dict(
+            lr=1e-3,
+            betas=(0.9, 0.999),
+            eps=1e-8,
+            weight_decay=0.0,
+            amsgrad=False,
+            maximize=False,
+            decoupled_weight_decay=False,
         ),
-        (optkern.Adadelta, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False)),
-        (
-            optkern.Adamax,
-            dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False),
+    ),
+    (optkern.Adadelta, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False)),
+    (
+        optkern.Adamax,
+        dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False),
+    ),
+    (
+        optkern.NAdam,
+        dict(
+            lr=2e-3,
+            betas=(0.9, 0.999),
+            eps=1e-8,
+            weight_decay=0.0,
+            momentum_decay=4e-3,
+            decoupled_weight_decay=False,
+            maximize=False,
         ),
-        (
-            optkern.NAdam,
-            dict(
-                lr=2e-3,
-                betas=(0.9, 0.999),
-                eps=1e-8,
-                weight_decay=0.0,
-                momentum_decay=4e-3,
-                decoupled_weight_decay=False,
-                maximize=False,
-            ),
+    ),
+    (
+        optkern.RAdam,
+        dict(
+            lr=1e-3,
+            betas=(0.9, 0.999),
+            eps=1e-8,
+            weight_decay=0.0,
+            decoupled_weight_decay=False,
+            maximize=False,
         ),
-        (
-            optkern.RAdam,
-            dict(
-                lr=1e-3,
-                betas=(0.9, 0.999),
-                eps=1e-8,
-                weight_decay=0.0,
-                decoupled_weight_decay=False,
-                maximize=False,
-            ),
+    ),
+    (
+        optkern.AdamW,
+        dict(
+            lr=1e-3,
+            betas=(0.9, 0.999),
+            eps=1e-8,
+            weight_decay=1e-2,
+            amsgrad=False,
+            maximize=False,
+            decoupled_weight_decay=True,
         ),
-        (optkern.Lion, dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False)),
-    ],
-)
+    ),
+    (optkern.Lion, dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False)),
+]
+
+
+@pytest.mark.parametrize(("cls", "defaults"), TORCH_DEFAULTS)
 def test_torch_defaults(cls: type, defaults: dict) -> None:
     assert cls().defaults == defaults
+
+
+def test_rules_must_name_exactly_the_hyperparameters_of_init() -> None:
+    """Class creation checks ``_rules`` against ``__init__``'s parameters."""
+    from optkern import _validation as v
+
+    with pytest.raises(TypeError, match=r"no rule for \['amsgrad'\], a rule but no parameter for"):
+
+        class Missing(optkern.Optimizer):
+            _kernel = "adam"
+            _rules: ClassVar[Mapping[str, v.Rule]] = {"lr": v.non_negative, "eps": v.non_negative}
+
+            def __init__(
+                self,
+                params: Any = None,
+                lr: float = 1e-3,
+                amsgrad: bool = False,
+                *,
+                num_threads: int | None = None,
+                backend: Any = "fused",
+            ) -> None:
+                self._init_from(locals())
+
+    with pytest.raises(TypeError, match=r"distinct hyperparameters"):
+
+        class Unknown(optkern.Adam, defaults={"lrr": 0.1}):
+            pass
+
+
+def test_variants_have_real_signatures() -> None:
+    """Momentum, Nesterov and AdamW are generated from their parent's signature: real functions
+    with their own defaults, and Python's own errors for a wrong argument."""
+    adamw = inspect.signature(optkern.AdamW)
+    assert list(adamw.parameters) == [
+        *(p for p in inspect.signature(optkern.Adam).parameters if p != "decoupled_weight_decay")
+    ]
+    assert adamw.parameters["weight_decay"].default == 1e-2
+    assert adamw.parameters["maximize"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert inspect.signature(optkern.Nesterov).parameters["nesterov"].default is True
+    assert optkern.Momentum.__init__.__qualname__ == "Momentum.__init__"
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'decoupled_weight_decay'"):
+        optkern.AdamW(decoupled_weight_decay=False)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="positional arguments"):
+        optkern.Momentum(None, 0.1, 0.9, 0.0, 0.0, False, False)  # type: ignore[misc]
+
+
+def test_the_torch_defaults_table_covers_every_class_named_as_torchs() -> None:
+    """Every class whose record matches it to the torch.optim class of its own name is in the
+    table above (Momentum and Nesterov keep the textbook's defaults instead)."""
+    named = {entry.cls for entry in records() if entry.torch == entry.cls.__name__}
+    assert named <= {cls for cls, _ in TORCH_DEFAULTS}
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])

@@ -21,9 +21,10 @@ from optkern.compare.progress import Progress
 pytest.importorskip("sklearn")  # the digits data set
 
 # The lecture's names (sgd, momentum, nesterov, adagrad, rmsprop, adam) mean the optkern.textbook
-# classes; the others the torch-style classes.
+# classes (written out: the lecture's list); the others, every other name of the records, the
+# torch-style classes.
 LECTURE = "sgd,momentum,nesterov,adagrad,rmsprop,adam"
-TORCH_STYLE = "nag,adamw,nadam,radam,adamax,adadelta,lion"
+TORCH_STYLE = ",".join(n for n in compare.KNOWN_NAMES if n not in LECTURE.split(","))
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ the whole situation instead, once per optimizer class, so that the corners no ta
 reached and, when the property fails, shrunk to a minimal example:
 
 * the algorithm: every optimizer class exported by ``optkern`` and ``optkern.textbook`` (aliases
-  such as ``AdaGrad``/``Adagrad`` are one class); ``test_every_optimizer_class_is_covered`` fails
-  when a class is added without a strategy here;
+  such as ``AdaGrad``/``Adagrad`` are one class), one per record (``optkern.records``);
+  ``test_every_optimizer_class_is_covered`` fails when a class is added without a record;
 * the tensors: one to four per optimizer, in one or two param groups, of 0 to 3 dimensions
   (0-size and single-element tensors included), float32, float64 or a mix of both (one tensor
   group per dtype), the fused side's parameters placed at every offset inside a cache line (the
@@ -21,7 +21,10 @@ reached and, when the property fails, shrunk to a minimal example:
 * the hyperparameters: anywhere in their valid range (``_validation`` rules: any finite value
   >= 0, [0, 1) or [0, 1] as declared, subnormal and huge values included) and every flag, under
   the cross-constraints (nesterov needs momentum > 0 and dampening = 0), per param group, and
-  optionally changed by a "schedule" before a later step;
+  optionally changed by a "schedule" before a later step. Each is drawn from its rule through one
+  map (RULE_STRATEGIES), weight_decay 0 half the time for every class (FIELD_STRATEGIES), unless
+  the class's record names another way (OVERRIDES: an option that is off at 0, a momentum that
+  must be positive, torch's nesterov rule, a field left at the class's default ...);
 * the execution: 1 to 3 steps, the ISA (``_core.supported_isas()``), 1 to 3 threads with a grain
   of one element per thread, so that thread boundaries fall anywhere.
 
@@ -50,7 +53,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from optkern import _core, textbook
+from optkern import _validation as v
 from optkern.optimizer import Optimizer
+from optkern.records import Record, records
 from optkern.selfcheck import identical
 
 SUPPORTED_ISAS = list(_core.supported_isas())
@@ -124,157 +129,65 @@ INITIAL_ACCUMULATOR = st.one_of(
 )
 
 
-def _sgd_momentum(draw: st.DrawFn, momentum: st.SearchStrategy[float]) -> dict[str, Any]:
-    """momentum, dampening and nesterov under torch's rule: nesterov needs momentum > 0 and
-    dampening = 0."""
-    mu = draw(momentum)
-    nesterov = mu > 0 and draw(BOOLEANS)
-    dampening = 0.0 if nesterov else draw(CLOSED_UNIT_INTERVAL)
-    return dict(momentum=mu, dampening=dampening, nesterov=nesterov)
+# How a hyperparameter is drawn: by its record's override (``Record.draw``), else by the field
+# every algorithm shares, else by its ``_validation`` rule. Fields a variant class fixes (AdamW's
+# decoupled_weight_decay) are not drawn.
+FieldStrategy = Callable[[st.DrawFn, dict[str, Any]], Any]  # (draw, the fields drawn so far)
 
 
-def _sgd(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        **_sgd_momentum(draw, ZERO_OR_NON_NEGATIVE),
-        weight_decay=draw(NON_NEGATIVE),
-        maximize=draw(BOOLEANS),
-    )
+def _drawn(strategy: st.SearchStrategy[Any]) -> FieldStrategy:
+    return lambda draw, drawn: draw(strategy)
 
 
-def _momentum(draw: st.DrawFn) -> dict[str, Any]:
-    """optkern.Momentum: SGD with the textbook defaults (nesterov left at its default, False)."""
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        momentum=draw(NON_NEGATIVE),
-        dampening=draw(CLOSED_UNIT_INTERVAL),
-        weight_decay=draw(NON_NEGATIVE),
-        maximize=draw(BOOLEANS),
-    )
+def _nesterov(draw: st.DrawFn, drawn: dict[str, Any]) -> bool:
+    """torch's rule: nesterov needs momentum > 0 and dampening = 0 (set here when it is on)."""
+    nesterov = drawn["momentum"] > 0 and draw(BOOLEANS)
+    if nesterov:
+        drawn["dampening"] = 0.0
+    return nesterov
 
 
-def _nesterov(draw: st.DrawFn) -> dict[str, Any]:
-    """optkern.Nesterov: nesterov=True and dampening=0 by default, so momentum must be > 0."""
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        momentum=draw(POSITIVE),
-        weight_decay=draw(NON_NEGATIVE),
-        maximize=draw(BOOLEANS),
-    )
+RULE_STRATEGIES: dict[Any, FieldStrategy] = {
+    v.non_negative: _drawn(NON_NEGATIVE),
+    v.unit_interval: _drawn(UNIT_INTERVAL),
+    v.closed_unit_interval: _drawn(CLOSED_UNIT_INTERVAL),
+    v.boolean: _drawn(BOOLEANS),
+    v.betas: _drawn(st.tuples(UNIT_INTERVAL, UNIT_INTERVAL)),
+    v.closed_betas: _drawn(st.tuples(CLOSED_UNIT_INTERVAL, CLOSED_UNIT_INTERVAL)),
+}
+FIELD_STRATEGIES: dict[str, FieldStrategy] = {"weight_decay": _drawn(ZERO_OR_NON_NEGATIVE)}
+OVERRIDES: dict[str, FieldStrategy | None] = {  # the names of optkern.records.DRAWS
+    "default": None,  # not drawn: the class's default
+    "optional": _drawn(ZERO_OR_NON_NEGATIVE),
+    "positive": _drawn(POSITIVE),
+    "accumulator": _drawn(INITIAL_ACCUMULATOR),
+    "nesterov": _nesterov,
+}
 
 
-def _adagrad(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        lr_decay=draw(NON_NEGATIVE),
-        weight_decay=draw(NON_NEGATIVE),
-        initial_accumulator_value=draw(INITIAL_ACCUMULATOR),
-        eps=draw(NON_NEGATIVE),
-        maximize=draw(BOOLEANS),
-    )
+def _field_strategies(entry: Record) -> dict[str, FieldStrategy]:
+    """The strategy of each hyperparameter drawn for the record's class, in ``_rules`` order."""
+    fields: dict[str, FieldStrategy] = {}
+    for name, rule in entry.cls._rules.items():
+        if name in entry.cls._fixed:
+            continue
+        if name in entry.draw:
+            override = OVERRIDES[entry.draw[name]]
+            if override is not None:
+                fields[name] = override
+        else:
+            fields[name] = FIELD_STRATEGIES.get(name, RULE_STRATEGIES[rule])
+    return fields
 
 
-def _rmsprop(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        alpha=draw(UNIT_INTERVAL),
-        eps=draw(NON_NEGATIVE),
-        weight_decay=draw(NON_NEGATIVE),
-        momentum=draw(ZERO_OR_NON_NEGATIVE),
-        centered=draw(BOOLEANS),
-        maximize=draw(BOOLEANS),
-    )
+def _hyper_strategy(fields: dict[str, FieldStrategy]) -> HyperStrategy:
+    def hyper(draw: st.DrawFn) -> dict[str, Any]:
+        drawn: dict[str, Any] = {}
+        for name, strategy in fields.items():
+            drawn[name] = strategy(draw, drawn)
+        return drawn
 
-
-def _betas(draw: st.DrawFn) -> tuple[float, float]:
-    return (draw(UNIT_INTERVAL), draw(UNIT_INTERVAL))
-
-
-def _adam(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        betas=_betas(draw),
-        eps=draw(NON_NEGATIVE),
-        weight_decay=draw(ZERO_OR_NON_NEGATIVE),
-        amsgrad=draw(BOOLEANS),
-        maximize=draw(BOOLEANS),
-        decoupled_weight_decay=draw(BOOLEANS),
-    )
-
-
-def _adamw(draw: st.DrawFn) -> dict[str, Any]:
-    """AdamW: decoupled_weight_decay stays at the class's True."""
-    hyperparameters = _adam(draw)
-    del hyperparameters["decoupled_weight_decay"]
-    return hyperparameters
-
-
-def _adadelta(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        rho=draw(CLOSED_UNIT_INTERVAL),
-        eps=draw(NON_NEGATIVE),
-        weight_decay=draw(NON_NEGATIVE),
-        maximize=draw(BOOLEANS),
-    )
-
-
-def _adamax(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        betas=_betas(draw),
-        eps=draw(NON_NEGATIVE),
-        weight_decay=draw(NON_NEGATIVE),
-        maximize=draw(BOOLEANS),
-    )
-
-
-def _nadam(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        betas=_betas(draw),
-        eps=draw(NON_NEGATIVE),
-        weight_decay=draw(ZERO_OR_NON_NEGATIVE),
-        momentum_decay=draw(NON_NEGATIVE),
-        decoupled_weight_decay=draw(BOOLEANS),
-        maximize=draw(BOOLEANS),
-    )
-
-
-def _radam(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        betas=_betas(draw),
-        eps=draw(NON_NEGATIVE),
-        weight_decay=draw(ZERO_OR_NON_NEGATIVE),
-        decoupled_weight_decay=draw(BOOLEANS),
-        maximize=draw(BOOLEANS),
-    )
-
-
-def _lion(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(
-        lr=draw(NON_NEGATIVE),
-        betas=(draw(CLOSED_UNIT_INTERVAL), draw(CLOSED_UNIT_INTERVAL)),
-        weight_decay=draw(ZERO_OR_NON_NEGATIVE),
-        maximize=draw(BOOLEANS),
-    )
-
-
-def _textbook_sgd(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(lr=draw(NON_NEGATIVE))
-
-
-def _textbook_velocity(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(lr=draw(NON_NEGATIVE), momentum=draw(NON_NEGATIVE))
-
-
-def _textbook_rmsprop(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(lr=draw(NON_NEGATIVE), decay_rate=draw(CLOSED_UNIT_INTERVAL))
-
-
-def _textbook_adam(draw: st.DrawFn) -> dict[str, Any]:
-    return dict(lr=draw(NON_NEGATIVE), beta1=draw(UNIT_INTERVAL), beta2=draw(UNIT_INTERVAL))
+    return hyper
 
 
 @dataclass(frozen=True)
@@ -289,25 +202,13 @@ class Algorithm:
         return self.cls(groups, **options)
 
 
+def _algorithm_name(cls: type[Optimizer]) -> str:
+    return f"textbook.{cls.__name__}" if issubclass(cls, textbook._Textbook) else cls.__name__
+
+
 ALGORITHMS: dict[str, Algorithm] = {
-    "SGD": Algorithm(optkern.SGD, _sgd),
-    "Momentum": Algorithm(optkern.Momentum, _momentum),
-    "Nesterov": Algorithm(optkern.Nesterov, _nesterov),
-    "Adagrad": Algorithm(optkern.Adagrad, _adagrad),
-    "RMSprop": Algorithm(optkern.RMSprop, _rmsprop),
-    "Adam": Algorithm(optkern.Adam, _adam),
-    "AdamW": Algorithm(optkern.AdamW, _adamw),
-    "Adadelta": Algorithm(optkern.Adadelta, _adadelta),
-    "Adamax": Algorithm(optkern.Adamax, _adamax),
-    "NAdam": Algorithm(optkern.NAdam, _nadam),
-    "RAdam": Algorithm(optkern.RAdam, _radam),
-    "Lion": Algorithm(optkern.Lion, _lion),
-    "textbook.SGD": Algorithm(textbook.SGD, _textbook_sgd),
-    "textbook.Momentum": Algorithm(textbook.Momentum, _textbook_velocity),
-    "textbook.Nesterov": Algorithm(textbook.Nesterov, _textbook_velocity),
-    "textbook.AdaGrad": Algorithm(textbook.AdaGrad, _textbook_sgd),
-    "textbook.RMSprop": Algorithm(textbook.RMSprop, _textbook_rmsprop),
-    "textbook.Adam": Algorithm(textbook.Adam, _textbook_adam),
+    _algorithm_name(entry.cls): Algorithm(entry.cls, _hyper_strategy(_field_strategies(entry)))
+    for entry in records()
 }
 HYPERPARAMETERS = {name: st.composite(a.hyper)() for name, a in ALGORITHMS.items()}
 

@@ -7,25 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from optkern.configs import CONFIGS
+from optkern.configs import Config
+from optkern.records import records
 
 torch = pytest.importorskip("torch")
 
-TORCH_NAMES = {
-    "SGD": "SGD",
-    "Momentum": "SGD",
-    "Nesterov": "SGD",
-    "Adagrad": "Adagrad",
-    "RMSprop": "RMSprop",
-    "Adam": "Adam",
-    "AdamW": "AdamW",
-    "Adadelta": "Adadelta",
-    "Adamax": "Adamax",
-    "NAdam": "NAdam",
-    "RAdam": "RAdam",
-}
+# optkern class name → the torch.optim class it matches, from the records.
+TORCH_NAMES = {entry.cls.__name__: entry.torch for entry in records() if entry.torch is not None}
 TORCH_CONFIGS = [
-    c for c in CONFIGS if c.cls.__name__ in TORCH_NAMES and not c.name.startswith("textbook-")
+    Config(name, entry.cls, dict(kwargs))
+    for entry in records()
+    if entry.torch is not None
+    for name, kwargs in entry.configs.items()
 ]
 
 
@@ -46,9 +39,8 @@ def test_close_to_torch(config) -> None:  # type: ignore[no-untyped-def]
     ours = start.copy()
     opt = config.cls([ours], **config.kwargs)
     tensor = torch.tensor(start.copy(), requires_grad=True)
-    kwargs = dict(opt.defaults)
-    if config.cls.__name__ == "AdamW":
-        kwargs.pop("decoupled_weight_decay")
+    # what the class fixes (AdamW's decoupled_weight_decay) is implied by torch's class too
+    kwargs = {k: v for k, v in opt.defaults.items() if k not in config.cls._fixed}
     topt = getattr(torch.optim, TORCH_NAMES[config.cls.__name__])([tensor], **kwargs)
     for _ in range(20):
         g = rng.standard_normal(1000)

@@ -23,16 +23,22 @@ from ._runtime import (
     show_config,
     supported_isas,
 )
-from .adadelta import AdaDelta, Adadelta
-from .adagrad import AdaGrad, Adagrad
-from .adam import Adam, AdamW
-from .adamax import AdaMax, Adamax
-from .lion import Lion
-from .nadam import NAdam
 from .optimizer import Optimizer
-from .radam import RAdam
-from .rmsprop import RMSProp, RMSprop
+
+# The algorithms, in the order of the tables derived from their records (optkern.records): the
+# order they were added in. A new algorithm's import goes last.
+# isort: off
 from .sgd import NAG, SGD, Momentum, Nesterov
+from .adagrad import AdaGrad, Adagrad
+from .rmsprop import RMSProp, RMSprop
+from .adam import Adam, AdamW
+from .adadelta import AdaDelta, Adadelta
+from .adamax import AdaMax, Adamax
+from .nadam import NAdam
+from .radam import RAdam
+from .lion import Lion
+
+# isort: on
 
 __all__ = [
     "NAG",

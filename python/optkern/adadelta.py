@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from . import _validation as v
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
+from .records import Bench, NaiveState, NaiveStep, record
 
 
 class Adadelta(Optimizer):
@@ -46,8 +50,7 @@ class Adadelta(Optimizer):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+        self._init_from(locals())
 
     @staticmethod
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
@@ -67,3 +70,29 @@ class Adadelta(Optimizer):
 
 
 AdaDelta = Adadelta
+
+
+def naive_adadelta(lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6) -> NaiveStep:
+    s = NaiveState("v", "u")
+
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
+        v, u = s.get(p)
+        v[...] = rho * v + (1 - rho) * g * g
+        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        u[...] = rho * u + (1 - rho) * delta * delta
+        p -= lr * delta
+
+    return step
+
+
+record(
+    Adadelta,
+    torch="Adadelta",
+    configs={
+        "adadelta": {},
+        "adadelta-wd-maximize": dict(lr=0.5, rho=0.8, weight_decay=0.1, maximize=True),
+        "adadelta-rho-0-eps": dict(rho=0.0, eps=1e-3),
+    },
+    bench=(Bench("adadelta", naive_adadelta),),
+    compare="adadelta",
+)

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from . import _validation as v
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .records import Bench, NaiveState, NaiveStep, record
 
 
 class Adagrad(Optimizer):
@@ -46,15 +50,7 @@ class Adagrad(Optimizer):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+        self._init_from(locals())
 
     @staticmethod
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
@@ -75,3 +71,29 @@ class Adagrad(Optimizer):
 
 
 AdaGrad = Adagrad
+
+
+def naive_adagrad(lr: float = 1e-2) -> NaiveStep:
+    s = NaiveState("h")
+
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
+        (h,) = s.get(p)
+        h += g * g
+        p -= lr * g / (np.sqrt(h) + 1e-7)
+
+    return step
+
+
+record(
+    Adagrad,
+    torch="Adagrad",
+    configs={
+        "adagrad": dict(lr=0.1),
+        "adagrad-decay-wd-init": dict(
+            lr=0.1, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.1, eps=1e-6
+        ),
+        "adagrad-maximize": dict(lr=0.05, maximize=True),
+    },
+    draw={"initial_accumulator_value": "accumulator"},
+    bench=(Bench("adagrad", naive_adagrad, tables=frozenset({"step", "grain", "peers"})),),
+)

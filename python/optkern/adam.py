@@ -6,8 +6,12 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from . import _validation as v
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .records import Bench, NaiveState, NaiveStep, record
 
 
 def moment_coefficients(group: Mapping[str, Any]) -> Coefficients:
@@ -71,16 +75,7 @@ class Adam(Optimizer):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-            decoupled_weight_decay=decoupled_weight_decay,
-        )
-        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+        self._init_from(locals())
 
     @staticmethod
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
@@ -103,35 +98,38 @@ class Adam(Optimizer):
         }
 
 
-class AdamW(Adam):
+class AdamW(Adam, defaults={"weight_decay": 1e-2}, fixed={"decoupled_weight_decay": True}):
     r"""Adam with decoupled weight decay (torch.optim.AdamW): the Adam formula with
     ``decoupled_weight_decay=True`` and ``weight_decay=1e-2`` by default::
 
         p ← p·(1 − lr·λ);  then the Adam update of p with the un-decayed g
     """
 
-    def __init__(
-        self,
-        params: ParamsArg = None,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-        *,
-        maximize: bool = False,
-        num_threads: int | None = None,
-        backend: Backend = "fused",
-    ) -> None:
-        super().__init__(
-            params,
-            lr,
-            betas,
-            eps,
-            weight_decay,
-            amsgrad,
-            maximize=maximize,
-            decoupled_weight_decay=True,
-            num_threads=num_threads,
-            backend=backend,
-        )
+
+def naive_adam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999) -> NaiveStep:
+    s = NaiveState("m", "v")
+
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
+        m, v = s.get(p)
+        lr_t = lr * math.sqrt(1.0 - beta2**s.t) / (1.0 - beta1**s.t)
+        m += (1 - beta1) * (g - m)
+        v += (1 - beta2) * (g**2 - v)
+        p -= lr_t * m / (np.sqrt(v) + 1e-7)
+
+    return step
+
+
+record(
+    Adam,
+    torch="Adam",
+    configs={
+        "adam": dict(lr=1e-3),
+        "adam-amsgrad": dict(lr=1e-2, amsgrad=True),
+        "adam-l2-maximize": dict(lr=1e-2, weight_decay=0.1, maximize=True),
+        "adam-decoupled-amsgrad": dict(
+            lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1, decoupled_weight_decay=True, amsgrad=True
+        ),
+    },
+    bench=(Bench("adam", naive_adam, tables=frozenset({"step", "grain", "peers"})),),
+)
+record(AdamW, torch="AdamW", configs={"adamw": dict(lr=1e-2)}, compare="adamw")

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from . import _validation as v
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .records import Bench, NaiveState, NaiveStep, record
 
 
 class Adamax(Optimizer):
@@ -46,14 +50,7 @@ class Adamax(Optimizer):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+        self._init_from(locals())
 
     @staticmethod
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
@@ -78,3 +75,30 @@ class Adamax(Optimizer):
 
 
 AdaMax = Adamax
+
+
+def naive_adamax(
+    lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+) -> NaiveStep:
+    s = NaiveState("m", "u")
+
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
+        m, u = s.get(p)
+        m[...] = beta1 * m + (1 - beta1) * g
+        u[...] = np.maximum(beta2 * u, np.abs(g) + eps)
+        p -= lr / (1 - beta1**s.t) * m / u
+
+    return step
+
+
+record(
+    Adamax,
+    torch="Adamax",
+    configs={
+        "adamax": {},
+        "adamax-wd-maximize": dict(lr=1e-2, weight_decay=0.1, maximize=True),
+        "adamax-betas-eps": dict(betas=(0.5, 0.9), eps=1e-3),
+    },
+    bench=(Bench("adamax", naive_adamax),),
+    compare="adamax",
+)

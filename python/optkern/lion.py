@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from . import _validation as v
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
+from .records import Bench, NaiveState, NaiveStep, record
 
 
 class Lion(Optimizer):
@@ -45,13 +49,7 @@ class Lion(Optimizer):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=betas,
-            weight_decay=weight_decay,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+        self._init_from(locals())
 
     @staticmethod
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
@@ -72,3 +70,26 @@ class Lion(Optimizer):
             decay_factor=1.0 - lr * weight_decay,
             maximize=group["maximize"],
         )
+
+
+def naive_lion(lr: float = 1e-4, beta1: float = 0.9, beta2: float = 0.99) -> NaiveStep:
+    s = NaiveState("m")
+
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
+        (m,) = s.get(p)
+        p -= lr * np.sign(beta1 * m + (1 - beta1) * g)
+        m[...] = beta2 * m + (1 - beta2) * g
+
+    return step
+
+
+record(
+    Lion,
+    configs={
+        "lion": {},
+        "lion-wd-maximize": dict(lr=1e-3, weight_decay=0.1, maximize=True),
+        "lion-betas-closed": dict(lr=1e-3, betas=(1.0, 0.0), weight_decay=1.0),
+    },
+    bench=(Bench("lion", naive_lion, tables=frozenset({"step", "grain"})),),
+    compare="lion",
+)

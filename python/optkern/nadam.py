@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from . import _validation as v
 from .adam import moment_coefficients
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .records import Bench, NaiveState, NaiveStep, record
 
 
 class NAdam(Optimizer):
@@ -58,16 +62,7 @@ class NAdam(Optimizer):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum_decay=momentum_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+        self._init_from(locals())
 
     @staticmethod
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
@@ -103,3 +98,44 @@ class NAdam(Optimizer):
             grad_coef=lr * (1.0 - mu) / (1.0 - mu_product),
             exp_avg_coef=lr * mu_next / (1.0 - mu_product_next),
         )
+
+
+def naive_nadam(
+    lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, psi: float = 4e-3
+) -> NaiveStep:
+    s = NaiveState("m", "v")
+    product = [1.0]
+
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
+        m, v = s.get(p)
+        t = s.t
+        mu = beta1 * (1 - 0.5 * 0.96 ** (t * psi))
+        mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+        product[0] *= mu
+        m[...] = beta1 * m + (1 - beta1) * g
+        v[...] = beta2 * v + (1 - beta2) * g * g
+        denom = np.sqrt(v / (1 - beta2**t)) + eps
+        p -= lr * (1 - mu) / (1 - product[0]) * g / denom
+        p -= lr * mu_next / (1 - product[0] * mu_next) * m / denom
+
+    return step
+
+
+record(
+    NAdam,
+    torch="NAdam",
+    configs={
+        "nadam": {},
+        "nadam-l2-maximize": dict(lr=1e-2, weight_decay=0.1, maximize=True),
+        "nadam-decoupled-psi": dict(
+            lr=1e-2,
+            betas=(0.8, 0.99),
+            weight_decay=0.1,
+            decoupled_weight_decay=True,
+            momentum_decay=0.5,
+        ),
+        "nadam-psi-0": dict(momentum_decay=0.0),
+    },
+    bench=(Bench("nadam", naive_nadam),),
+    compare="nadam",
+)

@@ -17,6 +17,7 @@ written, and runs every tensor of the optimizer in one kernel call per (group, d
 from __future__ import annotations
 
 import functools
+import inspect
 import numbers
 import operator
 import os
@@ -160,9 +161,54 @@ class Optimizer:
 
     _kernel: ClassVar[str]
     _rules: ClassVar[Mapping[str, Rule]]
+    #: The hyperparameters a variant class (see ``__init_subclass__``) fixes, with their values:
+    #: AdamW's ``decoupled_weight_decay=True``.
+    _fixed: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     # Scalar state per param group, in float64, with its initial value. `_step_coefficients` advances
     # it; it is saved per parameter in state_dict (torch's layout), like "step".
     _scalar_state: ClassVar[Mapping[str, float]] = {}
+
+    def __init_subclass__(
+        cls,
+        *,
+        defaults: Mapping[str, Any] | None = None,
+        fixed: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Declaring an algorithm: its hyperparameters are the parameters of its ``__init__``
+        (all but ``self``, ``params``, ``num_threads`` and ``backend``), in order, with their
+        defaults; ``__init__``'s body is ``self._init_from(locals())``. A class that sets
+        ``_rules`` must give a rule to exactly those hyperparameters (else a TypeError here).
+
+        A variant of an algorithm with other defaults is a subclass with class keywords:
+        ``class Momentum(SGD, defaults={"lr": 0.01, "momentum": 0.9})``; ``fixed={...}`` also
+        sets hyperparameters for good and takes them out of the signature (AdamW's
+        ``decoupled_weight_decay=True``). Its ``__init__`` is generated: a real function with
+        the parent's signature and the new defaults (what ``help()`` and ``inspect`` show)."""
+        super().__init_subclass__(**kwargs)
+        if defaults is not None or fixed is not None:
+            _make_variant(cls, dict(defaults or {}), dict(fixed or {}))
+        if "_rules" in vars(cls):
+            declared = _hyperparameters_of(cls)
+            if set(declared) | set(cls._fixed) != set(cls._rules):
+                missing = [k for k in declared if k not in cls._rules]
+                extra = [k for k in cls._rules if k not in declared and k not in cls._fixed]
+                raise TypeError(
+                    f"{cls.__name__}: _rules must name exactly the hyperparameters of __init__ "
+                    f"{list(declared)}: no rule for {missing}, a rule but no parameter for {extra}"
+                )
+
+    def _init_from(self, arguments: Mapping[str, Any]) -> None:
+        """The body of an algorithm's ``__init__``: ``self._init_from(locals())``. Its
+        hyperparameters, in the signature's order, are the optimizer's ``defaults``."""
+        hyperparameters = {k: v for k, v in arguments.items() if k not in _NOT_HYPERPARAMETERS}
+        Optimizer.__init__(
+            self,
+            arguments["params"],
+            hyperparameters,
+            num_threads=arguments["num_threads"],
+            backend=arguments["backend"],
+        )
 
     def __init__(
         self,
@@ -925,6 +971,58 @@ def _step_limit_error(optimizer: Optimizer, group: int) -> ValueError:
         f"{type(optimizer).__name__}: param_groups[{group}] has reached the largest step count "
         f"optkern supports, 2**53 (step numbers are used in float64)"
     )
+
+
+# The parameters of an algorithm's __init__ that are no hyperparameter (and __class__, which
+# locals() holds when the body uses super()).
+_NOT_HYPERPARAMETERS = frozenset({"self", "params", "num_threads", "backend", "__class__"})
+
+
+def _hyperparameters_of(cls: type[Optimizer]) -> tuple[str, ...]:
+    """The hyperparameters ``cls.__init__`` declares (see ``Optimizer.__init_subclass__``)."""
+    parameters = inspect.signature(cls.__init__).parameters
+    return tuple(name for name in parameters if name not in _NOT_HYPERPARAMETERS)
+
+
+def _make_variant(cls: type[Optimizer], defaults: dict[str, Any], fixed: dict[str, Any]) -> None:
+    """Gives the variant ``cls`` its ``__init__``: the parent's signature with ``defaults``
+    changed and ``fixed`` left out, calling the parent's ``__init__`` with ``fixed`` added. The
+    function is compiled from source, so that it is an ordinary function: Python's own errors
+    for a wrong argument, and the real signature for ``help()`` and ``inspect.signature``."""
+    parent = super(cls, cls).__init__
+    declared = _hyperparameters_of(cls)
+    unknown = [k for k in [*defaults, *fixed] if k not in declared]
+    if unknown or set(defaults) & set(fixed):
+        raise TypeError(
+            f"{cls.__name__}: defaults and fixed must name distinct hyperparameters of "
+            f"{list(declared)}, got {list(defaults)} and {list(fixed)}"
+        )
+    signature = inspect.signature(parent)
+    kept = [p for name, p in signature.parameters.items() if name not in fixed]
+    if any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in kept):
+        raise TypeError(f"{cls.__name__}: a variant's parent __init__ takes no *args or **kwargs")
+    kept = [p.replace(default=defaults.get(p.name, p.default)) for p in kept]
+    names = [p.name for p in kept]
+    arguments = [f"{n}={n}" for n in names[1:]] + [f"{n}=_fixed[{n!r}]" for n in fixed]
+    star = next((i for i, p in enumerate(kept) if p.kind is p.KEYWORD_ONLY), len(kept))
+    header = ", ".join(names[:star] + (["*"] if star < len(kept) else []) + names[star:])
+    source = (
+        f"def __init__({header}):\n    super(_cls, {names[0]}).__init__({', '.join(arguments)})\n"
+    )
+    namespace: dict[str, Any] = {"_cls": cls, "_fixed": fixed}
+    # Our own source, built from the parent's signature (as dataclasses builds __init__).
+    exec(source, namespace)  # noqa: S102
+    init = namespace["__init__"]
+    qualname = f"{cls.__qualname__}.__init__"
+    if hasattr(init.__code__, "co_qualname"):  # Python >= 3.11: used by argument errors
+        init.__code__ = init.__code__.replace(co_qualname=qualname)
+    init.__qualname__ = qualname
+    init.__module__ = cls.__module__
+    init.__defaults__ = tuple(p.default for p in kept[:star] if p.default is not p.empty) or None
+    init.__kwdefaults__ = {p.name: p.default for p in kept[star:] if p.default is not p.empty}
+    init.__annotations__ = {k: v for k, v in parent.__annotations__.items() if k not in fixed}
+    cls.__init__ = init  # type: ignore[method-assign]
+    cls._fixed = MappingProxyType({**cls._fixed, **fixed})
 
 
 def _all_hyperparameter_names() -> set[str]:

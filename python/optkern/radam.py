@@ -6,9 +6,13 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from . import _validation as v
 from .adam import moment_coefficients
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .records import Bench, NaiveState, NaiveStep, record
 
 
 class RAdam(Optimizer):
@@ -56,15 +60,7 @@ class RAdam(Optimizer):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+        self._init_from(locals())
 
     @staticmethod
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
@@ -93,3 +89,45 @@ class RAdam(Optimizer):
         else:
             step_size = lr / bias_correction1
         return {"step_size": step_size, "rectified": rectified}
+
+
+def naive_radam(
+    lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+) -> NaiveStep:
+    s = NaiveState("m", "v")
+
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
+        m, v = s.get(p)
+        t = s.t
+        m[...] = beta1 * m + (1 - beta1) * g
+        v[...] = beta2 * v + (1 - beta2) * g * g
+        m_hat = m / (1 - beta1**t)
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+        if rho_t > 5:
+            r = math.sqrt(
+                (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+            )
+            p -= lr * m_hat * r * math.sqrt(1 - beta2**t) / (np.sqrt(v) + eps)
+        else:
+            p -= lr * m_hat
+
+    return step
+
+
+record(
+    RAdam,
+    torch="RAdam",
+    # rho_t exceeds 5 from step 6 (beta2 = 0.999 or 0.9) or 7 (beta2 = 0.8) of the 20 steps
+    # tested, so every RAdam row runs both the un-adapted and the rectified update.
+    configs={
+        "radam": {},
+        "radam-beta2-0.9": dict(betas=(0.9, 0.9)),
+        "radam-default-l2-maximize": dict(lr=1e-2, weight_decay=0.1, maximize=True),
+        "radam-decoupled": dict(
+            lr=1e-2, betas=(0.8, 0.8), weight_decay=0.1, decoupled_weight_decay=True
+        ),
+    },
+    bench=(Bench("radam", naive_radam),),
+    compare="radam",
+)

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from . import _validation as v
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
+from .records import Bench, NaiveState, NaiveStep, record
 
 
 class RMSprop(Optimizer):
@@ -51,16 +55,7 @@ class RMSprop(Optimizer):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            centered=centered,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+        self._init_from(locals())
 
     @staticmethod
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
@@ -87,3 +82,31 @@ class RMSprop(Optimizer):
 
 
 RMSProp = RMSprop
+
+
+def naive_rmsprop(lr: float = 1e-2, decay: float = 0.99) -> NaiveStep:
+    s = NaiveState("h")
+
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
+        (h,) = s.get(p)
+        h *= decay
+        h += (1 - decay) * g * g
+        p -= lr * g / (np.sqrt(h) + 1e-7)
+
+    return step
+
+
+record(
+    RMSprop,
+    torch="RMSprop",
+    configs={
+        "rmsprop": dict(lr=0.01),
+        "rmsprop-centered": dict(lr=0.01, centered=True),
+        "rmsprop-momentum-wd": dict(lr=0.01, momentum=0.9, weight_decay=0.01),
+        "rmsprop-centered-momentum-maximize": dict(
+            lr=0.01, alpha=0.9, centered=True, momentum=0.5, maximize=True
+        ),
+    },
+    draw={"momentum": "optional"},
+    bench=(Bench("rmsprop", naive_rmsprop, tables=frozenset({"step", "grain", "peers"})),),
+)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from numpy.typing import NDArray
+
 from . import _validation as v
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .records import Bench, NaiveState, NaiveStep, record
 
 
 class SGD(Optimizer):
@@ -51,15 +54,7 @@ class SGD(Optimizer):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
+        self._init_from(locals())
 
     @classmethod
     def _check_group(cls, group: Mapping[str, Any], where: str) -> None:
@@ -86,7 +81,7 @@ class SGD(Optimizer):
         return {"first_step": "momentum_buffer" in context.fresh}
 
 
-class Momentum(SGD):
+class Momentum(SGD, defaults={"lr": 0.01, "momentum": 0.9}):
     """SGD with momentum, textbook defaults (lr=0.01, momentum=0.9); torch's formula (see SGD)::
 
         b ← g (first step), else b ← μ·b + (1 − τ)·g;   p ← p − lr·b
@@ -94,63 +89,65 @@ class Momentum(SGD):
     The textbook's own rule (v ← μ·v − lr·g; p ← p + v) is the same method but rounds differently.
     """
 
-    def __init__(
-        self,
-        params: ParamsArg = None,
-        lr: float = 0.01,
-        momentum: float = 0.9,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = False,
-        *,
-        maximize: bool = False,
-        num_threads: int | None = None,
-        backend: Backend = "fused",
-    ) -> None:
-        super().__init__(
-            params,
-            lr,
-            momentum,
-            dampening,
-            weight_decay,
-            nesterov,
-            maximize=maximize,
-            num_threads=num_threads,
-            backend=backend,
-        )
 
-
-class Nesterov(SGD):
+class Nesterov(SGD, defaults={"lr": 0.01, "momentum": 0.9, "nesterov": True}):
     """SGD with Nesterov momentum (NAG), textbook defaults (lr=0.01, momentum=0.9); torch's
     formula (see SGD)::
 
         b ← g (first step), else b ← μ·b + g;   p ← p − lr·(g + μ·b)
     """
 
-    def __init__(
-        self,
-        params: ParamsArg = None,
-        lr: float = 0.01,
-        momentum: float = 0.9,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = True,
-        *,
-        maximize: bool = False,
-        num_threads: int | None = None,
-        backend: Backend = "fused",
-    ) -> None:
-        super().__init__(
-            params,
-            lr,
-            momentum,
-            dampening,
-            weight_decay,
-            nesterov,
-            maximize=maximize,
-            num_threads=num_threads,
-            backend=backend,
-        )
-
 
 NAG = Nesterov
+
+
+def naive_sgd(lr: float = 1e-3) -> NaiveStep:
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
+        p -= lr * g
+
+    return step
+
+
+def naive_momentum(lr: float = 1e-3, mu: float = 0.9) -> NaiveStep:
+    s = NaiveState("v")
+
+    def step(p: NDArray[Any], g: NDArray[Any]) -> None:
+        (v,) = s.get(p)
+        v[...] = mu * v - lr * g
+        p += v
+
+    return step
+
+
+record(
+    SGD,
+    torch="SGD",
+    configs={
+        "sgd": dict(lr=0.1),
+        "sgd-wd-maximize": dict(lr=0.05, weight_decay=0.1, maximize=True),
+        "sgd-momentum": dict(lr=0.05, momentum=0.9),
+        "sgd-momentum-dampening-wd": dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.01),
+        "sgd-nesterov": dict(lr=0.05, momentum=0.9, nesterov=True),
+        "sgd-nesterov-wd-maximize": dict(
+            lr=0.05, momentum=0.5, nesterov=True, weight_decay=0.02, maximize=True
+        ),
+    },
+    draw={"momentum": "optional", "nesterov": "nesterov"},
+    bench=(
+        Bench("sgd", naive_sgd, {"lr": 1e-3}, frozenset({"step", "grain"})),
+        Bench(
+            "sgd-momentum",
+            naive_momentum,
+            {"lr": 1e-3, "momentum": 0.9},
+            frozenset({"step", "grain", "peers"}),
+        ),
+    ),
+)
+record(Momentum, torch="SGD", configs={"momentum": {}}, draw={"nesterov": "default"})
+record(
+    Nesterov,
+    torch="SGD",
+    configs={"nesterov": {}},
+    draw={"momentum": "positive", "dampening": "default", "nesterov": "default"},
+    compare="nag",
+)

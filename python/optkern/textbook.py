@@ -49,6 +49,7 @@ from numpy.typing import NDArray
 
 from . import _validation as v
 from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .records import record
 
 __all__ = ["SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "RMSprop"]
 
@@ -68,15 +69,6 @@ class _Textbook(Optimizer):
         for name in cls._rules:
             if name not in vars(cls) and not isinstance(getattr(cls, name, None), property):
                 setattr(cls, name, _hyperparameter_attribute(name))
-
-    def __init__(
-        self,
-        defaults: Mapping[str, Any],
-        params: ParamsArg,
-        num_threads: int | None,
-        backend: Backend,
-    ) -> None:
-        super().__init__(params, defaults, num_threads=num_threads, backend=backend)
 
     def _keyed(self, name: str) -> dict[str, NDArray[Any]] | None:
         """State ``name`` keyed by parameter name (None before the first update, as in the
@@ -127,7 +119,7 @@ class SGD(_Textbook):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        super().__init__({"lr": lr}, params, num_threads, backend)
+        self._init_from(locals())
 
     @staticmethod
     def _state_init(group: Mapping[str, Any]) -> dict[str, float]:
@@ -160,7 +152,7 @@ class _WithVelocity(_Textbook):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        super().__init__({"lr": lr, "momentum": momentum}, params, num_threads, backend)
+        self._init_from(locals())
 
     @property
     def v(self) -> dict[str, NDArray[Any]] | None:
@@ -212,7 +204,7 @@ class AdaGrad(_Textbook):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        super().__init__({"lr": lr}, params, num_threads, backend)
+        self._init_from(locals())
 
     @property
     def h(self) -> dict[str, NDArray[Any]] | None:
@@ -246,7 +238,7 @@ class RMSprop(_Textbook):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        super().__init__({"lr": lr, "decay_rate": decay_rate}, params, num_threads, backend)
+        self._init_from(locals())
 
     @property
     def h(self) -> dict[str, NDArray[Any]] | None:
@@ -288,8 +280,7 @@ class Adam(_Textbook):
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
-        defaults = {"lr": lr, "beta1": beta1, "beta2": beta2}
-        super().__init__(defaults, params, num_threads, backend)
+        self._init_from(locals())
 
     @property
     def iter(self) -> int:
@@ -322,3 +313,20 @@ class Adam(_Textbook):
         group, step = context.group, context.step
         lr, beta1, beta2 = group["lr"], group["beta1"], group["beta2"]
         return {"lr_t": lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)}
+
+
+# The lecture's names in `optkern compare` (built with the textbook defaults).
+record(SGD, configs={"textbook-sgd": dict(lr=0.1)}, compare="sgd")
+record(Momentum, configs={"textbook-momentum": {}}, compare="momentum")
+record(Nesterov, configs={"textbook-nesterov": dict(lr=0.05, momentum=0.8)}, compare="nesterov")
+record(AdaGrad, configs={"textbook-adagrad": dict(lr=0.1)}, compare="adagrad")
+record(
+    RMSprop,
+    configs={"textbook-rmsprop": {}, "textbook-rmsprop-decay": dict(lr=0.05, decay_rate=0.9)},
+    compare="rmsprop",
+)
+record(
+    Adam,
+    configs={"textbook-adam": {}, "textbook-adam-betas": dict(lr=0.01, beta1=0.8, beta2=0.99)},
+    compare="adam",
+)

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import SGD, Adagrad, Adam, RMSprop
 from ..optimizer import Optimizer
+from ..records import Bench, records
 from . import naive
 from .harness import same_traffic_ceiling
 
@@ -49,17 +49,25 @@ Algorithm = tuple[
     int,
 ]
 
+
+def _algorithm(cls: type[Optimizer], torch_name: str, bench: Bench) -> Algorithm:
+    kwargs = dict(bench.kwargs)
+    factory: Callable[..., Optimizer] = cls
+
+    def make(params: list[NDArray[Any]], threads: int) -> Optimizer:
+        return factory(params, **kwargs, num_threads=threads)
+
+    states = len(cls._state_init({**factory().defaults, **kwargs}))
+    return make, torch_name, kwargs, bench.naive, states
+
+
+# The records' bench entries for the "peers" table (each with the record's torch.optim name).
 ALGORITHMS: dict[str, Algorithm] = {
-    "adam": (lambda ps, k: Adam(ps, num_threads=k), "Adam", {}, naive.adam, 2),
-    "sgd-momentum": (
-        lambda ps, k: SGD(ps, lr=1e-3, momentum=0.9, num_threads=k),
-        "SGD",
-        {"lr": 1e-3, "momentum": 0.9},
-        naive.momentum,
-        1,
-    ),
-    "adagrad": (lambda ps, k: Adagrad(ps, num_threads=k), "Adagrad", {}, naive.adagrad, 1),
-    "rmsprop": (lambda ps, k: RMSprop(ps, num_threads=k), "RMSprop", {}, naive.rmsprop, 1),
+    bench.name: _algorithm(entry.cls, entry.torch, bench)
+    for entry in records()
+    if entry.torch is not None
+    for bench in entry.bench
+    if "peers" in bench.tables
 }
 
 

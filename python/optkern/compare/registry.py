@@ -19,31 +19,20 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import NAG, Adadelta, Adamax, AdamW, Lion, NAdam, RAdam, textbook
+from .. import textbook
 from ..optimizer import Backend, Optimizer
+from ..records import records
 
 #: The optimizers of the lecture's comparison (its default selection).
 LECTURE_DEFAULT = ("sgd", "momentum", "adagrad", "adam")
 
-# Lecture name → its optkern.textbook class, built with the textbook defaults.
+# The names of the records (``compare=``): lecture name → its optkern.textbook class, built with
+# the textbook defaults; the other names → torch-style classes with torch.optim's defaults.
 _LECTURE: dict[str, type[Optimizer]] = {
-    "sgd": textbook.SGD,
-    "momentum": textbook.Momentum,
-    "nesterov": textbook.Nesterov,
-    "adagrad": textbook.AdaGrad,
-    "rmsprop": textbook.RMSprop,
-    "adam": textbook.Adam,
+    r.compare: r.cls for r in records() if r.compare and issubclass(r.cls, textbook._Textbook)
 }
-
-# Names beyond the lecture: torch-style classes with torch.optim's defaults.
 _TORCH: dict[str, type[Optimizer]] = {
-    "nag": NAG,
-    "adamw": AdamW,
-    "nadam": NAdam,
-    "radam": RAdam,
-    "adamax": Adamax,
-    "adadelta": Adadelta,
-    "lion": Lion,
+    r.compare: r.cls for r in records() if r.compare and not issubclass(r.cls, textbook._Textbook)
 }
 
 KNOWN_NAMES: tuple[str, ...] = (*_LECTURE, *_TORCH)
