@@ -33,8 +33,9 @@ namespace optkern::OPTKERN_ISA_NAMESPACE {
 template <class Storage, class Compute>
 struct Convert;
 
-// The types of one kernel: Compute for the arithmetic, Storage... for the arrays by role. Roles
-// beyond the list (an algorithm with fewer arrays than kMaxArrays) are never touched.
+// The types of one kernel: Compute for the arithmetic, Storage... for the arrays by role (param,
+// grad, states). The loop touches only the roles the element function takes (run_plan's kArrays),
+// so one signature serves algorithms with fewer arrays than it lists.
 template <class Compute_, class... Storage>
 struct Signature {
   using Compute = Compute_;

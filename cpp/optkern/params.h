@@ -11,8 +11,9 @@
 //
 // `kArrays` names the arrays a tensor brings, in the order of the element function's arguments and
 // of the reference function's arguments; `needs_array` says which optional ones this step uses.
-// `for_each_field(visit, self...)` lists the fields once: it calls visit(name, self.field...) for
-// each field, so the binding sets one struct from a dict and cast_params walks two side by side.
+// `for_each_field(visit, self...)` (OPTKERN_FIELDS below) lists the fields once: it calls
+// visit(name, self.field...) for each field, so the binding sets one struct from a dict and
+// cast_params walks two side by side.
 //
 // The structs have no constructors or default member initialisers, on purpose: they stay trivial,
 // so the per-ISA kernels can make a Params<float> (`Params<float> c{}`) without calling an inline
@@ -22,6 +23,36 @@
 #include <array>
 #include <cstdint>
 #include <type_traits>
+
+// OPTKERN_FIELDS(a, b, ...) in a params struct defines
+//   template <class Visit, class... Self> static void for_each_field(Visit&& visit, Self&... self)
+// which calls visit("a", self.a...), visit("b", self.b...), ...: with no `self` the names alone,
+// with one struct its fields (the binding), with two the same field of each (cast_params). The
+// list names every field of the struct (up to 12), each name also the key of its value in the
+// coefficient dicts Python passes.
+#define OPTKERN_FIELDS(...)                                                                     \
+  template <class Visit, class... Self>                                                         \
+  static void for_each_field(Visit&& visit, Self&... self) {                                    \
+    OPTKERN_FIELDS_PICK(__VA_ARGS__, OPTKERN_FIELDS_12, OPTKERN_FIELDS_11, OPTKERN_FIELDS_10,   \
+                        OPTKERN_FIELDS_9, OPTKERN_FIELDS_8, OPTKERN_FIELDS_7, OPTKERN_FIELDS_6, \
+                        OPTKERN_FIELDS_5, OPTKERN_FIELDS_4, OPTKERN_FIELDS_3, OPTKERN_FIELDS_2, \
+                        OPTKERN_FIELDS_1, unused)(__VA_ARGS__)                                  \
+  }
+// The macro for n fields is the 13th argument once the names have shifted the list.
+#define OPTKERN_FIELDS_PICK(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, name, ...) name
+#define OPTKERN_FIELD(field) visit(#field, self.field...);
+#define OPTKERN_FIELDS_1(a) OPTKERN_FIELD(a)
+#define OPTKERN_FIELDS_2(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_1(__VA_ARGS__)
+#define OPTKERN_FIELDS_3(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_2(__VA_ARGS__)
+#define OPTKERN_FIELDS_4(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_3(__VA_ARGS__)
+#define OPTKERN_FIELDS_5(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_4(__VA_ARGS__)
+#define OPTKERN_FIELDS_6(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_5(__VA_ARGS__)
+#define OPTKERN_FIELDS_7(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_6(__VA_ARGS__)
+#define OPTKERN_FIELDS_8(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_7(__VA_ARGS__)
+#define OPTKERN_FIELDS_9(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_8(__VA_ARGS__)
+#define OPTKERN_FIELDS_10(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_9(__VA_ARGS__)
+#define OPTKERN_FIELDS_11(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_10(__VA_ARGS__)
+#define OPTKERN_FIELDS_12(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_11(__VA_ARGS__)
 
 namespace optkern {
 
@@ -48,16 +79,7 @@ struct SgdParams {
   bool nesterov, maximize;
   bool first_step;  // momentum buffer not yet initialised: torch sets it to the gradient
   bool needs_array(int role) const { return role < 2 || momentum != 0; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("lr", self.lr...);
-    visit("momentum", self.momentum...);
-    visit("one_minus_dampening", self.one_minus_dampening...);
-    visit("weight_decay", self.weight_decay...);
-    visit("nesterov", self.nesterov...);
-    visit("maximize", self.maximize...);
-    visit("first_step", self.first_step...);
-  }
+  OPTKERN_FIELDS(lr, momentum, one_minus_dampening, weight_decay, nesterov, maximize, first_step)
 };
 
 // Twin: optkern.Adagrad._fixed_coefficients + _step_coefficients / optkern.reference.adagrad
@@ -68,13 +90,7 @@ struct AdagradParams {
   T clr, eps, weight_decay;  // clr = lr / (1 + (t - 1) * lr_decay)
   bool maximize;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("clr", self.clr...);
-    visit("eps", self.eps...);
-    visit("weight_decay", self.weight_decay...);
-    visit("maximize", self.maximize...);
-  }
+  OPTKERN_FIELDS(clr, eps, weight_decay, maximize)
 };
 
 // Twin: optkern.RMSprop._fixed_coefficients + _step_coefficients / optkern.reference.rmsprop
@@ -88,17 +104,7 @@ struct RmspropParams {
   bool needs_array(int role) const {
     return role < 3 || (role == 3 && momentum != 0) || (role == 4 && centered);
   }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("lr", self.lr...);
-    visit("alpha", self.alpha...);
-    visit("one_minus_alpha", self.one_minus_alpha...);
-    visit("eps", self.eps...);
-    visit("weight_decay", self.weight_decay...);
-    visit("momentum", self.momentum...);
-    visit("centered", self.centered...);
-    visit("maximize", self.maximize...);
-  }
+  OPTKERN_FIELDS(lr, alpha, one_minus_alpha, eps, weight_decay, momentum, centered, maximize)
 };
 
 // Twin: optkern.Adam._fixed_coefficients + _step_coefficients / optkern.reference.adam
@@ -114,21 +120,8 @@ struct AdamParams {
   T inv_bias_correction2_sqrt;  // 1 / sqrt(1 - beta2^t): a multiply, not a divide
   bool amsgrad, maximize, decoupled_weight_decay;
   bool needs_array(int role) const { return role < 4 || amsgrad; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("beta1", self.beta1...);
-    visit("one_minus_beta1", self.one_minus_beta1...);
-    visit("beta2", self.beta2...);
-    visit("one_minus_beta2", self.one_minus_beta2...);
-    visit("eps", self.eps...);
-    visit("weight_decay", self.weight_decay...);
-    visit("decay_factor", self.decay_factor...);
-    visit("step_size", self.step_size...);
-    visit("inv_bias_correction2_sqrt", self.inv_bias_correction2_sqrt...);
-    visit("amsgrad", self.amsgrad...);
-    visit("maximize", self.maximize...);
-    visit("decoupled_weight_decay", self.decoupled_weight_decay...);
-  }
+  OPTKERN_FIELDS(beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor,
+                 step_size, inv_bias_correction2_sqrt, amsgrad, maximize, decoupled_weight_decay)
 };
 
 // Twin: optkern.Adadelta._fixed_coefficients + _step_coefficients / optkern.reference.adadelta
@@ -140,15 +133,7 @@ struct AdadeltaParams {
   T lr, rho, one_minus_rho, eps, weight_decay;
   bool maximize;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("lr", self.lr...);
-    visit("rho", self.rho...);
-    visit("one_minus_rho", self.one_minus_rho...);
-    visit("eps", self.eps...);
-    visit("weight_decay", self.weight_decay...);
-    visit("maximize", self.maximize...);
-  }
+  OPTKERN_FIELDS(lr, rho, one_minus_rho, eps, weight_decay, maximize)
 };
 
 // Twin: optkern.Adamax._fixed_coefficients + _step_coefficients / optkern.reference.adamax
@@ -160,16 +145,7 @@ struct AdamaxParams {
   T clr;  // lr / (1 - beta1^t)
   bool maximize;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("beta1", self.beta1...);
-    visit("one_minus_beta1", self.one_minus_beta1...);
-    visit("beta2", self.beta2...);
-    visit("eps", self.eps...);
-    visit("weight_decay", self.weight_decay...);
-    visit("clr", self.clr...);
-    visit("maximize", self.maximize...);
-  }
+  OPTKERN_FIELDS(beta1, one_minus_beta1, beta2, eps, weight_decay, clr, maximize)
 };
 
 // Twin: optkern.NAdam._fixed_coefficients + _step_coefficients / optkern.reference.nadam
@@ -185,21 +161,8 @@ struct NadamParams {
   T exp_avg_coef;          // lr * mu_{t+1} / (1 - prod_{i<=t+1} mu_i)
   bool maximize, decoupled_weight_decay;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("beta1", self.beta1...);
-    visit("one_minus_beta1", self.one_minus_beta1...);
-    visit("beta2", self.beta2...);
-    visit("one_minus_beta2", self.one_minus_beta2...);
-    visit("eps", self.eps...);
-    visit("weight_decay", self.weight_decay...);
-    visit("decay_factor", self.decay_factor...);
-    visit("inv_bias_correction2", self.inv_bias_correction2...);
-    visit("grad_coef", self.grad_coef...);
-    visit("exp_avg_coef", self.exp_avg_coef...);
-    visit("maximize", self.maximize...);
-    visit("decoupled_weight_decay", self.decoupled_weight_decay...);
-  }
+  OPTKERN_FIELDS(beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor,
+                 inv_bias_correction2, grad_coef, exp_avg_coef, maximize, decoupled_weight_decay)
 };
 
 // Twin: optkern.RAdam._fixed_coefficients + _step_coefficients / optkern.reference.radam
@@ -215,20 +178,8 @@ struct RadamParams {
   bool rectified;  // rho_t > 5: the variance is tractable and the adaptive step is used
   bool maximize, decoupled_weight_decay;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("beta1", self.beta1...);
-    visit("one_minus_beta1", self.one_minus_beta1...);
-    visit("beta2", self.beta2...);
-    visit("one_minus_beta2", self.one_minus_beta2...);
-    visit("eps", self.eps...);
-    visit("weight_decay", self.weight_decay...);
-    visit("decay_factor", self.decay_factor...);
-    visit("step_size", self.step_size...);
-    visit("rectified", self.rectified...);
-    visit("maximize", self.maximize...);
-    visit("decoupled_weight_decay", self.decoupled_weight_decay...);
-  }
+  OPTKERN_FIELDS(beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor,
+                 step_size, rectified, maximize, decoupled_weight_decay)
 };
 
 // Twin: optkern.Lion._fixed_coefficients + _step_coefficients / optkern.reference.lion
@@ -241,17 +192,8 @@ struct LionParams {
   T decay_factor;  // 1 - lr * weight_decay
   bool maximize;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("lr", self.lr...);
-    visit("beta1", self.beta1...);
-    visit("one_minus_beta1", self.one_minus_beta1...);
-    visit("beta2", self.beta2...);
-    visit("one_minus_beta2", self.one_minus_beta2...);
-    visit("weight_decay", self.weight_decay...);
-    visit("decay_factor", self.decay_factor...);
-    visit("maximize", self.maximize...);
-  }
+  OPTKERN_FIELDS(lr, beta1, one_minus_beta1, beta2, one_minus_beta2, weight_decay, decay_factor,
+                 maximize)
 };
 
 // The textbook's optimizer classes ("Deep Learning from Scratch", common/optimizer.py), exact:
@@ -265,11 +207,7 @@ struct TextbookMomentumParams {
   static constexpr std::int64_t kGrainScale = 2;  // SGD with momentum's traffic and arithmetic
   T lr, momentum;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("lr", self.lr...);
-    visit("momentum", self.momentum...);
-  }
+  OPTKERN_FIELDS(lr, momentum)
 };
 
 template <class T>
@@ -281,13 +219,7 @@ struct TextbookNesterovParams {
   // (Python evaluates the scalar part of each expression first).
   T lr, momentum, momentum_squared, gradient_scale;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("lr", self.lr...);
-    visit("momentum", self.momentum...);
-    visit("momentum_squared", self.momentum_squared...);
-    visit("gradient_scale", self.gradient_scale...);
-  }
+  OPTKERN_FIELDS(lr, momentum, momentum_squared, gradient_scale)
 };
 
 template <class T>
@@ -296,11 +228,7 @@ struct TextbookAdagradParams {
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "h"};
   T lr, eps;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("lr", self.lr...);
-    visit("eps", self.eps...);
-  }
+  OPTKERN_FIELDS(lr, eps)
 };
 
 template <class T>
@@ -309,13 +237,7 @@ struct TextbookRmspropParams {
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "h"};
   T lr, decay_rate, one_minus_decay_rate, eps;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("lr", self.lr...);
-    visit("decay_rate", self.decay_rate...);
-    visit("one_minus_decay_rate", self.one_minus_decay_rate...);
-    visit("eps", self.eps...);
-  }
+  OPTKERN_FIELDS(lr, decay_rate, one_minus_decay_rate, eps)
 };
 
 template <class T>
@@ -332,14 +254,7 @@ struct TextbookAdamParams {
   // the rule of the NumPy in use, so the kernel matches the textbook code under either.
   bool update_in_float64;
   bool needs_array(int) const { return true; }
-  template <class Visit, class... Self>
-  static void for_each_field(Visit&& visit, Self&... self) {
-    visit("lr_t", self.lr_t...);
-    visit("one_minus_beta1", self.one_minus_beta1...);
-    visit("one_minus_beta2", self.one_minus_beta2...);
-    visit("eps", self.eps...);
-    visit("update_in_float64", self.update_in_float64...);
-  }
+  OPTKERN_FIELDS(lr_t, one_minus_beta1, one_minus_beta2, eps, update_in_float64)
 };
 
 }  // namespace optkern

@@ -11,6 +11,8 @@
 //       one element of the update, arrays in Params::kArrays order;
 //   static constexpr bool reachable(flag...)   (optional)
 //       which flag combinations exist, where they depend on each other; only those are compiled.
+//       An unreachable combination runs nothing, so `flags` must never pass one (SGD passes
+//       nesterov and first_step as false without momentum).
 #pragma once
 #include <cstdint>
 #include <type_traits>
