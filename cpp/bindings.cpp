@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "dispatch.h"
-#include "optkern/algorithms.h"
+#include "optkern/params.h"
 #include "prepared_step.h"
 #include "tensor_group.h"
 #include "work_plan_builder.h"
@@ -30,7 +30,7 @@ std::vector<std::string> roles_of() {
 }
 
 // `<name>_prepare`: the PreparedStep of one optimizer's groups for algorithm `Params`.
-template <class Params, StepKernel<Params> (KernelTable::*kernels)[2]>
+template <class Params, StepKernel<Params> (KernelTable::*kernels)[kStorageSignatures]>
 std::unique_ptr<PreparedStep> prepare(const py::list& tensor_groups, const py::list& param_groups,
                                       const py::list& bindings,
                                       const py::list& fixed_coefficients) {
@@ -53,7 +53,7 @@ void same_traffic_step(const std::vector<TensorGroup*>& groups, const py::handle
     for (int role = 2; role < kMaxArrays; ++role) {
       states += role < static_cast<int>(group->role_count()) && group->has_role(role) ? 1 : 0;
     }
-    loops.push_back(table.same_traffic[states][group->dtype()]);
+    loops.push_back(table.same_traffic[states][group->storage_signature()]);
   }
   py::gil_scoped_release release;
   for (std::size_t g = 0; g < groups.size(); ++g) loops[g](checked.calls[g]);
@@ -265,10 +265,10 @@ PYBIND11_MODULE(_core, m) {
       py::arg("groups"), py::arg("grads"));
 
   py::dict roles;
-#define OPTKERN_BIND_ALGORITHM(name, Params)                                              \
-  m.def(#name "_prepare", &prepare<Params, &KernelTable::name>, py::arg("tensor_groups"), \
-        py::arg("param_groups"), py::arg("bindings"), py::arg("fixed_coefficients"));     \
-  roles[#name] = py::tuple(py::cast(roles_of<Params>()));
+#define OPTKERN_BIND_ALGORITHM(name, Params)                                                      \
+  m.def(#name "_prepare", &prepare<Params<double>, &KernelTable::name>, py::arg("tensor_groups"), \
+        py::arg("param_groups"), py::arg("bindings"), py::arg("fixed_coefficients"));             \
+  roles[#name] = py::tuple(py::cast(roles_of<Params<double>>()));
   OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_BIND_ALGORITHM)
 #undef OPTKERN_BIND_ALGORITHM
   m.attr("array_roles") = roles;

@@ -1,6 +1,7 @@
 // Params fields from the coefficient dicts the optimizer classes compute (cpp/optkern/params.h
-// names the fields). A step's Params is assembled from two dicts: the fixed coefficients, converted
-// once when the optimizer prepares its groups, and the few that change every step.
+// names the fields; `Params` here is always the float64 instantiation, <Name>Params<double>). A
+// step's Params is assembled from two dicts: the fixed coefficients, converted once when the
+// optimizer prepares its groups, and the few that change every step.
 #pragma once
 #include <pybind11/pybind11.h>
 
@@ -21,7 +22,7 @@ const std::vector<PyObject*>& field_keys() {
   static const std::vector<PyObject*> keys = [] {
     std::vector<PyObject*> made;
     Params::for_each_field(
-        [&](const char* name, auto) { made.push_back(PyUnicode_InternFromString(name)); });
+        [&](const char* name) { made.push_back(PyUnicode_InternFromString(name)); });
     return made;
   }();
   return keys;
@@ -30,7 +31,7 @@ const std::vector<PyObject*>& field_keys() {
 template <class Params>
 constexpr std::uint32_t all_fields_mask() {
   std::uint32_t count = 0;
-  Params::for_each_field([&](const char*, auto) { ++count; });
+  Params::for_each_field([&](const char*) { ++count; });
   return count == 32 ? ~0u : (1u << count) - 1;
 }
 
@@ -64,21 +65,23 @@ std::uint32_t set_fields(Params& hp, const py::handle& values) {
                            py::repr(key).cast<std::string>());
     }
     int field = 0;
-    Params::for_each_field([&](const char* name, auto member) {
-      if (field++ != index) return;
-      using Field = std::remove_reference_t<decltype(hp.*member)>;
-      if constexpr (std::is_same_v<Field, bool>) {
-        if (!PyBool_Check(value)) {
-          throw py::type_error(std::string(Params::kName) + " params: field '" + name +
-                               "' must be a bool");
-        }
-        hp.*member = value == Py_True;
-      } else if (PyFloat_CheckExact(value)) {
-        hp.*member = PyFloat_AS_DOUBLE(value);
-      } else {
-        hp.*member = py::handle(value).cast<Field>();
-      }
-    });
+    Params::for_each_field(
+        [&](const char* name, auto& field_value) {
+          if (field++ != index) return;
+          using Field = std::remove_reference_t<decltype(field_value)>;
+          if constexpr (std::is_same_v<Field, bool>) {
+            if (!PyBool_Check(value)) {
+              throw py::type_error(std::string(Params::kName) + " params: field '" + name +
+                                   "' must be a bool");
+            }
+            field_value = value == Py_True;
+          } else if (PyFloat_CheckExact(value)) {
+            field_value = PyFloat_AS_DOUBLE(value);
+          } else {
+            field_value = py::handle(value).cast<Field>();
+          }
+        },
+        hp);
     set |= 1u << index;
   }
   return set;
@@ -89,7 +92,7 @@ template <class Params>
 std::string first_field_name(std::uint32_t fields) {
   std::string found;
   int field = 0;
-  Params::for_each_field([&](const char* name, auto) {
+  Params::for_each_field([&](const char* name) {
     if (found.empty() && (fields >> field & 1u) != 0) found = name;
     ++field;
   });

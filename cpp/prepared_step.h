@@ -92,7 +92,9 @@ class PreparedStep {
   std::vector<std::vector<py::object>> values_;  // each group dict's values, in order
 };
 
-template <class Params, StepKernel<Params> (KernelTable::*kernels)[2]>
+// `Params`: the algorithm's float64 Params (<Name>Params<double>), as the kernels take it;
+// `kernels`: its row of the kernel table, one kernel per storage signature.
+template <class Params, StepKernel<Params> (KernelTable::*kernels)[kStorageSignatures]>
 class AlgorithmStep final : public PreparedStep {
  public:
   AlgorithmStep(const py::list& tensor_groups, const py::list& param_groups,
@@ -100,7 +102,7 @@ class AlgorithmStep final : public PreparedStep {
       : PreparedStep(tensor_groups, param_groups, bindings, fixed_coefficients) {
     for (TensorGroup* group : groups_) group->set_grain_scale(GrainScale<Params>::value);
     for (const py::handle values : fixed_coefficients) {
-      Params hp;
+      Params hp{};  // all zero (the structs have no default initialisers: params.h)
       fixed_fields_.push_back(set_fields(hp, values));
       fixed_.push_back(hp);
     }
@@ -141,7 +143,7 @@ class AlgorithmStep final : public PreparedStep {
     py::gil_scoped_release release;
     for (std::size_t i = 0; i < hparams.size(); ++i) {
       for (std::size_t g = group_begin(i); g < group_ends_[i]; ++g) {
-        (table.*kernels)[groups_[g]->dtype()](checked_.calls[g], hparams[i]);
+        (table.*kernels)[groups_[g]->storage_signature()](checked_.calls[g], hparams[i]);
       }
     }
   }

@@ -40,6 +40,11 @@ class TensorGroup {
 
   std::size_t size() const { return sizes_.size(); }
   DType dtype() const { return dtype_; }
+  // The kernel table column of this group's steps: every array of a group has its dtype (checked
+  // when bound), stored and computed in it.
+  StorageSignature storage_signature() const {
+    return dtype_ == kFloat32 ? kAllFloat32 : kAllFloat64;
+  }
   std::size_t role_count() const { return roles_.size(); }
   bool has_role(int role) const { return has_role_[static_cast<std::size_t>(role)]; }
   const std::string& role_name(int role) const { return roles_[static_cast<std::size_t>(role)]; }

@@ -119,25 +119,38 @@ def test_the_detector_finds_the_avx_kernels(isa: str, register: str) -> None:
     assert any(is_avx_instruction(i) for instructions in kernels.values() for i in instructions)
 
 
-# The loop of a kernel variant: run_part/run_plan instantiated with its element function.
+# The loop of a kernel variant: run_part/run_plan instantiated with the element function of one
+# kernel_variant<Params, Signature, flags...> (cpp/optkern/step.h). The signature's first type is
+# the compute type, which decides the packed kind (ps or pd) the variant must use.
 KERNEL_VARIANT = re.compile(
-    r"^void optkern::isa_\w+::run_(?:part|plan)<(?:float|double), "
-    r"optkern::isa_(?P<isa>\w+)::(?P<algorithm>\w+)_step<(?P<dtype>float|double)>"
-    r"\(optkern::StepCall const&, optkern::\w+ const&\)::\{lambda\([^)]*\)#\d+\}"
-    r"(?:::operator\(\)(?P<flags><[^()]*>))?"
+    r"^void optkern::isa_\w+::run_(?:part|plan)<optkern::isa_\w+::Signature<[^<>]*>, \d+, "
+    r"optkern::isa_(?P<isa>\w+)::kernel_variant<optkern::(?P<algorithm>\w+)Params, "
+    r"optkern::isa_\w+::Signature<(?P<dtype>float|double)(?P<storage>[^<>]*)>"
+    r"(?P<flags>[^<>]*)>\("
 )
 ISA_WIDTH = {"baseline": "%xmm", "avx2": "%ymm", "avx512": "%zmm"}
 PACKED_MATH = re.compile(r"^v?(?:add|sub|mul|div|sqrt|max|min)p(?P<kind>[sd])$")
 
 
+def snake_case(name: str) -> str:
+    """The algorithm's name on the Python side from its Params struct's: TextbookAdam -> textbook_adam."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 def kernel_variants() -> dict[tuple[str, str, str, str], list[str]]:
-    """The instructions of every compiled kernel variant: (ISA, algorithm, dtype, compile-time
-    flags), from the functions its loop was instantiated in (run_part, run_plan)."""
+    """The instructions of every compiled kernel variant: (ISA, algorithm, compute dtype, storage
+    signature and compile-time flags), from the functions its loop was instantiated in (run_part,
+    run_plan)."""
     variants: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
     for name, instructions in instructions_by_function().items():
         match = KERNEL_VARIANT.search(name)
         if match:
-            key = (match["isa"], match["algorithm"], match["dtype"], match["flags"] or "")
+            key = (
+                match["isa"],
+                snake_case(match["algorithm"]),
+                match["dtype"],
+                f"<{match['dtype']}{match['storage']}>{match['flags']}",
+            )
             variants[key] += instructions
     return variants
 

@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "dispatch.h"
-#include "optkern/algorithms.h"
 #include "optkern/kernel_table.h"
+#include "optkern/params.h"
 #include "work_plan_builder.h"
 
 namespace {
@@ -79,17 +79,19 @@ Arena& arena() {
 // long run (RAdam is rectified from step 6 on). Values stay O(1): no subnormals, no overflow.
 template <class Params>
 Params typical_params() {
-  Params hp;
-  Params::for_each_field([&](const char* name, auto member) {
-    using Field = std::remove_reference_t<decltype(hp.*member)>;
-    if constexpr (std::is_same_v<Field, bool>) {
-      // RAdam's rectified branch, and the textbook Adam's float64 update (NumPy 2's rule).
-      hp.*member =
-          std::strcmp(name, "rectified") == 0 || std::strcmp(name, "update_in_float64") == 0;
-    } else {
-      hp.*member = 0.5;
-    }
-  });
+  Params hp{};
+  Params::for_each_field(
+      [&](const char* name, auto& field) {
+        using Field = std::remove_reference_t<decltype(field)>;
+        if constexpr (std::is_same_v<Field, bool>) {
+          // RAdam's rectified branch, and the textbook Adam's float64 update (NumPy 2's rule).
+          field =
+              std::strcmp(name, "rectified") == 0 || std::strcmp(name, "update_in_float64") == 0;
+        } else {
+          field = 0.5;
+        }
+      },
+      hp);
   return hp;
 }
 
@@ -182,27 +184,29 @@ void register_all(const std::vector<int>& thread_counts, std::int64_t max_size) 
       for (std::int64_t n = 1000; n <= max_size; n *= 10) {
         for (int dtype = 0; dtype < 2; ++dtype) {
           const bool is_double = dtype == optkern::kFloat64;
+          // Today's storage signatures are one per dtype, in the same order.
+          const auto signature = static_cast<optkern::StorageSignature>(dtype);
           const std::string suffix = std::string("/") + dtype_names[dtype] + "/" + isa +
                                      "/threads:" + std::to_string(threads) + "/" +
                                      std::to_string(n);
           std::vector<benchmark::internal::Benchmark*> cases;
-#define OPTKERN_REGISTER(name, Params)                                                 \
-  cases.push_back(benchmark::RegisterBenchmark(                                        \
-      (#name + suffix).c_str(),                                                        \
-      [kernel = kernels.name[dtype], is_double, n, threads](benchmark::State& state) { \
-        kernel_case<optkern::Params>(state, kernel, is_double, n, threads);            \
+#define OPTKERN_REGISTER(name, Params)                                                     \
+  cases.push_back(benchmark::RegisterBenchmark(                                            \
+      (#name + suffix).c_str(),                                                            \
+      [kernel = kernels.name[signature], is_double, n, threads](benchmark::State& state) { \
+        kernel_case<optkern::Params<double>>(state, kernel, is_double, n, threads);        \
       }));
           OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_REGISTER)
 #undef OPTKERN_REGISTER
           for (int states = 0; states < kMaxArrays - 1; ++states) {
-            const auto kernel = kernels.same_traffic[states][dtype];
+            const auto kernel = kernels.same_traffic[states][signature];
             cases.push_back(benchmark::RegisterBenchmark(
                 ("ceiling:states=" + std::to_string(states) + suffix).c_str(),
                 [=](benchmark::State& state) {
                   ceiling_case(state, kernel, is_double, n, threads, states, 3 + 2 * states);
                 }));
           }
-          const auto triad = kernels.triad[dtype];
+          const auto triad = kernels.triad[signature];
           cases.push_back(benchmark::RegisterBenchmark(
               ("triad" + suffix).c_str(), [=](benchmark::State& state) {
                 ceiling_case(state, triad, is_double, n, threads, 1, 3);

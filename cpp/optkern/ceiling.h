@@ -18,21 +18,16 @@ namespace optkern::OPTKERN_ISA_NAMESPACE {
 // appear however long a benchmark runs.
 template <int kStates, class T>
 void same_traffic(const StepCall& call) {
-  run_plan<T>(call, [](T* const* a, std::int64_t i) {
-    const T g = a[kGradRole][i];
-    a[kParamRole][i] = a[kParamRole][i] + g;
-    if constexpr (kStates > 0) a[2][i] = a[2][i] + g;
-    if constexpr (kStates > 1) a[3][i] = a[3][i] + g;
-    if constexpr (kStates > 2) a[4][i] = a[4][i] + g;
+  run_plan<Uniform<T>, kStates + 2>(call, [](T& p, T g, auto&... states) {
+    p = p + g;
+    ((states = states + g), ...);
   });
 }
 
 // STREAM triad a = b + q*c on the param (a, written only), grad (b) and first state (c) slots.
 template <class T>
 void triad(const StepCall& call) {
-  run_plan<T>(call, [](T* const* a, std::int64_t i) {
-    a[kParamRole][i] = a[kGradRole][i] + T(0.5) * a[2][i];
-  });
+  run_plan<Uniform<T>, 3>(call, [](T& a, T b, T& c) { a = b + T(0.5) * c; });
 }
 
 }  // namespace optkern::OPTKERN_ISA_NAMESPACE

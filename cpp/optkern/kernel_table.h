@@ -1,27 +1,40 @@
 // The one declared function type of every kernel, and the table of one ISA's kernels.
 // dispatch.cpp chooses one table at import; the binding calls through it.
 #pragma once
-#include "optkern/algorithms.h"
 #include "optkern/params.h"
 #include "optkern/work_plan.h"
 
 namespace optkern {
 
+// Every kernel takes the coefficients as Python computed them, in float64; it casts them to its
+// compute type itself (optkern/step.h).
 template <class Params>
 using StepKernel = void (*)(const StepCall&, const Params&);
 using CeilingKernel = void (*)(const StepCall&);  // optkern/ceiling.h
 
 enum DType : int { kFloat32 = 0, kFloat64 = 1 };
 
+// The storage signatures compiled: which type every array of a step is stored in, and which type
+// its arithmetic runs in (a Signature in optkern/loop.h). A step's tensor group picks one
+// (TensorGroup::storage_signature). Today every array of a group has the group's dtype, which is
+// also the compute type; a signature with other storage types (bfloat16 parameters with float32
+// states, say) is one more enumerator here and one more entry per row in kernels_impl.h.
+enum StorageSignature : int {
+  kAllFloat32 = 0,  // Uniform<float>
+  kAllFloat64 = 1,  // Uniform<double>
+  kStorageSignatures
+};
+
+// Kernels keyed by algorithm x storage signature: table.<name>[signature].
 struct KernelTable {
   const char* isa;
-#define OPTKERN_TABLE_ENTRY(name, Params) StepKernel<Params> name[2];  // [kFloat32], [kFloat64]
+#define OPTKERN_TABLE_ENTRY(name, Params) StepKernel<Params<double>> name[kStorageSignatures];
   OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ENTRY)
 #undef OPTKERN_TABLE_ENTRY
-  // Benchmarks only: same_traffic[s][dtype] moves the bytes of an algorithm with s states; triad
-  // is STREAM's a = b + q*c.
-  CeilingKernel same_traffic[kMaxArrays - 1][2];
-  CeilingKernel triad[2];
+  // Benchmarks only: same_traffic[s][signature] moves the bytes of an algorithm with s states;
+  // triad is STREAM's a = b + q*c.
+  CeilingKernel same_traffic[kMaxArrays - 1][kStorageSignatures];
+  CeilingKernel triad[kStorageSignatures];
 };
 
 // Defined by cpp/isa/kernels_<isa>.cpp; each exists only where CMake compiled that ISA.

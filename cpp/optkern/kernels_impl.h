@@ -1,11 +1,12 @@
-// Instantiates every algorithm's kernels for float32 and float64 and fills the KernelTable of one
-// ISA. Included by exactly one translation unit per ISA (cpp/isa/kernels_<isa>.cpp), which first
-// defines OPTKERN_ISA_NAMESPACE, OPTKERN_ISA_NAME and OPTKERN_KERNEL_TABLE_FUNCTION; CMake compiles
-// each with only that ISA's flags.
+// Instantiates every algorithm's generic step (optkern/step.h) for each storage signature and
+// fills the KernelTable of one ISA. Included by exactly one translation unit per ISA
+// (cpp/isa/kernels_<isa>.cpp), which first defines OPTKERN_ISA_NAMESPACE, OPTKERN_ISA_NAME and
+// OPTKERN_KERNEL_TABLE_FUNCTION; CMake compiles each with only that ISA's flags.
 #pragma once
 #include "optkern/ceiling.h"
 #include "optkern/isa_namespace.h"
 #include "optkern/kernel_table.h"
+#include "optkern/loop.h"
 #include "optkern/math/adadelta.h"
 #include "optkern/math/adagrad.h"
 #include "optkern/math/adam.h"
@@ -20,27 +21,15 @@
 #include "optkern/math/textbook_momentum.h"
 #include "optkern/math/textbook_nesterov.h"
 #include "optkern/math/textbook_rmsprop.h"
+#include "optkern/step.h"
 
 namespace optkern {
 
-namespace OPTKERN_ISA_NAMESPACE {
-
-// The table's entry to every kernel: the caller's flush-to-zero mode is cleared from here on (see
-// KeepSubnormals in loop.h), so the kernel's casts of its coefficients to the array dtype, made
-// on the calling thread before run_plan, do not flush a subnormal coefficient either.
-template <class Params, StepKernel<Params> kernel>
-void keeping_subnormals(const StepCall& call, const Params& hp) {
-  const KeepSubnormals keep;
-  kernel(call, hp);
-}
-
-}  // namespace OPTKERN_ISA_NAMESPACE
-
 const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
-#define OPTKERN_TABLE_ROW(name, Params)                        \
-  {&isa::keeping_subnormals<Params, &isa::name##_step<float>>, \
-   &isa::keeping_subnormals<Params, &isa::name##_step<double>>},
   namespace isa = OPTKERN_ISA_NAMESPACE;
+  // Each row in StorageSignature order: [kAllFloat32], [kAllFloat64].
+#define OPTKERN_TABLE_ROW(name, Params) \
+  {&isa::step<Params, isa::Uniform<float>>, &isa::step<Params, isa::Uniform<double>>},
   static const KernelTable table = {
       OPTKERN_ISA_NAME,
       OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ROW){

@@ -2,8 +2,19 @@
 // tensor list (one part per thread, planned by work_plan.cpp), and inside each segment a scalar
 // head up to the parameter's first cache-line boundary followed by a `#pragma omp simd` body. Head
 // and body call the same element function, so they round identically.
+//
+// Storage and compute types are separate. A Signature names the type each array is stored in
+// (param, grad, then each state, in Params::kArrays order) and the type the element function
+// computes in; per element the loop makes one Slot per array, which loads the stored value into
+// the compute type, hands the element function a reference to it and stores it back afterwards.
+// Where the two types are the same (every kernel compiled today: all float32 or all float64) the
+// Slot is the array element itself, so the element function works in place exactly as a
+// hand-written loop would: no copy, no extra load or store, the same vector code.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <tuple>
+#include <type_traits>
 
 #include "optkern/config.h"
 #include "optkern/isa_namespace.h"
@@ -15,30 +26,110 @@
 
 namespace optkern::OPTKERN_ISA_NAMESPACE {
 
-template <class T, class Element>
-inline void run_segment(T* const* arrays, std::int64_t begin, std::int64_t end,
+// How a value of storage type Storage becomes the compute type and back: a pair
+//   static Compute load(Storage);   static Storage store(Compute);   (round to nearest even)
+// per specialisation. There is no general rule on purpose: a storage type the loop has no pair
+// for does not compile. None is needed yet, as every storage type today is its compute type.
+template <class Storage, class Compute>
+struct Convert;
+
+// The types of one kernel: Compute for the arithmetic, Storage... for the arrays by role (param,
+// grad, states). The loop touches only the roles the element function takes (run_plan's kArrays),
+// so one signature serves algorithms with fewer arrays than it lists.
+template <class Compute_, class... Storage>
+struct Signature {
+  using Compute = Compute_;
+  template <int kRole>
+  using storage = std::tuple_element_t<static_cast<std::size_t>(kRole), std::tuple<Storage...>>;
+};
+
+// Every array stored in T, computed in T: the float32 and the float64 kernels.
+template <class T>
+using Uniform = Signature<T, T, T, T, T, T>;
+static_assert(kMaxArrays == 5, "Uniform lists one storage type per role");
+
+// One array's element as the element function sees it: loaded into the compute type, stored back
+// by commit(). A role the tensor group does not bind points at the parameter (see StepCall) and
+// must not be loaded as a state: a signature with storage types other than its compute type names
+// such a role Unused (the group's bound arrays pick the signature), and its Slot is a local the
+// element function never reads. A bound role the variant ignores is loaded and stored unchanged.
+template <class Storage, class Compute>
+class Slot {
+ public:
+  Slot(void* array, std::int64_t i)
+      : at_(static_cast<Storage*>(array) + i), value_(Convert<Storage, Compute>::load(*at_)) {}
+  Compute& get() { return value_; }
+  void commit() const { *at_ = Convert<Storage, Compute>::store(value_); }
+
+ private:
+  Storage* at_;
+  Compute value_;
+};
+
+// Same storage and compute type: the element itself, updated in place.
+template <class T>
+class Slot<T, T> {
+ public:
+  Slot(void* array, std::int64_t i) : value_(static_cast<T*>(array)[i]) {}
+  T& get() { return value_; }
+  void commit() const {}
+
+ private:
+  T& value_;
+};
+
+struct Unused {};
+template <class Compute>
+class Slot<Unused, Compute> {
+ public:
+  Slot(void*, std::int64_t) {}
+  Compute& get() { return value_; }
+  void commit() const {}
+
+ private:
+  Compute value_{};
+};
+
+// Element i: a Slot per role [kRole, kArrays), then element(p, g, states...), then the stores
+// (the gradient is read only, so it is never stored).
+template <class Sig, int kRole, int kArrays, class Element, class... Values>
+inline void apply_element(void* const* arrays, std::int64_t i, const Element& element,
+                          Values&... values) {
+  if constexpr (kRole == kArrays) {
+    element(values...);
+  } else {
+    Slot<typename Sig::template storage<kRole>, typename Sig::Compute> slot(arrays[kRole], i);
+    apply_element<Sig, kRole + 1, kArrays>(arrays, i, element, values..., slot.get());
+    if constexpr (kRole != kGradRole) slot.commit();
+  }
+}
+
+template <class Sig, int kArrays, class Element>
+inline void run_segment(void* const* arrays, std::int64_t begin, std::int64_t end,
                         const Element& element) {
   // NumPy aligns buffers to 16 bytes only; peel up to the parameter's next 64-byte boundary so the
   // vector body's stores to it are aligned (up to 20 % faster on these machines).
-  const auto address = reinterpret_cast<std::uintptr_t>(arrays[kParamRole] + begin);
+  using Param = typename Sig::template storage<kParamRole>;
+  const auto address =
+      reinterpret_cast<std::uintptr_t>(static_cast<Param*>(arrays[kParamRole]) + begin);
   const std::int64_t misaligned_bytes =
       static_cast<std::int64_t>((kCacheLineBytes - address % kCacheLineBytes) % kCacheLineBytes);
-  std::int64_t head = begin + misaligned_bytes / static_cast<std::int64_t>(sizeof(T));
+  std::int64_t head = begin + misaligned_bytes / static_cast<std::int64_t>(sizeof(Param));
   if (head > end) head = end;
-  for (std::int64_t i = begin; i < head; ++i) element(arrays, i);
+  for (std::int64_t i = begin; i < head; ++i) apply_element<Sig, 0, kArrays>(arrays, i, element);
 #pragma omp simd
-  for (std::int64_t i = head; i < end; ++i) element(arrays, i);
+  for (std::int64_t i = head; i < end; ++i) apply_element<Sig, 0, kArrays>(arrays, i, element);
 }
 
-template <class T, class Element>
+template <class Sig, int kArrays, class Element>
 inline void run_part(const StepCall& call, int part, const Element& element) {
   for (std::int64_t s = call.part_offsets[part]; s < call.part_offsets[part + 1]; ++s) {
     const Segment& segment = call.segments[s];
-    T* arrays[kMaxArrays];
+    void* arrays[kMaxArrays];
     for (int role = 0; role < kMaxArrays; ++role) {
-      arrays[role] = static_cast<T*>(call.arrays[segment.tensor * kMaxArrays + role]);
+      arrays[role] = call.arrays[segment.tensor * kMaxArrays + role];
     }
-    run_segment(arrays, segment.begin, segment.end, element);
+    run_segment<Sig, kArrays>(arrays, segment.begin, segment.end, element);
   }
 }
 
@@ -83,12 +174,14 @@ class KeepSubnormals {
   decltype(read()) saved_;
 };
 
-template <class T, class Element>
+// Runs element(p, g, states...) over every element of the call, in the types of Sig; kArrays
+// is the number of arrays the element function takes.
+template <class Sig, int kArrays, class Element>
 void run_plan(const StepCall& call, const Element& element) {
   if (call.parts <= 1) {
     if (call.parts == 1) {
       const KeepSubnormals keep;
-      run_part<T>(call, 0, element);
+      run_part<Sig, kArrays>(call, 0, element);
     }
     return;
   }
@@ -100,12 +193,12 @@ void run_plan(const StepCall& call, const Element& element) {
     // threads it did grant then share out the remaining parts.
     const int team = omp_get_num_threads();
     for (int part = omp_get_thread_num(); part < call.parts; part += team) {
-      run_part<T>(call, part, element);
+      run_part<Sig, kArrays>(call, part, element);
     }
   }
 #else
   const KeepSubnormals keep;
-  for (int part = 0; part < call.parts; ++part) run_part<T>(call, part, element);
+  for (int part = 0; part < call.parts; ++part) run_part<Sig, kArrays>(call, part, element);
 #endif
 }
 

@@ -1,18 +1,58 @@
-// One plain struct per algorithm: everything a kernel needs for one step of one parameter group.
+// One plain struct per algorithm: everything a kernel needs for one step of one parameter group,
+// and at the end of this file the list of algorithms.
 //
 // Python computes every field in float64 (each optimizer class's `_fixed_coefficients`, once per
 // change of its hyperparameters, and `_step_coefficients`, the step-dependent scalars such as bias
 // corrections, every step) and the reference receives the very same values, so the kernel never
-// recomputes beta**t. Each kernel casts the doubles to the array dtype
-// in exactly one place (its *Coefficients<T> constructor), as the reference does.
+// recomputes beta**t. Each struct is a template on its scalar type: the binding fills
+// `<Name>Params<double>` from the dicts, and the generic step (optkern/step.h) casts it once to
+// the compute type with `cast_params`, the one cast of every algorithm, as the reference's `_cast`
+// does.
 //
-// `kArrays` names the arrays a tensor brings, in the order of the math function's arguments and of
-// the reference function's arguments; `needs_array` says which optional ones this step uses.
-// `for_each_field` lists the fields once, for the Python binding (constructed from a dict).
+// `kArrays` names the arrays a tensor brings, in the order of the element function's arguments and
+// of the reference function's arguments; `needs_array` says which optional ones this step uses.
+// `for_each_field(visit, self...)` (OPTKERN_FIELDS below) lists the fields once: it calls
+// visit(name, self.field...) for each field, so the binding sets one struct from a dict and
+// cast_params walks two side by side.
+//
+// The structs have no constructors or default member initialisers, on purpose: they stay trivial,
+// so the per-ISA kernels can make a Params<float> (`Params<float> c{}`) without calling an inline
+// constructor that every ISA's unit would emit and the linker could merge into one copy (see
+// isa_namespace.h). Code that makes one writes `Params<double> hp{}` (all fields zero).
 #pragma once
 #include <array>
 #include <cstdint>
 #include <type_traits>
+
+// OPTKERN_FIELDS(a, b, ...) in a params struct defines
+//   template <class Visit, class... Self> static void for_each_field(Visit&& visit, Self&... self)
+// which calls visit("a", self.a...), visit("b", self.b...), ...: with no `self` the names alone,
+// with one struct its fields (the binding), with two the same field of each (cast_params). The
+// list names every field of the struct (up to 12), each name also the key of its value in the
+// coefficient dicts Python passes.
+#define OPTKERN_FIELDS(...)                                                                     \
+  template <class Visit, class... Self>                                                         \
+  static void for_each_field(Visit&& visit, Self&... self) {                                    \
+    OPTKERN_FIELDS_PICK(__VA_ARGS__, OPTKERN_FIELDS_12, OPTKERN_FIELDS_11, OPTKERN_FIELDS_10,   \
+                        OPTKERN_FIELDS_9, OPTKERN_FIELDS_8, OPTKERN_FIELDS_7, OPTKERN_FIELDS_6, \
+                        OPTKERN_FIELDS_5, OPTKERN_FIELDS_4, OPTKERN_FIELDS_3, OPTKERN_FIELDS_2, \
+                        OPTKERN_FIELDS_1, unused)(__VA_ARGS__)                                  \
+  }
+// The macro for n fields is the 13th argument once the names have shifted the list.
+#define OPTKERN_FIELDS_PICK(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, name, ...) name
+#define OPTKERN_FIELD(field) visit(#field, self.field...);
+#define OPTKERN_FIELDS_1(a) OPTKERN_FIELD(a)
+#define OPTKERN_FIELDS_2(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_1(__VA_ARGS__)
+#define OPTKERN_FIELDS_3(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_2(__VA_ARGS__)
+#define OPTKERN_FIELDS_4(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_3(__VA_ARGS__)
+#define OPTKERN_FIELDS_5(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_4(__VA_ARGS__)
+#define OPTKERN_FIELDS_6(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_5(__VA_ARGS__)
+#define OPTKERN_FIELDS_7(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_6(__VA_ARGS__)
+#define OPTKERN_FIELDS_8(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_7(__VA_ARGS__)
+#define OPTKERN_FIELDS_9(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_8(__VA_ARGS__)
+#define OPTKERN_FIELDS_10(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_9(__VA_ARGS__)
+#define OPTKERN_FIELDS_11(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_10(__VA_ARGS__)
+#define OPTKERN_FIELDS_12(a, ...) OPTKERN_FIELD(a) OPTKERN_FIELDS_11(__VA_ARGS__)
 
 namespace optkern {
 
@@ -28,293 +68,216 @@ struct GrainScale<Params, std::void_t<decltype(Params::kGrainScale)>>
     : std::integral_constant<std::int64_t, Params::kGrainScale> {};
 
 // Twin: optkern.SGD._fixed_coefficients + _step_coefficients / optkern.reference.sgd
+template <class T>
 struct SgdParams {
   static constexpr const char* kName = "sgd";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "momentum_buffer"};
   // A multiply-add or two per element: twice the grain, so that plain SGD on 2 threads is never
   // slower than on 1 (bench/results/grain.md; it gives up SGD with momentum's gain at 49,152).
   static constexpr std::int64_t kGrainScale = 2;
-  double lr = 0, momentum = 0, one_minus_dampening = 0, weight_decay = 0;
-  bool nesterov = false, maximize = false;
-  bool first_step = false;  // momentum buffer not yet initialised: torch sets it to the gradient
+  T lr, momentum, one_minus_dampening, weight_decay;
+  bool nesterov, maximize;
+  bool first_step;  // momentum buffer not yet initialised: torch sets it to the gradient
   bool needs_array(int role) const { return role < 2 || momentum != 0; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("lr", &SgdParams::lr);
-    visit("momentum", &SgdParams::momentum);
-    visit("one_minus_dampening", &SgdParams::one_minus_dampening);
-    visit("weight_decay", &SgdParams::weight_decay);
-    visit("nesterov", &SgdParams::nesterov);
-    visit("maximize", &SgdParams::maximize);
-    visit("first_step", &SgdParams::first_step);
-  }
+  OPTKERN_FIELDS(lr, momentum, one_minus_dampening, weight_decay, nesterov, maximize, first_step)
 };
 
 // Twin: optkern.Adagrad._fixed_coefficients + _step_coefficients / optkern.reference.adagrad
+template <class T>
 struct AdagradParams {
   static constexpr const char* kName = "adagrad";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "sum"};
-  double clr = 0, eps = 0, weight_decay = 0;  // clr = lr / (1 + (t - 1) * lr_decay)
-  bool maximize = false;
+  T clr, eps, weight_decay;  // clr = lr / (1 + (t - 1) * lr_decay)
+  bool maximize;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("clr", &AdagradParams::clr);
-    visit("eps", &AdagradParams::eps);
-    visit("weight_decay", &AdagradParams::weight_decay);
-    visit("maximize", &AdagradParams::maximize);
-  }
+  OPTKERN_FIELDS(clr, eps, weight_decay, maximize)
 };
 
 // Twin: optkern.RMSprop._fixed_coefficients + _step_coefficients / optkern.reference.rmsprop
+template <class T>
 struct RmspropParams {
   static constexpr const char* kName = "rmsprop";
   static constexpr std::array<const char*, 5> kArrays = {"param", "grad", "square_avg",
                                                          "momentum_buffer", "grad_avg"};
-  double lr = 0, alpha = 0, one_minus_alpha = 0, eps = 0, weight_decay = 0, momentum = 0;
-  bool centered = false, maximize = false;
+  T lr, alpha, one_minus_alpha, eps, weight_decay, momentum;
+  bool centered, maximize;
   bool needs_array(int role) const {
     return role < 3 || (role == 3 && momentum != 0) || (role == 4 && centered);
   }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("lr", &RmspropParams::lr);
-    visit("alpha", &RmspropParams::alpha);
-    visit("one_minus_alpha", &RmspropParams::one_minus_alpha);
-    visit("eps", &RmspropParams::eps);
-    visit("weight_decay", &RmspropParams::weight_decay);
-    visit("momentum", &RmspropParams::momentum);
-    visit("centered", &RmspropParams::centered);
-    visit("maximize", &RmspropParams::maximize);
-  }
+  OPTKERN_FIELDS(lr, alpha, one_minus_alpha, eps, weight_decay, momentum, centered, maximize)
 };
 
 // Twin: optkern.Adam._fixed_coefficients + _step_coefficients / optkern.reference.adam
+template <class T>
 struct AdamParams {
   static constexpr const char* kName = "adam";
   static constexpr std::array<const char*, 5> kArrays = {"param", "grad", "exp_avg", "exp_avg_sq",
                                                          "max_exp_avg_sq"};
-  double beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0, eps = 0;
-  double weight_decay = 0;
-  double decay_factor = 0;               // 1 - lr * weight_decay (decoupled weight decay)
-  double step_size = 0;                  // lr / (1 - beta1^t)
-  double inv_bias_correction2_sqrt = 0;  // 1 / sqrt(1 - beta2^t): a multiply, not a divide
-  bool amsgrad = false, maximize = false, decoupled_weight_decay = false;
+  T beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
+  T weight_decay;
+  T decay_factor;               // 1 - lr * weight_decay (decoupled weight decay)
+  T step_size;                  // lr / (1 - beta1^t)
+  T inv_bias_correction2_sqrt;  // 1 / sqrt(1 - beta2^t): a multiply, not a divide
+  bool amsgrad, maximize, decoupled_weight_decay;
   bool needs_array(int role) const { return role < 4 || amsgrad; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("beta1", &AdamParams::beta1);
-    visit("one_minus_beta1", &AdamParams::one_minus_beta1);
-    visit("beta2", &AdamParams::beta2);
-    visit("one_minus_beta2", &AdamParams::one_minus_beta2);
-    visit("eps", &AdamParams::eps);
-    visit("weight_decay", &AdamParams::weight_decay);
-    visit("decay_factor", &AdamParams::decay_factor);
-    visit("step_size", &AdamParams::step_size);
-    visit("inv_bias_correction2_sqrt", &AdamParams::inv_bias_correction2_sqrt);
-    visit("amsgrad", &AdamParams::amsgrad);
-    visit("maximize", &AdamParams::maximize);
-    visit("decoupled_weight_decay", &AdamParams::decoupled_weight_decay);
-  }
+  OPTKERN_FIELDS(beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor,
+                 step_size, inv_bias_correction2_sqrt, amsgrad, maximize, decoupled_weight_decay)
 };
 
 // Twin: optkern.Adadelta._fixed_coefficients + _step_coefficients / optkern.reference.adadelta
+template <class T>
 struct AdadeltaParams {
   static constexpr const char* kName = "adadelta";
   static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "square_avg",
                                                          "acc_delta"};
-  double lr = 0, rho = 0, one_minus_rho = 0, eps = 0, weight_decay = 0;
-  bool maximize = false;
+  T lr, rho, one_minus_rho, eps, weight_decay;
+  bool maximize;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("lr", &AdadeltaParams::lr);
-    visit("rho", &AdadeltaParams::rho);
-    visit("one_minus_rho", &AdadeltaParams::one_minus_rho);
-    visit("eps", &AdadeltaParams::eps);
-    visit("weight_decay", &AdadeltaParams::weight_decay);
-    visit("maximize", &AdadeltaParams::maximize);
-  }
+  OPTKERN_FIELDS(lr, rho, one_minus_rho, eps, weight_decay, maximize)
 };
 
 // Twin: optkern.Adamax._fixed_coefficients + _step_coefficients / optkern.reference.adamax
+template <class T>
 struct AdamaxParams {
   static constexpr const char* kName = "adamax";
   static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "exp_avg", "exp_inf"};
-  double beta1 = 0, one_minus_beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
-  double clr = 0;  // lr / (1 - beta1^t)
-  bool maximize = false;
+  T beta1, one_minus_beta1, beta2, eps, weight_decay;
+  T clr;  // lr / (1 - beta1^t)
+  bool maximize;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("beta1", &AdamaxParams::beta1);
-    visit("one_minus_beta1", &AdamaxParams::one_minus_beta1);
-    visit("beta2", &AdamaxParams::beta2);
-    visit("eps", &AdamaxParams::eps);
-    visit("weight_decay", &AdamaxParams::weight_decay);
-    visit("clr", &AdamaxParams::clr);
-    visit("maximize", &AdamaxParams::maximize);
-  }
+  OPTKERN_FIELDS(beta1, one_minus_beta1, beta2, eps, weight_decay, clr, maximize)
 };
 
 // Twin: optkern.NAdam._fixed_coefficients + _step_coefficients / optkern.reference.nadam
+template <class T>
 struct NadamParams {
   static constexpr const char* kName = "nadam";
   static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "exp_avg", "exp_avg_sq"};
-  double beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0, eps = 0;
-  double weight_decay = 0;
-  double decay_factor = 0;          // 1 - lr * weight_decay (decoupled weight decay)
-  double inv_bias_correction2 = 0;  // 1 / (1 - beta2^t)
-  double grad_coef = 0;             // lr * (1 - mu_t) / (1 - prod_{i<=t} mu_i)
-  double exp_avg_coef = 0;          // lr * mu_{t+1} / (1 - prod_{i<=t+1} mu_i)
-  bool maximize = false, decoupled_weight_decay = false;
+  T beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
+  T weight_decay;
+  T decay_factor;          // 1 - lr * weight_decay (decoupled weight decay)
+  T inv_bias_correction2;  // 1 / (1 - beta2^t)
+  T grad_coef;             // lr * (1 - mu_t) / (1 - prod_{i<=t} mu_i)
+  T exp_avg_coef;          // lr * mu_{t+1} / (1 - prod_{i<=t+1} mu_i)
+  bool maximize, decoupled_weight_decay;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("beta1", &NadamParams::beta1);
-    visit("one_minus_beta1", &NadamParams::one_minus_beta1);
-    visit("beta2", &NadamParams::beta2);
-    visit("one_minus_beta2", &NadamParams::one_minus_beta2);
-    visit("eps", &NadamParams::eps);
-    visit("weight_decay", &NadamParams::weight_decay);
-    visit("decay_factor", &NadamParams::decay_factor);
-    visit("inv_bias_correction2", &NadamParams::inv_bias_correction2);
-    visit("grad_coef", &NadamParams::grad_coef);
-    visit("exp_avg_coef", &NadamParams::exp_avg_coef);
-    visit("maximize", &NadamParams::maximize);
-    visit("decoupled_weight_decay", &NadamParams::decoupled_weight_decay);
-  }
+  OPTKERN_FIELDS(beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor,
+                 inv_bias_correction2, grad_coef, exp_avg_coef, maximize, decoupled_weight_decay)
 };
 
 // Twin: optkern.RAdam._fixed_coefficients + _step_coefficients / optkern.reference.radam
+template <class T>
 struct RadamParams {
   static constexpr const char* kName = "radam";
   static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "exp_avg", "exp_avg_sq"};
-  double beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0, eps = 0;
-  double weight_decay = 0;
-  double decay_factor = 0;  // 1 - lr * weight_decay (decoupled weight decay)
+  T beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
+  T weight_decay;
+  T decay_factor;  // 1 - lr * weight_decay (decoupled weight decay)
   // rectified: lr * r_t * sqrt(1 - beta2^t) / (1 - beta1^t); otherwise lr / (1 - beta1^t)
-  double step_size = 0;
-  bool rectified = false;  // rho_t > 5: the variance is tractable and the adaptive step is used
-  bool maximize = false, decoupled_weight_decay = false;
+  T step_size;
+  bool rectified;  // rho_t > 5: the variance is tractable and the adaptive step is used
+  bool maximize, decoupled_weight_decay;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("beta1", &RadamParams::beta1);
-    visit("one_minus_beta1", &RadamParams::one_minus_beta1);
-    visit("beta2", &RadamParams::beta2);
-    visit("one_minus_beta2", &RadamParams::one_minus_beta2);
-    visit("eps", &RadamParams::eps);
-    visit("weight_decay", &RadamParams::weight_decay);
-    visit("decay_factor", &RadamParams::decay_factor);
-    visit("step_size", &RadamParams::step_size);
-    visit("rectified", &RadamParams::rectified);
-    visit("maximize", &RadamParams::maximize);
-    visit("decoupled_weight_decay", &RadamParams::decoupled_weight_decay);
-  }
+  OPTKERN_FIELDS(beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor,
+                 step_size, rectified, maximize, decoupled_weight_decay)
 };
 
 // Twin: optkern.Lion._fixed_coefficients + _step_coefficients / optkern.reference.lion
+template <class T>
 struct LionParams {
   static constexpr const char* kName = "lion";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "exp_avg"};
-  double lr = 0, beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0;
-  double weight_decay = 0;
-  double decay_factor = 0;  // 1 - lr * weight_decay
-  bool maximize = false;
+  T lr, beta1, one_minus_beta1, beta2, one_minus_beta2;
+  T weight_decay;
+  T decay_factor;  // 1 - lr * weight_decay
+  bool maximize;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("lr", &LionParams::lr);
-    visit("beta1", &LionParams::beta1);
-    visit("one_minus_beta1", &LionParams::one_minus_beta1);
-    visit("beta2", &LionParams::beta2);
-    visit("one_minus_beta2", &LionParams::one_minus_beta2);
-    visit("weight_decay", &LionParams::weight_decay);
-    visit("decay_factor", &LionParams::decay_factor);
-    visit("maximize", &LionParams::maximize);
-  }
+  OPTKERN_FIELDS(lr, beta1, one_minus_beta1, beta2, one_minus_beta2, weight_decay, decay_factor,
+                 maximize)
 };
 
 // The textbook's optimizer classes ("Deep Learning from Scratch", common/optimizer.py), exact:
 // the same NumPy expressions in the same order. Twins: optkern.textbook.<Class>._coefficients /
 // optkern.reference.textbook_<name>. The textbook's plain SGD is the `sgd` kernel (momentum 0).
 
+template <class T>
 struct TextbookMomentumParams {
   static constexpr const char* kName = "textbook_momentum";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "v"};
   static constexpr std::int64_t kGrainScale = 2;  // SGD with momentum's traffic and arithmetic
-  double lr = 0, momentum = 0;
+  T lr, momentum;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("lr", &TextbookMomentumParams::lr);
-    visit("momentum", &TextbookMomentumParams::momentum);
-  }
+  OPTKERN_FIELDS(lr, momentum)
 };
 
+template <class T>
 struct TextbookNesterovParams {
   static constexpr const char* kName = "textbook_nesterov";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "v"};
   static constexpr std::int64_t kGrainScale = 2;  // SGD with momentum's traffic and arithmetic
   // momentum_squared = momentum * momentum and gradient_scale = (1 + momentum) * lr, in float64
   // (Python evaluates the scalar part of each expression first).
-  double lr = 0, momentum = 0, momentum_squared = 0, gradient_scale = 0;
+  T lr, momentum, momentum_squared, gradient_scale;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("lr", &TextbookNesterovParams::lr);
-    visit("momentum", &TextbookNesterovParams::momentum);
-    visit("momentum_squared", &TextbookNesterovParams::momentum_squared);
-    visit("gradient_scale", &TextbookNesterovParams::gradient_scale);
-  }
+  OPTKERN_FIELDS(lr, momentum, momentum_squared, gradient_scale)
 };
 
+template <class T>
 struct TextbookAdagradParams {
   static constexpr const char* kName = "textbook_adagrad";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "h"};
-  double lr = 0, eps = 0;
+  T lr, eps;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("lr", &TextbookAdagradParams::lr);
-    visit("eps", &TextbookAdagradParams::eps);
-  }
+  OPTKERN_FIELDS(lr, eps)
 };
 
+template <class T>
 struct TextbookRmspropParams {
   static constexpr const char* kName = "textbook_rmsprop";
   static constexpr std::array<const char*, 3> kArrays = {"param", "grad", "h"};
-  double lr = 0, decay_rate = 0, one_minus_decay_rate = 0, eps = 0;
+  T lr, decay_rate, one_minus_decay_rate, eps;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("lr", &TextbookRmspropParams::lr);
-    visit("decay_rate", &TextbookRmspropParams::decay_rate);
-    visit("one_minus_decay_rate", &TextbookRmspropParams::one_minus_decay_rate);
-    visit("eps", &TextbookRmspropParams::eps);
-  }
+  OPTKERN_FIELDS(lr, decay_rate, one_minus_decay_rate, eps)
 };
 
+template <class T>
 struct TextbookAdamParams {
   static constexpr const char* kName = "textbook_adam";
   static constexpr std::array<const char*, 4> kArrays = {"param", "grad", "m", "v"};
-  double lr_t = 0;  // lr * sqrt(1 - beta2^t) / (1 - beta1^t), in float64
-  double one_minus_beta1 = 0, one_minus_beta2 = 0, eps = 0;
+  // lr * sqrt(1 - beta2^t) / (1 - beta1^t). double in every instantiation: the float64 update below
+  // multiplies by this float64 scalar, and the float32 one rounds it where it is used.
+  double lr_t;
+  T one_minus_beta1, one_minus_beta2, eps;
   // The textbook computes lr_t with np.sqrt, which makes it a NumPy float64 scalar. Under NumPy 2's
   // promotion rules (NEP 50) `lr_t * m` is then a float64 array, so for float32 parameters the last
   // line runs in float64 and rounds once to float32; NumPy 1 kept it in float32. This flag picks
   // the rule of the NumPy in use, so the kernel matches the textbook code under either.
-  bool update_in_float64 = false;
+  bool update_in_float64;
   bool needs_array(int) const { return true; }
-  template <class Visit>
-  static void for_each_field(Visit&& visit) {
-    visit("lr_t", &TextbookAdamParams::lr_t);
-    visit("one_minus_beta1", &TextbookAdamParams::one_minus_beta1);
-    visit("one_minus_beta2", &TextbookAdamParams::one_minus_beta2);
-    visit("eps", &TextbookAdamParams::eps);
-    visit("update_in_float64", &TextbookAdamParams::update_in_float64);
-  }
+  OPTKERN_FIELDS(lr_t, one_minus_beta1, one_minus_beta2, eps, update_in_float64)
 };
 
 }  // namespace optkern
+
+// The list of algorithms, written once. The kernel table, the per-ISA instantiation, the Python
+// binding and the benchmark all expand it, so adding an algorithm adds its struct above, one line
+// here and its math header (cpp/optkern/math/<name>.h, included by kernels_impl.h), and no
+// plumbing.
+//
+// X(name, Params): `name` is the name on every layer (_core.<name>_prepare, math/<name>.h,
+// reference.<name>); `Params` is its struct template above (math::Algorithm<Params> its math).
+#define OPTKERN_FOR_EACH_ALGORITHM(X)          \
+  X(sgd, SgdParams)                            \
+  X(adagrad, AdagradParams)                    \
+  X(rmsprop, RmspropParams)                    \
+  X(adam, AdamParams)                          \
+  X(adadelta, AdadeltaParams)                  \
+  X(adamax, AdamaxParams)                      \
+  X(nadam, NadamParams)                        \
+  X(radam, RadamParams)                        \
+  X(lion, LionParams)                          \
+  X(textbook_momentum, TextbookMomentumParams) \
+  X(textbook_nesterov, TextbookNesterovParams) \
+  X(textbook_adagrad, TextbookAdagradParams)   \
+  X(textbook_rmsprop, TextbookRmspropParams)   \
+  X(textbook_adam, TextbookAdamParams)

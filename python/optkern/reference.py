@@ -5,8 +5,10 @@ in the order of ``_core.array_roles[name]`` (the order of the C++ math function'
 ``hp``: the float64 coefficients the optimizer class computed for this step (the same dict the
 kernel receives). Each performs the same IEEE operations in the same order as its twin in
 ``cpp/optkern/math/<name>.h``, with every coefficient cast to the array dtype first (in
-``_cast``, as the kernel's *Coefficients<T> constructor does), so results are bit-identical.
-Decisions (is weight decay on?) are taken on the float64 values, as in the kernel.
+``_cast``, as the kernel's one ``cast_params`` in ``cpp/optkern/step.h`` does), so results are
+bit-identical. Decisions (is weight decay on?) are taken on the float64 values, as in the kernel.
+Maximize and weight decay come first in every algorithm that has them, in one function,
+``_prologue``, the twin of ``prologue`` in ``cpp/optkern/math/common.h``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,24 @@ def _cast(hp: Mapping[str, float | bool], dtype: np.dtype[Any]) -> SimpleNamespa
     return SimpleNamespace(**{k: scalar(v) if isinstance(v, float) else v for k, v in hp.items()})
 
 
+def _prologue(
+    param: NDArray[Any],
+    grad: NDArray[Any],
+    c: SimpleNamespace,
+    hp: Mapping[str, float | bool],
+    decoupled: bool,
+) -> NDArray[Any]:
+    """Twin of prologue() in math/common.h: g <- -g (maximize); then, with weight decay,
+    p <- p*(1 - lr*wd) (``decoupled``) or g <- g + wd*p. Returns g (``grad`` is never written)."""
+    g = -grad if c.maximize else grad
+    if hp["weight_decay"] != 0:
+        if decoupled:
+            param[...] = param * c.decay_factor
+        else:
+            g = g + c.weight_decay * param
+    return g
+
+
 @_quiet
 def sgd(
     param: NDArray[Any],
@@ -50,9 +70,7 @@ def sgd(
     """Twin of math/sgd.h. g <- -g (maximize); g <- g + wd*p; with momentum mu: b <- g (first
     step) or b <- mu*b + (1 - dampening)*g, then g <- g + mu*b (nesterov) or g <- b; p <- p - lr*g."""
     c = _cast(hp, param.dtype)
-    g = -grad if c.maximize else grad
-    if hp["weight_decay"] != 0:
-        g = g + c.weight_decay * param
+    g = _prologue(param, grad, c, hp, decoupled=False)
     if hp["momentum"] != 0:
         assert momentum_buffer is not None
         if c.first_step:
@@ -70,9 +88,7 @@ def adagrad(
     """Twin of math/adagrad.h. g <- -g (maximize); g <- g + wd*p; s <- s + g*g;
     p <- p - clr * (g / (sqrt(s) + eps))."""
     c = _cast(hp, param.dtype)
-    g = -grad if c.maximize else grad
-    if hp["weight_decay"] != 0:
-        g = g + c.weight_decay * param
+    g = _prologue(param, grad, c, hp, decoupled=False)
     sum[...] = sum + g * g
     std = np.sqrt(sum) + c.eps
     param[...] = param - c.clr * (g / std)
@@ -91,9 +107,7 @@ def rmsprop(
     d <- sqrt(v - a*a) + eps with a <- alpha*a + (1-alpha)*g (centered), else sqrt(v) + eps;
     b <- mu*b + g/d, p <- p - lr*b (momentum), else p <- p - lr*(g/d)."""
     c = _cast(hp, param.dtype)
-    g = -grad if c.maximize else grad
-    if hp["weight_decay"] != 0:
-        g = g + c.weight_decay * param
+    g = _prologue(param, grad, c, hp, decoupled=False)
     square_avg[...] = c.alpha * square_avg + c.one_minus_alpha * (g * g)
     if c.centered:
         assert grad_avg is not None
@@ -122,12 +136,7 @@ def adam(
     m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); vmax <- max(vmax, v) (amsgrad);
     p <- p - step_size * (m / (sqrt(v or vmax) * (1 / sqrt(1 - beta2^t)) + eps))."""
     c = _cast(hp, param.dtype)
-    g = -grad if c.maximize else grad
-    if hp["weight_decay"] != 0:
-        if c.decoupled_weight_decay:
-            param[...] = param * c.decay_factor
-        else:
-            g = g + c.weight_decay * param
+    g = _prologue(param, grad, c, hp, decoupled=c.decoupled_weight_decay)
     exp_avg[...] = c.beta1 * exp_avg + c.one_minus_beta1 * g
     exp_avg_sq[...] = c.beta2 * exp_avg_sq + c.one_minus_beta2 * (g * g)
     second_moment = exp_avg_sq
@@ -150,9 +159,7 @@ def adadelta(
     """Twin of math/adadelta.h. g <- -g (maximize); g <- g + wd*p; v <- rho*v + (1-rho)*(g*g);
     d <- (sqrt(u + eps) / sqrt(v + eps)) * g; u <- rho*u + (1-rho)*(d*d); p <- p - lr*d."""
     c = _cast(hp, param.dtype)
-    g = -grad if c.maximize else grad
-    if hp["weight_decay"] != 0:
-        g = g + c.weight_decay * param
+    g = _prologue(param, grad, c, hp, decoupled=False)
     square_avg[...] = c.rho * square_avg + c.one_minus_rho * (g * g)
     std = np.sqrt(square_avg + c.eps)
     delta = (np.sqrt(acc_delta + c.eps) / std) * g
@@ -171,9 +178,7 @@ def adamax(
     """Twin of math/adamax.h. g <- -g (maximize); g <- g + wd*p; m <- beta1*m + (1-beta1)*g;
     u <- max(beta2*u, |g| + eps); p <- p - clr*(m / u) with clr = lr / (1 - beta1^t)."""
     c = _cast(hp, param.dtype)
-    g = -grad if c.maximize else grad
-    if hp["weight_decay"] != 0:
-        g = g + c.weight_decay * param
+    g = _prologue(param, grad, c, hp, decoupled=False)
     exp_avg[...] = c.beta1 * exp_avg + c.one_minus_beta1 * g
     exp_inf[...] = np.maximum(c.beta2 * exp_inf, np.abs(g) + c.eps)
     param[...] = param - c.clr * (exp_avg / exp_inf)
@@ -191,12 +196,7 @@ def nadam(
     m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); d <- sqrt(v * (1/(1 - beta2^t))) + eps;
     p <- p - (grad_coef*g + exp_avg_coef*m) / d."""
     c = _cast(hp, param.dtype)
-    g = -grad if c.maximize else grad
-    if hp["weight_decay"] != 0:
-        if c.decoupled_weight_decay:
-            param[...] = param * c.decay_factor
-        else:
-            g = g + c.weight_decay * param
+    g = _prologue(param, grad, c, hp, decoupled=c.decoupled_weight_decay)
     exp_avg[...] = c.beta1 * exp_avg + c.one_minus_beta1 * g
     exp_avg_sq[...] = c.beta2 * exp_avg_sq + c.one_minus_beta2 * (g * g)
     denom = np.sqrt(exp_avg_sq * c.inv_bias_correction2) + c.eps
@@ -215,12 +215,7 @@ def radam(
     m <- beta1*m + (1-beta1)*g; v <- beta2*v + (1-beta2)*(g*g); then
     p <- p - step_size*(m / (sqrt(v) + eps)) when rectified, else p <- p - step_size*m."""
     c = _cast(hp, param.dtype)
-    g = -grad if c.maximize else grad
-    if hp["weight_decay"] != 0:
-        if c.decoupled_weight_decay:
-            param[...] = param * c.decay_factor
-        else:
-            g = g + c.weight_decay * param
+    g = _prologue(param, grad, c, hp, decoupled=c.decoupled_weight_decay)
     exp_avg[...] = c.beta1 * exp_avg + c.one_minus_beta1 * g
     exp_avg_sq[...] = c.beta2 * exp_avg_sq + c.one_minus_beta2 * (g * g)
     if c.rectified:
@@ -233,13 +228,13 @@ def radam(
 def lion(
     param: NDArray[Any], grad: NDArray[Any], exp_avg: NDArray[Any], hp: Mapping[str, float | bool]
 ) -> None:
-    """Twin of math/lion.h. g <- -g (maximize); c <- beta1*m + (1-beta1)*g;
-    p <- p*(1 - lr*wd) (wd != 0); p <- p - lr*sign(c); m <- beta2*m + (1-beta2)*g."""
+    """Twin of math/lion.h. g <- -g (maximize); p <- p*(1 - lr*wd) (wd != 0);
+    c <- beta1*m + (1-beta1)*g; p <- p - lr*sign(c); m <- beta2*m + (1-beta2)*g."""
     c = _cast(hp, param.dtype)
-    g = -grad if c.maximize else grad
+    # Lion's decay is decoupled; the interpolation reads neither p nor the decay, so decaying
+    # first (the shared prologue) gives the same bits as decaying after it.
+    g = _prologue(param, grad, c, hp, decoupled=True)
     interpolated = c.beta1 * exp_avg + c.one_minus_beta1 * g
-    if hp["weight_decay"] != 0:
-        param[...] = param * c.decay_factor
     param[...] = param - c.lr * np.sign(interpolated)
     exp_avg[...] = c.beta2 * exp_avg + c.one_minus_beta2 * g
 

@@ -1,6 +1,7 @@
 // Element-wise helpers shared by the math headers. Builtins, not <cmath> templates (see
 // isa_namespace.h); each rounds exactly like its NumPy counterpart.
 #pragma once
+#include "optkern/flags.h"
 #include "optkern/isa_namespace.h"
 
 namespace optkern::OPTKERN_ISA_NAMESPACE::math {
@@ -32,6 +33,19 @@ inline T sign(T x) {
   const T negative = static_cast<T>(x < T(0));
   const bool is_nan = x != x;
   return is_nan ? x : positive - negative;
+}
+
+// The prologue every algorithm with `maximize` and weight decay starts with, in torch's order:
+// the gradient negated (maximize), then the weight decay: L2 adds wd*p to the gradient, decoupled
+// scales the parameter by 1 - lr*wd (the decay_factor Python computed). Returns the gradient to
+// use. Twin: optkern.reference._prologue. (Lion's torch-style code decays after forming its
+// interpolation, which reads neither p nor the decayed value, so decaying first is bit-identical.)
+template <bool kMaximize, WeightDecay kDecay, class Coefficients, class T>
+inline T prologue(const Coefficients& c, T& p, T g) {
+  if constexpr (kMaximize) g = -g;
+  if constexpr (kDecay == WeightDecay::kDecoupled) p = p * c.decay_factor;
+  if constexpr (kDecay == WeightDecay::kL2) g = g + c.weight_decay * p;
+  return g;
 }
 
 }  // namespace optkern::OPTKERN_ISA_NAMESPACE::math

@@ -1,65 +1,46 @@
 // SGD, Momentum and Nesterov momentum (torch.optim.SGD semantics), per element.
 #pragma once
-#include <cstdint>
+#include "optkern/math/common.h"
+#include "optkern/step.h"
 
-#include "optkern/flags.h"
-#include "optkern/loop.h"
-#include "optkern/params.h"
-
-namespace optkern::OPTKERN_ISA_NAMESPACE {
-namespace math {
-
-template <class T>
-struct SgdCoefficients {
-  T lr, momentum, one_minus_dampening, weight_decay;
-  explicit SgdCoefficients(const SgdParams& hp)
-      : lr(static_cast<T>(hp.lr)),
-        momentum(static_cast<T>(hp.momentum)),
-        one_minus_dampening(static_cast<T>(hp.one_minus_dampening)),
-        weight_decay(static_cast<T>(hp.weight_decay)) {}
-};
+namespace optkern::OPTKERN_ISA_NAMESPACE::math {
 
 // Twin: optkern.reference.sgd
 //   g <- -g (maximize);  g <- g + wd*p (wd != 0)
 //   with momentum mu != 0:  b <- g on the first step, else b <- mu*b + (1 - dampening)*g
 //                           g <- g + mu*b (nesterov), else g <- b
 //   p <- p - lr*g
-template <bool kMaximize, bool kWeightDecay, bool kMomentum, bool kNesterov, bool kFirstStep,
-          class T>
-inline void sgd(const SgdCoefficients<T>& c, T& p, T g, T& buf) {
-  if constexpr (kMaximize) g = -g;
-  if constexpr (kWeightDecay) g = g + c.weight_decay * p;
-  if constexpr (kMomentum) {
-    if constexpr (kFirstStep) {
-      buf = g;
-    } else {
-      buf = c.momentum * buf + c.one_minus_dampening * g;
-    }
-    if constexpr (kNesterov) {
-      g = g + c.momentum * buf;
-    } else {
-      g = buf;
-    }
+template <>
+struct Algorithm<SgdParams> {
+  template <class Run>
+  static void flags(const SgdParams<double>& hp, Run&& run) {
+    const bool momentum = hp.momentum != 0;
+    run(hp.maximize, l2_weight_decay(hp), momentum, momentum && hp.nesterov,
+        momentum && hp.first_step);
   }
-  p = p - c.lr * g;
-}
+  // nesterov and first_step mean nothing without momentum: 20 variants, not 32.
+  static constexpr bool reachable(bool, WeightDecay, bool momentum, bool nesterov,
+                                  bool first_step) {
+    return momentum || (!nesterov && !first_step);
+  }
+  template <bool kMaximize, WeightDecay kDecay, bool kMomentum, bool kNesterov, bool kFirstStep,
+            class T>
+  static void element(const SgdParams<T>& c, T& p, T g, T& buf) {
+    g = prologue<kMaximize, kDecay>(c, p, g);
+    if constexpr (kMomentum) {
+      if constexpr (kFirstStep) {
+        buf = g;
+      } else {
+        buf = c.momentum * buf + c.one_minus_dampening * g;
+      }
+      if constexpr (kNesterov) {
+        g = g + c.momentum * buf;
+      } else {
+        g = buf;
+      }
+    }
+    p = p - c.lr * g;
+  }
+};
 
-}  // namespace math
-
-template <class T>
-void sgd_step(const StepCall& call, const SgdParams& hp) {
-  const math::SgdCoefficients<T> c(hp);
-  const bool momentum = hp.momentum != 0;
-  with_flags(
-      [&](auto maximize, auto weight_decay, auto use_momentum, auto nesterov, auto first_step) {
-        run_plan<T>(call, [c](T* const* a, std::int64_t i) {
-          math::sgd<decltype(maximize)::value, decltype(weight_decay)::value,
-                    decltype(use_momentum)::value, decltype(nesterov)::value,
-                    decltype(first_step)::value>(c, a[0][i], a[1][i], a[2][i]);
-        });
-      },
-      hp.maximize, hp.weight_decay != 0, momentum, momentum && hp.nesterov,
-      momentum && hp.first_step);
-}
-
-}  // namespace optkern::OPTKERN_ISA_NAMESPACE
+}  // namespace optkern::OPTKERN_ISA_NAMESPACE::math
