@@ -80,93 +80,12 @@ class PreparedStep:
     @property
     def fixed_coefficients(self) -> list[_Coefficients]: ...
 
-# One <algorithm>_prepare per entry of OPTKERN_FOR_EACH_ALGORITHM (cpp/optkern/algorithms.h):
-# per param group its tensor groups, the param groups and bindings the step is prepared from (see
-# PreparedStep.is_current), and per param group its fixed coefficients.
-def sgd_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def adagrad_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def rmsprop_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def adam_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def adadelta_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def adamax_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def nadam_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def radam_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def lion_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def textbook_momentum_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def textbook_nesterov_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def textbook_adagrad_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def textbook_rmsprop_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
-def textbook_adam_prepare(
-    tensor_groups: list[list[TensorGroup]],
-    param_groups: list[dict[str, Any]],
-    bindings: list[Any],
-    fixed_coefficients: list[_Coefficients],
-) -> PreparedStep: ...
+# Each entry of OPTKERN_FOR_EACH_ALGORITHM (cpp/optkern/params.h) also has a function
+# `<algorithm>_prepare(tensor_groups, param_groups, bindings, fixed_coefficients) -> PreparedStep`.
+# They are not declared one by one here: Python reaches them only by name
+# (`getattr(_core, f"{kernel}_prepare")`, typed as `optimizer.PrepareStep`), so a new algorithm
+# needs no line in this stub (stubtest reports names missing from a stub only for a module with
+# an __all__, which _core has not).
 def compiled_isas() -> list[str]: ...
 def supported_isas() -> list[str]: ...
 def active_isa() -> str: ...
