@@ -84,8 +84,7 @@ class PreparedStep:
 # `<algorithm>_prepare(tensor_groups, param_groups, bindings, fixed_coefficients) -> PreparedStep`.
 # They are not declared one by one here: Python reaches them only by name
 # (`getattr(_core, f"{kernel}_prepare")`, typed as `optimizer.PrepareStep`), so a new algorithm
-# needs no line in this stub (stubtest reports names missing from a stub only for a module with
-# an __all__, which _core has not).
+# needs no line in this stub (.ci/stubtest-allowlist.txt accepts them by pattern).
 def compiled_isas() -> list[str]: ...
 def supported_isas() -> list[str]: ...
 def active_isa() -> str: ...
