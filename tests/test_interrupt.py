@@ -26,6 +26,10 @@ SCENARIO = textwrap.dedent(
     import os, signal, sys, threading, time
     import numpy as np, optkern
 
+    # Python's own SIGINT handler, even where this process inherited SIGINT ignored (started in
+    # the background by a shell without job control, as some CI runners do): there Python keeps
+    # it ignored, the signal would never interrupt a step, and the scenario would test nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     name, backend, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
     make = {{
         "adam": lambda p: optkern.Adam([p], lr=0.1, backend=backend, num_threads=1),
