@@ -267,6 +267,13 @@ class Optimizer:
         self._add_groups(items if _all_mappings(items) else [{"params": items}], None)
 
     @property
+    def step_count(self) -> int:
+        """Steps done (read-only): the largest step count of the param groups, 0 before the
+        first step (and with no param groups yet). ``load_state_dict`` restores it. Learning-rate
+        schedulers read it to tell whether the optimizer stepped (``optkern.lr_scheduler``)."""
+        return max((record.step for record in self._groups), default=0)
+
+    @property
     def num_threads(self) -> int | None:
         """Threads of this optimizer's steps; None: ``optkern.get_num_threads()``."""
         return self._num_threads
