@@ -637,6 +637,7 @@ class LRScheduler:
         _integer("last_epoch", last_epoch, where, -1)
         self.optimizer = optimizer
         self._step_count = 0
+        self._resuming = False
 
     def _set_initial(
         self, groups: list[MutableMapping[str, Any]], last_epoch: int, where: str
@@ -656,7 +657,13 @@ class LRScheduler:
         self.last_epoch = last_epoch
 
     def _initial_step(self) -> None:
-        self._apply(self.last_epoch + 1)
+        # Resuming (last_epoch >= 0): the groups hold the lrs of the checkpoint, which the
+        # recursive schedulers that scale the lr at every step keep for this step (as torch).
+        self._resuming = self.last_epoch >= 0
+        try:
+            self._apply(self.last_epoch + 1)
+        finally:
+            self._resuming = False
         self._start_counting()
 
     def _start_counting(self) -> None:
@@ -825,7 +832,7 @@ class MultiplicativeLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
-        if epoch > 0:
+        if epoch > 0 and not self._resuming:
             return [g["lr"] * f(epoch) for g, f in zip(groups, self.lr_lambdas, strict=True)]
         return [g["lr"] for g in groups]
 
@@ -913,7 +920,7 @@ class LinearLR(LRScheduler):
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
         if epoch == 0:
             return [g["lr"] * self.start_factor for g in groups]
-        if epoch > self.total_iters:
+        if epoch > self.total_iters or self._resuming:
             return [g["lr"] for g in groups]
         start, end = self.start_factor, self.end_factor
         ratio = 1.0 + (end - start) / (self.total_iters * start + (epoch - 1) * (end - start))
@@ -928,7 +935,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
-        if epoch == 0:
+        if epoch == 0 or self._resuming:
             return [g["lr"] for g in groups]
         return [g["lr"] * self.gamma for g in groups]
 
@@ -949,7 +956,7 @@ class PolynomialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
-        if epoch == 0 or epoch > self.total_iters:
+        if epoch == 0 or epoch > self.total_iters or self._resuming:
             return [g["lr"] for g in groups]
         total = self.total_iters
         decay = ((1.0 - epoch / total) / (1.0 - (epoch - 1) / total)) ** self.power
@@ -975,10 +982,8 @@ class CosineAnnealingLR(LRScheduler):
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
         t_max, low = self.T_max, self.eta_min
-        if epoch == 0:
+        if epoch == 0 or self._resuming:
             return [g["lr"] for g in groups]
-        if self._step_count == 0:  # resumed at construction: the closed form
-            return [_cosine(base, low, epoch, t_max) for base in self.base_lrs]
         if (epoch - 1 - t_max) % (2 * t_max) == 0:
             return [
                 g["lr"] + (base - low) * (1 - math.cos(math.pi / t_max)) / 2
@@ -1012,11 +1017,13 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_mult = _integer("T_mult", T_mult, where, 1)
         self.eta_min = _real("eta_min", eta_min, where)
         _integer("last_epoch", last_epoch, where, -1)
-        self.T_cur: float = last_epoch
+        self.T_cur: float = 0
         super().__init__(optimizer, last_epoch)
 
     def _initial_step(self) -> None:
-        self._step_to(None)
+        # Resuming at last_epoch=k: the position of step k + 1, from the closed form (torch
+        # 2.13 counts T_i one period short there when T_mult > 1).
+        self._step_to(None if self.last_epoch < 0 else self.last_epoch + 1)
         self._start_counting()
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
@@ -1061,7 +1068,8 @@ class CyclicLR(LRScheduler):
     or one for all), with momentum (or beta1) cycled the other way between ``max_momentum`` and
     ``base_momentum``; see ``cyclic_schedule``. The constructor sets the groups' ``lr`` to
     ``base_lr`` (and ``momentum`` / ``betas[0]`` to ``max_momentum``) and their ``max_momentum``
-    and ``base_momentum`` keys."""
+    and ``base_momentum`` keys. Resuming (``last_epoch >= 0``) computes from ``base_lr`` from
+    the first step on; torch's first step there uses the groups' ``initial_lr`` instead."""
 
     _functions = "_custom_scale"
     _not_saved = frozenset({"optimizer", "_scale"})
