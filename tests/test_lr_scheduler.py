@@ -848,3 +848,29 @@ def test_plateau_metric_must_be_a_number() -> None:
         scheduler.step("low")  # type: ignore[arg-type]
     scheduler.step(np.float32(0.5))
     assert scheduler.best == 0.5
+
+
+def test_warm_restarts_epoch_must_be_a_number_at_least_0() -> None:
+    optimizer = _optkern_optimizer("SGD", {})
+    scheduler = ok.CosineAnnealingWarmRestarts(optimizer, 5)
+    before = (scheduler.state_dict(), _hyper(optimizer))
+    with pytest.raises(ValueError, match=r"epoch must be >= 0, got -0\.5"):
+        scheduler.step(-0.5)
+    with pytest.raises(TypeError, match="epoch must be a real number, got str"):
+        scheduler.step("1")  # type: ignore[arg-type]
+    assert (scheduler.state_dict(), _hyper(optimizer)) == before
+
+
+def test_a_group_added_after_the_scheduler_is_an_error() -> None:
+    optimizer = _optkern_optimizer("SGD", {})
+    scheduler = ok.ExponentialLR(optimizer, 0.9)
+    optimizer.add_param_group({"params": [np.zeros(2)], "lr": 0.5})
+    optimizer.step([np.zeros(3), np.zeros(3), np.zeros(2)])
+    with pytest.raises(ValueError, match="has 3 param groups, but the scheduler was built for 2"):
+        scheduler.step()
+    assert [g["lr"] for g in optimizer.param_groups] == [0.1, 0.03, 0.5]
+    plateau = ok.ReduceLROnPlateau(optimizer)
+    optimizer.add_param_group({"params": [np.zeros(1)]})
+    with pytest.raises(ValueError, match="has 4 param groups, but the scheduler was built for 3"):
+        plateau.step(1.0)
+    assert (plateau.best, plateau.last_epoch) == (math.inf, 0)

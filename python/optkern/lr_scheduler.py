@@ -13,7 +13,9 @@ the same values. The optimizer validates the new values at its next step.
 The recursive ("chainable") schedulers multiply the group's current lr by a factor, as torch's
 do (so ``ChainedScheduler`` composes them), with torch's arithmetic: their values equal torch's
 exactly. ``LambdaLR``, ``CosineAnnealingWarmRestarts``, ``CyclicLR`` and ``OneCycleLR`` compute
-from the base values with the functions below.
+from the base values (the last three with the helpers of the functions below), also in torch's
+order. A scheduler is built for the optimizer's param groups of the time: after
+``add_param_group`` its ``step()`` raises a ``ValueError`` (torch silently skips the new group).
 
 A textbook-style optimizer that has not seen ``update()`` yet has no param group: a scheduler then
 works on its ``defaults`` (the values its first ``update()`` starts from: ``lr``, and for momentum
@@ -31,7 +33,10 @@ Where optkern differs from torch (besides raising ``TypeError``/``ValueError`` f
 before anything is changed): ``step(epoch)`` (deprecated in torch) is offered only by
 ``CosineAnnealingWarmRestarts`` (torch's non-deprecated form) and ``ReduceLROnPlateau``;
 ``SequentialLR`` follows its documented intent where torch has open bugs (see its docstring);
-``OneCycleLR`` stepping past ``total_steps`` raises without changing ``last_epoch``.
+``OneCycleLR`` stepping past ``total_steps`` raises without changing ``last_epoch``; resumed with
+``last_epoch >= 0``, ``CosineAnnealingWarmRestarts`` (``T_mult > 1``) is in the period of step
+``last_epoch + 1`` and ``CyclicLR`` computes from ``base_lr`` at once (torch 2.13 is not, and does
+not: see those classes).
 """
 
 from __future__ import annotations
@@ -682,7 +687,7 @@ class LRScheduler:
 
     def _apply(self, epoch: int) -> None:
         """Computes everything at ``epoch`` first, then writes it."""
-        groups = _param_groups(self.optimizer)
+        groups = self._groups()
         self._write(epoch, groups, self._values(epoch, groups), self._momentums(epoch, groups))
 
     def _write(
@@ -702,6 +707,17 @@ class LRScheduler:
         self.last_epoch = epoch
         self._step_count += 1
         self._last_lr = [group["lr"] for group in groups]
+
+    def _groups(self) -> list[MutableMapping[str, Any]]:
+        """The optimizer's groups, as many as the scheduler was built for."""
+        groups = _param_groups(self.optimizer)
+        if len(groups) != len(self.base_lrs):
+            raise ValueError(
+                f"{type(self).__name__}: the optimizer has {len(groups)} param groups, but the "
+                f"scheduler was built for {len(self.base_lrs)}; build a new scheduler after "
+                "add_param_group()"
+            )
+        return groups
 
     def _warn_once(self) -> None:
         """torch's warning for a first ``scheduler.step()`` before ``optimizer.step()``."""
@@ -1001,7 +1017,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     ``step()`` counts ``T_cur`` up by one; ``step(epoch)`` sets the position from ``epoch``,
     which may be a float (``epoch + i / iters_per_epoch`` within an epoch), and sets
-    ``last_epoch`` to ``floor(epoch)``."""
+    ``last_epoch`` to ``floor(epoch)``. Resumed with ``last_epoch=k``, the constructor takes the
+    position of step k + 1 as ``step(k + 1)`` does; torch 2.13 there keeps ``T_i`` a period
+    short when ``T_mult > 1`` (k = 33, T_0 = 10, T_mult = 2: ``T_i`` 20 instead of 40)."""
 
     def __init__(
         self,
@@ -1053,7 +1071,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 t_i = self.T_i
         else:
             t_cur, t_i = epoch, self.T_0
-        groups = _param_groups(self.optimizer)
+        groups = self._groups()
         values = [_cosine(base, self.eta_min, t_cur, t_i) for base in self.base_lrs]
         self._write(math.floor(epoch), groups, values, None)
         self.T_cur, self.T_i = t_cur, t_i
@@ -1485,6 +1503,12 @@ class ReduceLROnPlateau(LRScheduler):
             ) from None
         if epoch is not None:
             epoch = _integer("epoch", epoch, where, 0)
+        groups = _param_groups(self.optimizer)
+        if len(groups) != len(self.min_lrs):
+            raise ValueError(
+                f"{where}: the optimizer has {len(groups)} param groups, but the scheduler was "
+                f"built for {len(self.min_lrs)}; build a new scheduler after add_param_group()"
+            )
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self._better(current):
             self.best = current
@@ -1494,7 +1518,6 @@ class ReduceLROnPlateau(LRScheduler):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
-        groups = _param_groups(self.optimizer)
         if self.num_bad_epochs > self.patience:
             for group, low in zip(groups, self.min_lrs, strict=True):
                 old = float(group["lr"])
