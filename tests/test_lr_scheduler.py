@@ -43,7 +43,8 @@ class _Decay:
         return self.rate
 
 
-Factory = Callable[[Any, Any], Any]
+Factory = Callable[[Any, Any], Any]  # (module, optimizer) -> scheduler
+Build = Callable[[Any], Any]  # optimizer -> scheduler
 
 # name → (optimizer class, its keywords, scheduler factory (module, optimizer) → scheduler).
 CASES: dict[str, tuple[str, dict[str, Any], Factory]] = {
@@ -411,9 +412,9 @@ def test_load_state_dict_checks_first() -> None:
 
 # ----------------------------------------------------------------------------- recorded values
 
-# Recorded from torch 2.13.0 (and equal to optkern's): lr of one group of lr 0.1 after steps
+# Recorded from torch 2.13.0 (and equal to optkern's): the lr of one group of lr 0.1 at steps
 # 0, 1, 2, ...
-RECORDED: dict[str, tuple[Factory, list[float]]] = {
+RECORDED: dict[str, tuple[Build, list[float]]] = {
     "StepLR(3, 0.5)": (
         lambda o: ok.StepLR(o, 3, 0.5),
         [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025],
@@ -450,6 +451,27 @@ RECORDED: dict[str, tuple[Factory, list[float]]] = {
         lambda o: ok.CyclicLR(o, 0.01, 0.1, 2, cycle_momentum=False),
         [0.01, 0.05500000000000001, 0.1, 0.05500000000000001, 0.01, 0.05500000000000001],
     ),
+    "MultiStepLR([2, 4, 4], 0.5)": (
+        lambda o: ok.MultiStepLR(o, [2, 4, 4], 0.5),
+        [0.1, 0.1, 0.05, 0.05, 0.0125, 0.0125],
+    ),
+    "ExponentialLR(0.5)": (lambda o: ok.ExponentialLR(o, 0.5), [0.1, 0.05, 0.025, 0.0125]),
+    "LambdaLR(1 / (e + 1))": (
+        lambda o: ok.LambdaLR(o, lambda e: 1 / (e + 1)),
+        [0.1, 0.05, 0.03333333333333333, 0.025],
+    ),
+    "MultiplicativeLR(0.5)": (
+        lambda o: ok.MultiplicativeLR(o, lambda e: 0.5),
+        [0.1, 0.05, 0.025, 0.0125],
+    ),
+    "ChainedScheduler(ConstantLR(0.5, 3), ExponentialLR(0.9))": (
+        lambda o: ok.ChainedScheduler([ok.ConstantLR(o, 0.5, 3), ok.ExponentialLR(o, 0.9)]),
+        [0.05, 0.045000000000000005, 0.04050000000000001, 0.07290000000000002, 0.06561000000000002],
+    ),
+    "SequentialLR(ConstantLR(0.5, 10), ExponentialLR(0.5), [3])": (
+        lambda o: ok.SequentialLR(o, [ok.ConstantLR(o, 0.5, 10), ok.ExponentialLR(o, 0.5)], [3]),
+        [0.05, 0.05, 0.05, 0.1, 0.05, 0.025],
+    ),
     "OneCycleLR(1.0, total_steps=6)": (
         lambda o: ok.OneCycleLR(o, 1.0, total_steps=6, cycle_momentum=False),
         [
@@ -474,6 +496,39 @@ def test_recorded_values(case: str) -> None:
         optimizer.step([np.zeros(2)])
         scheduler.step()
         got.append(optimizer.param_groups[0]["lr"])
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("factory", "expected"),
+    [
+        (
+            lambda o: ok.OneCycleLR(o, 1.0, total_steps=6),
+            [
+                0.95,
+                0.8505584586887436,
+                0.8688255099070633,
+                0.9037365046793212,
+                0.9366525935914912,
+                0.95,
+            ],
+        ),
+        (
+            lambda o: ok.CyclicLR(o, 0.01, 0.1, 2),
+            [0.9, 0.8500000000000001, 0.8, 0.8500000000000001, 0.9, 0.8500000000000001],
+        ),
+    ],
+    ids=["OneCycleLR", "CyclicLR"],
+)
+def test_recorded_momentum(factory: Build, expected: list[float]) -> None:
+    """Recorded from torch 2.13.0: SGD's momentum under the cycling schedulers."""
+    optimizer = optkern.SGD([np.zeros(2)], lr=0.1, momentum=0.9)
+    scheduler = factory(optimizer)
+    got = [optimizer.param_groups[0]["momentum"]]
+    for _ in range(len(expected) - 1):
+        optimizer.step([np.zeros(2)])
+        scheduler.step()
+        got.append(optimizer.param_groups[0]["momentum"])
     assert got == expected
 
 
@@ -527,7 +582,7 @@ def test_sequential_last_epoch_resumes_where_a_fresh_run_is() -> None:
 def test_functions_agree_with_the_classes() -> None:
     """The closed forms against the recursive classes, within 1e-12 relative: products of
     per-step factors round differently from the closed form."""
-    pairs: list[tuple[Callable[[float], float], Factory]] = [
+    pairs: list[tuple[Callable[[float], float], Build]] = [
         (ok.step_schedule(0.1, 7, 0.5), lambda o: ok.StepLR(o, 7, 0.5)),
         (
             ok.multistep_schedule(0.1, [3, 10, 10], 0.5),
