@@ -897,6 +897,18 @@ def test_torch_optimizer_is_a_type_error(torch: Any) -> None:
     assert "initial_lr" not in opt.param_groups[0]
 
 
+def test_chained_scheduler_arguments() -> None:
+    with pytest.raises(ValueError, match="ChainedScheduler: schedulers must not be empty"):
+        ok.ChainedScheduler([])
+    with pytest.raises(TypeError, match="schedulers must be a list of schedulers, got int"):
+        ok.ChainedScheduler(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"schedulers\[0\] must be an optkern.lr_scheduler"):
+        ok.ChainedScheduler(["StepLR"])  # type: ignore[list-item]
+    optimizer = _optkern_optimizer("SGD", {})
+    with pytest.raises(ValueError, match=r"schedulers\[0\] belongs to another optimizer"):
+        ok.ChainedScheduler([ok.StepLR(optimizer, 2)], optimizer=_optkern_optimizer("SGD", {}))
+
+
 def test_plateau_metric_must_be_a_number() -> None:
     scheduler = ok.ReduceLROnPlateau(optkern.SGD([np.zeros(2)], lr=0.1))
     with pytest.raises(TypeError, match="metrics must be a number, got str"):

@@ -1420,10 +1420,12 @@ class ChainedScheduler(_Composite):
     ) -> None:
         where = type(self).__name__
         if optimizer is None:
-            first = next(iter(schedulers), None) if isinstance(schedulers, Sequence) else None
-            optimizer = getattr(first, "optimizer", None)  # checked just below
+            first = schedulers[0] if isinstance(schedulers, Sequence) and schedulers else None
+            if not isinstance(first, LRScheduler):
+                self._children(schedulers, None, where)  # raises, naming what is wrong
+                raise AssertionError("unreachable")
+            optimizer = first.optimizer
         _check_optimizer(optimizer, where)
-        assert optimizer is not None
         self._schedulers = self._children(schedulers, optimizer, where)
         self._setup(optimizer, -1, where)
         self.last_epoch = 0
