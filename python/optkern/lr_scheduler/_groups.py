@@ -1,0 +1,149 @@
+"""Param-group plumbing of the schedulers: the groups a scheduler changes (an unbound
+textbook-style optimizer's defaults included), per-group arguments, the transaction that
+restores the groups on an error, momentum cycling and ``mark_step_skipped``."""
+
+from __future__ import annotations
+
+import copy
+import types
+import weakref
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from ..optimizer import Optimizer
+
+# Keys a scheduler adds to the group of a textbook-style optimizer that has no group yet, kept
+# here until its first update() makes one.
+_UNBOUND_EXTRAS: weakref.WeakKeyDictionary[Optimizer, dict[str, Any]] = weakref.WeakKeyDictionary()
+# Steps a loss scaler skipped, per optimizer (see mark_step_skipped).
+_SKIPPED: weakref.WeakKeyDictionary[Optimizer, int] = weakref.WeakKeyDictionary()
+
+
+def mark_step_skipped(optimizer: Optimizer) -> None:
+    """Record that ``optimizer.step()`` was skipped on purpose (a loss scaler found inf/NaN
+    gradients): a scheduler then counts it as a step for its "scheduler.step() before
+    optimizer.step()" warning. A future ``GradScaler`` calls this where it skips a step."""
+    _check_optimizer(optimizer, "mark_step_skipped")
+    _SKIPPED[optimizer] = _SKIPPED.get(optimizer, 0) + 1
+
+
+class _UnboundGroup(MutableMapping[str, Any]):
+    """The one param group of a textbook-style optimizer before its first ``update()``: its
+    hyperparameters are the optimizer's defaults (and a pending checkpoint's group), other keys
+    are kept in ``_UNBOUND_EXTRAS``."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self._optimizer = optimizer
+        self._extras = _UNBOUND_EXTRAS.setdefault(optimizer, {})
+
+    def _hyper(self) -> dict[str, Any]:
+        pending = self._optimizer._pending
+        return pending["param_groups"][0] if pending is not None else self._optimizer.defaults
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._optimizer.defaults:
+            return self._hyper()[key]
+        return self._extras[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        optimizer = self._optimizer
+        if key not in optimizer.defaults:
+            self._extras[key] = value
+            return
+        optimizer.defaults[key] = value
+        if optimizer._pending is not None:
+            optimizer._pending["param_groups"][0][key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._extras[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._optimizer.defaults
+        yield from self._extras
+
+    def __len__(self) -> int:
+        return len(self._optimizer.defaults) + len(self._extras)
+
+
+def _check_optimizer(optimizer: Any, where: str) -> None:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"{where}: optimizer must be an optkern optimizer (optkern.Optimizer), got "
+            f"{type(optimizer).__module__}.{type(optimizer).__qualname__}"
+        )
+
+
+def _param_groups(optimizer: Optimizer) -> list[MutableMapping[str, Any]]:
+    """The groups a scheduler changes (see the module docstring for the unbound case)."""
+    groups = optimizer.param_groups
+    if groups:
+        extras = _UNBOUND_EXTRAS.pop(optimizer, None)
+        if extras:  # bound since: the kept keys go into its group
+            for key, value in extras.items():
+                groups[0].setdefault(key, value)
+        return list(groups)
+    return [_UnboundGroup(optimizer)]
+
+
+def _per_group(name: str, value: Any, count: int, where: str) -> list[Any]:
+    """``value`` for every group: a list or tuple of one per group, or one for all."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != count:
+            raise ValueError(
+                f"{where}: expected {count} values for {name} (one per param group), got "
+                f"{len(value)}"
+            )
+        return list(value)
+    return [value] * count
+
+
+class _Transaction:
+    """Restores the groups' keys if the block raises: a failed constructor or step leaves the
+    optimizer as it was."""
+
+    def __init__(self, groups: list[MutableMapping[str, Any]]) -> None:
+        self._groups = groups
+        self._saved = [dict(group) for group in groups]
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            return
+        for group, saved in zip(self._groups, self._saved, strict=True):
+            for key in [k for k in group if k not in saved]:
+                del group[key]
+            for key, value in saved.items():
+                if key not in group or group[key] is not value:
+                    group[key] = value
+
+
+def _momentum_key(optimizer: Optimizer, where: str) -> str:
+    if "betas" in optimizer.defaults:
+        return "betas"
+    if "momentum" in optimizer.defaults:
+        return "momentum"
+    raise ValueError(
+        f"{where}: cycle_momentum=True needs an optimizer with 'momentum' or 'betas' (beta1 is "
+        f"cycled); {type(optimizer).__name__} has {sorted(optimizer.defaults)}: pass "
+        "cycle_momentum=False"
+    )
+
+
+def _set_momentum(group: MutableMapping[str, Any], key: str, value: float) -> None:
+    if key == "betas":
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+def _functions_state(functions: list[Any]) -> list[dict[str, Any] | None]:
+    """Callable objects are saved by their ``__dict__``; plain functions are not saved."""
+    return [
+        None
+        if isinstance(f, (types.FunctionType, types.BuiltinFunctionType, types.MethodType))
+        or not hasattr(f, "__dict__")
+        else copy.deepcopy(vars(f))
+        for f in functions
+    ]
