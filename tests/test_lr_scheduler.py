@@ -941,3 +941,36 @@ def test_a_group_added_after_the_scheduler_is_an_error() -> None:
     with pytest.raises(ValueError, match="has 4 param groups, but the scheduler was built for 3"):
         plateau.step(1.0)
     assert (plateau.best, plateau.last_epoch) == (math.inf, 0)
+
+
+def _no_arrays_or_optimizer(value: Any) -> None:
+    assert not isinstance(value, (np.ndarray, optkern.Optimizer)), type(value)
+    if isinstance(value, dict):
+        for item in value.values():
+            _no_arrays_or_optimizer(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _no_arrays_or_optimizer(item)
+
+
+@pytest.mark.parametrize("kind", ["SequentialLR", "ChainedScheduler"])
+def test_a_composite_state_dict_does_not_copy_the_optimizer(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    optimizer = _optkern_optimizer("Adam", {})
+    children = [ok.ConstantLR(optimizer), ok.ExponentialLR(optimizer, 0.9)]
+    if kind == "SequentialLR":
+        scheduler: ok.LRScheduler = ok.SequentialLR(optimizer, children, milestones=[3])
+    else:
+        scheduler = ok.ChainedScheduler(children)
+    optimizer.step([np.zeros(3), np.zeros(3)])
+    scheduler.step()
+
+    def refuse(self: Any, memo: Any = None) -> Any:
+        raise AssertionError("the optimizer was deep-copied")
+
+    monkeypatch.setattr(type(optimizer), "__deepcopy__", refuse, raising=False)
+    state = scheduler.state_dict()
+    _no_arrays_or_optimizer(state)
+    scheduler.load_state_dict(state)
+    assert scheduler.state_dict() == state

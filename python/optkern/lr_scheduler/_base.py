@@ -178,6 +178,14 @@ class LRScheduler:
         state["scheduler"] = type(self).__name__
         return state
 
+    def _state_keys(self) -> set[str]:
+        """The keys of ``state_dict()``, without building it (nothing is copied)."""
+        keys = {k for k in vars(self) if k not in self._not_saved and k != self._functions}
+        if self._functions is not None:
+            keys.add(self._functions)
+        keys.add("scheduler")
+        return keys
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()`` of the same class (checked first: nothing changes on
         error)."""
@@ -189,7 +197,7 @@ class LRScheduler:
                 f"{where}: the state dict is of {state_dict.get('scheduler')!r}, not "
                 f"{type(self).__name__!r}"
             )
-        expected, given = set(self.state_dict()), set(state_dict)
+        expected, given = self._state_keys(), set(state_dict)
         if given != expected:
             raise ValueError(
                 f"{where}: keys differ: missing {sorted(expected - given)}, unexpected "

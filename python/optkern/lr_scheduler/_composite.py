@@ -19,6 +19,8 @@ class _Composite(LRScheduler):
     """What SequentialLR and ChainedScheduler share: child schedulers of one optimizer."""
 
     _schedulers: list[LRScheduler]
+    #: The children (which hold the optimizer) are saved by their own state dicts.
+    _not_saved: frozenset[str] = frozenset({"optimizer", "_schedulers"})
 
     def _children(self, schedulers: Any, optimizer: Any, where: str) -> list[LRScheduler]:
         if isinstance(schedulers, LRScheduler) or not isinstance(schedulers, Sequence):
@@ -47,6 +49,9 @@ class _Composite(LRScheduler):
         state["_schedulers"] = [child.state_dict() for child in self._schedulers]
         state["scheduler"] = type(self).__name__
         return state
+
+    def _state_keys(self) -> set[str]:
+        return super()._state_keys() | {"_schedulers"}
 
     def _load(self, state_dict: dict[str, Any], where: str) -> None:
         saved = state_dict["_schedulers"]
