@@ -974,3 +974,41 @@ def test_a_composite_state_dict_does_not_copy_the_optimizer(
     _no_arrays_or_optimizer(state)
     scheduler.load_state_dict(state)
     assert scheduler.state_dict() == state
+
+
+def test_a_failing_composite_step_changes_nothing() -> None:
+    optimizer = _optkern_optimizer("SGD", {})
+    chained = ok.ChainedScheduler(
+        [
+            ok.ExponentialLR(optimizer, 0.5),
+            ok.OneCycleLR(optimizer, 0.1, total_steps=3, cycle_momentum=False),
+        ]
+    )
+    with pytest.raises(ValueError):
+        for _ in range(10):
+            optimizer.step(_grads(optimizer))
+            chained.step()
+    before = (chained.state_dict(), _hyper(optimizer))
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            chained.step()
+        assert (chained.state_dict(), _hyper(optimizer)) == before
+
+    optimizer = _optkern_optimizer("SGD", {})
+    sequential = ok.SequentialLR(
+        optimizer,
+        [
+            ok.ConstantLR(optimizer, total_iters=1),
+            ok.OneCycleLR(optimizer, 0.1, total_steps=3, cycle_momentum=False),
+        ],
+        milestones=[1],
+    )
+    with pytest.raises(ValueError):
+        for _ in range(10):
+            optimizer.step(_grads(optimizer))
+            sequential.step()
+    before = (sequential.state_dict(), _hyper(optimizer))
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            sequential.step()
+        assert (sequential.state_dict(), _hyper(optimizer)) == before

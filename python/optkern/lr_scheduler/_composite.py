@@ -15,6 +15,17 @@ from ._plateau import ReduceLROnPlateau
 from .schedules import _milestones
 
 
+def _snapshot(scheduler: LRScheduler) -> list[tuple[LRScheduler, dict[str, Any]]]:
+    """The attributes of ``scheduler`` and of its children (recursively), copied so that they can
+    be put back; the optimizer, the children and user callables are kept by reference."""
+    kept = ("optimizer", "_schedulers", scheduler._functions)
+    attributes = {k: v if k in kept else copy.deepcopy(v) for k, v in vars(scheduler).items()}
+    saved = [(scheduler, attributes)]
+    for child in getattr(scheduler, "_schedulers", []):
+        saved.extend(_snapshot(child))
+    return saved
+
+
 class _Composite(LRScheduler):
     """What SequentialLR and ChainedScheduler share: child schedulers of one optimizer."""
 
@@ -65,6 +76,22 @@ class _Composite(LRScheduler):
             if key not in ("scheduler", "_schedulers"):
                 setattr(self, key, copy.deepcopy(value))
 
+    def _advance(self) -> None:
+        """One step of the children, all or nothing: on an error every child, the composite
+        and the groups' keys are as before."""
+        saved = _snapshot(self)
+        with _Transaction(_param_groups(self.optimizer)):
+            try:
+                self._step_children()
+            except BaseException:
+                for scheduler, attributes in saved:
+                    vars(scheduler).clear()
+                    vars(scheduler).update(attributes)
+                raise
+
+    def _step_children(self) -> None:
+        raise NotImplementedError
+
     def _write_last(self) -> None:
         self._last_lr = [g["lr"] for g in _param_groups(self.optimizer)]
 
@@ -112,7 +139,7 @@ class SequentialLR(_Composite):
             self._write_last()
         self._start_counting()
 
-    def _advance(self) -> None:
+    def _step_children(self) -> None:
         self.last_epoch += 1
         index = bisect.bisect_right(self._milestones, self.last_epoch)
         child = self._schedulers[index]
@@ -150,7 +177,7 @@ class ChainedScheduler(_Composite):
         self._write_last()
         self._start_counting()
 
-    def _advance(self) -> None:
+    def _step_children(self) -> None:
         for child in self._schedulers:
             child._advance()
         self.last_epoch += 1
