@@ -1012,3 +1012,25 @@ def test_a_failing_composite_step_changes_nothing() -> None:
         with pytest.raises(ValueError):
             sequential.step()
         assert (sequential.state_dict(), _hyper(optimizer)) == before
+
+
+def test_values_the_optimizer_refuses_are_refused_by_the_scheduler() -> None:
+    sgd = _optkern_optimizer("SGD", {"momentum": 0.9, "nesterov": True})
+    before = _hyper(sgd)
+    with pytest.raises(ValueError, match=r"CyclicLR: would set param_groups\[0\] momentum=0\.0"):
+        ok.CyclicLR(sgd, 0.01, 0.1, base_momentum=0.0)
+    adam = _optkern_optimizer("Adam", {})
+    with pytest.raises(ValueError, match=r"OneCycleLR: would set param_groups\[0\] betas=\(1\.5"):
+        ok.OneCycleLR(adam, 0.1, total_steps=10, max_momentum=1.5)
+    with pytest.raises(ValueError, match="eta_min must be >= 0"):
+        ok.CosineAnnealingLR(sgd, 10, eta_min=-0.01)
+    assert _hyper(sgd) == before
+    for bad in (-1.0, math.nan):
+        optimizer = _optkern_optimizer("SGD", {})
+        scheduler = ok.LambdaLR(optimizer, lambda epoch, b=bad: 1.0 if epoch == 0 else b)
+        optimizer.step(_grads(optimizer))
+        scheduler._checked = True  # the warning's flag, set by the first step()
+        state, groups = scheduler.state_dict(), _hyper(optimizer)
+        with pytest.raises(ValueError, match=r"LambdaLR: would set param_groups\[0\] lr=.*SGD"):
+            scheduler.step()
+        assert (scheduler.state_dict(), _hyper(optimizer)) == (state, groups)

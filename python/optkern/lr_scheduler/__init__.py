@@ -8,7 +8,8 @@ step 0; ``step()`` moves to the next step and writes the groups' ``lr`` (and ``m
 ``betas[0]`` for ``CyclicLR`` and ``OneCycleLR``); ``get_last_lr()`` gives the lrs last written;
 ``state_dict()`` / ``load_state_dict()`` save and restore the scheduler (together with the
 optimizer's own checkpoint, which holds the groups' values) so that a resumed run continues with
-the same values. The optimizer validates the new values at its next step.
+the same values. The new values are checked by the optimizer's rules before anything is
+written (a ``ValueError`` naming the scheduler, where torch would train on with a negative lr).
 
 The recursive ("chainable") schedulers multiply the group's current lr by a factor, as torch's
 do (so ``ChainedScheduler`` composes them), with torch's arithmetic: their values equal torch's

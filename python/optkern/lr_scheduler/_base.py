@@ -15,7 +15,8 @@ from ._groups import (
     _functions_state,
     _momentum_key,
     _param_groups,
-    _set_momentum,
+    _check_values,
+    _momentum_value,
     _Transaction,
 )
 
@@ -111,13 +112,15 @@ class LRScheduler:
         values: list[float],
         momentums: list[float] | None,
     ) -> None:
+        updates: list[dict[str, Any]] = [{"lr": value} for value in values]
+        if momentums is not None:
+            key = _momentum_key(self.optimizer, type(self).__name__)
+            for group, update, momentum in zip(groups, updates, momentums, strict=True):
+                update[key] = _momentum_value(group, key, momentum)
+        _check_values(self.optimizer, groups, updates, type(self).__name__)
         with _Transaction(groups):
-            for group, value in zip(groups, values, strict=True):
-                group["lr"] = value
-            if momentums is not None:
-                key = _momentum_key(self.optimizer, type(self).__name__)
-                for group, momentum in zip(groups, momentums, strict=True):
-                    _set_momentum(group, key, momentum)
+            for group, update in zip(groups, updates, strict=True):
+                group.update(update)
         self.last_epoch = epoch
         self._step_count += 1
         self._last_lr = [group["lr"] for group in groups]

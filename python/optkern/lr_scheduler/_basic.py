@@ -205,7 +205,7 @@ class CosineAnnealingLR(LRScheduler):
     ) -> None:
         where = type(self).__name__
         self.T_max = _integer("T_max", T_max, where, 1)
-        self.eta_min = _real("eta_min", eta_min, where)
+        self.eta_min = _non_negative("eta_min", eta_min, where)
         super().__init__(optimizer, last_epoch)
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:

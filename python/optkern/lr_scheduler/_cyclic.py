@@ -11,6 +11,8 @@ from ._base import LRScheduler
 from ._checks import _integer, _non_negative, _real
 from ._groups import (
     _check_optimizer,
+    _check_values,
+    _momentum_value,
     _momentum_key,
     _param_groups,
     _per_group,
@@ -29,6 +31,20 @@ from .schedules import (
     _restart_position,
 )
 
+
+
+def _check_momentums(
+    optimizer: Optimizer,
+    groups: list[MutableMapping[str, Any]],
+    key: str,
+    lows: list[float],
+    highs: list[float],
+    where: str,
+) -> None:
+    """The momentums a cycle goes through, at both ends, checked by the optimizer's rules."""
+    for ends in (lows, highs):
+        updates = [{key: _momentum_value(g, key, m)} for g, m in zip(groups, ends, strict=True)]
+        _check_values(optimizer, groups, updates, where)
 
 class CosineAnnealingWarmRestarts(LRScheduler):
     """SGDR: ``eta_min + (initial_lr − eta_min)·(1 + cos(π·T_cur/T_i))/2``, restarting when
@@ -52,7 +68,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_0 = _integer("T_0", T_0, where, 1)
         self.T_i: float = self.T_0
         self.T_mult = _integer("T_mult", T_mult, where, 1)
-        self.eta_min = _real("eta_min", eta_min, where)
+        self.eta_min = _non_negative("eta_min", eta_min, where)
         _integer("last_epoch", last_epoch, where, -1)
         self.T_cur: float = 0
         super().__init__(optimizer, last_epoch)
@@ -160,6 +176,7 @@ class CyclicLR(LRScheduler):
                 _non_negative(f"max_momentum[{i}]", v, where)
                 for i, v in enumerate(_per_group("max_momentum", max_momentum, count, where))
             ]
+            _check_momentums(optimizer, groups, key, self.base_momentums, self.max_momentums, where)
         self._setup(optimizer, last_epoch, where)
         with _Transaction(groups):
             if last_epoch == -1:
@@ -269,6 +286,7 @@ class OneCycleLR(LRScheduler):
                 _non_negative(f"base_momentum[{i}]", v, where)
                 for i, v in enumerate(_per_group("base_momentum", base_momentum, count, where))
             ]
+            _check_momentums(optimizer, groups, key, lows, highs, where)
         self._setup(optimizer, last_epoch, where)
         with _Transaction(groups):
             if last_epoch == -1:

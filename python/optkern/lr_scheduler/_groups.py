@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import types
 import weakref
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from ..optimizer import Optimizer
@@ -131,11 +131,34 @@ def _momentum_key(optimizer: Optimizer, where: str) -> str:
     )
 
 
+def _momentum_value(group: Mapping[str, Any], key: str, value: float) -> Any:
+    """What ``group[key]`` becomes when its momentum (or beta1) is ``value``."""
+    return (value, *group["betas"][1:]) if key == "betas" else value
+
+
 def _set_momentum(group: MutableMapping[str, Any], key: str, value: float) -> None:
-    if key == "betas":
-        group["betas"] = (value, *group["betas"][1:])
-    else:
-        group["momentum"] = value
+    group[key] = _momentum_value(group, key, value)
+
+
+def _check_values(
+    optimizer: Optimizer,
+    groups: list[MutableMapping[str, Any]],
+    updates: list[dict[str, Any]],
+    where: str,
+) -> None:
+    """Checks each group with ``updates`` applied (on a copy) by the optimizer's own rules, so
+    that a scheduler never writes a value the optimizer's next step would refuse."""
+    for i, (group, update) in enumerate(zip(groups, updates, strict=True)):
+        trial = dict(group)
+        trial.update(update)
+        try:
+            optimizer._check_hyperparameters(trial, f"param_groups[{i}]")
+        except (TypeError, ValueError) as error:
+            shown = ", ".join(f"{k}={v!r}" for k, v in update.items())
+            raise ValueError(
+                f"{where}: would set param_groups[{i}] {shown}, which "
+                f"{type(optimizer).__name__} refuses: {error}"
+            ) from None
 
 
 def _functions_state(functions: list[Any]) -> list[dict[str, Any] | None]:
