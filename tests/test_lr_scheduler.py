@@ -1034,3 +1034,33 @@ def test_values_the_optimizer_refuses_are_refused_by_the_scheduler() -> None:
         with pytest.raises(ValueError, match=r"LambdaLR: would set param_groups\[0\] lr=.*SGD"):
             scheduler.step()
         assert (scheduler.state_dict(), _hyper(optimizer)) == (state, groups)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_textbook_optimizer_copied_before_its_first_update_keeps_the_schedule(how: str) -> None:
+    import pickle
+
+    optimizer = textbook.Momentum(lr=0.1)
+    scheduler = ok.OneCycleLR(optimizer, 0.5, total_steps=10)
+    if how == "deepcopy":
+        optimizer, scheduler = copy.deepcopy((optimizer, scheduler))
+    else:
+        optimizer, scheduler = pickle.loads(pickle.dumps((optimizer, scheduler)))
+    weights = np.ones(3)
+    optimizer.update({"W": weights}, {"W": np.ones(3)})
+    assert optimizer.param_groups[0]["initial_lr"] == 0.02
+    scheduler.step()
+    assert scheduler.get_last_lr() == [optimizer.lr]
+
+
+def test_a_textbook_checkpoint_right_after_the_first_update_resumes(tmp_path: Any) -> None:
+    optimizer = textbook.SGD(lr=0.1)
+    scheduler = ok.StepLR(optimizer, 1, gamma=0.5)
+    optimizer.update({"W": np.ones(3)}, {"W": np.ones(3)})
+    assert optimizer.param_groups[0]["initial_lr"] == 0.1
+    path = str(tmp_path / "opt.npz")
+    optimizer.save_state(path)
+    resumed = textbook.SGD(lr=0.1)
+    resumed.load_state(path)
+    again = ok.StepLR(resumed, 1, gamma=0.5, last_epoch=scheduler.last_epoch)
+    assert again.get_last_lr() == [0.05]

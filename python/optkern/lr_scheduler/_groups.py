@@ -12,9 +12,6 @@ from typing import Any
 
 from ..optimizer import Optimizer
 
-# Keys a scheduler adds to the group of a textbook-style optimizer that has no group yet, kept
-# here until its first update() makes one.
-_UNBOUND_EXTRAS: weakref.WeakKeyDictionary[Optimizer, dict[str, Any]] = weakref.WeakKeyDictionary()
 # Steps a loss scaler skipped, per optimizer (see mark_step_skipped).
 _SKIPPED: weakref.WeakKeyDictionary[Optimizer, int] = weakref.WeakKeyDictionary()
 
@@ -30,39 +27,58 @@ def mark_step_skipped(optimizer: Optimizer) -> None:
 class _UnboundGroup(MutableMapping[str, Any]):
     """The one param group of a textbook-style optimizer before its first ``update()``: its
     hyperparameters are the optimizer's defaults (and a pending checkpoint's group), other keys
-    are kept in ``_UNBOUND_EXTRAS``."""
+    are kept in the optimizer's ``_unbound_group_keys`` (copied and pickled with it), which its
+    first ``update()`` puts into the group it makes."""
 
     def __init__(self, optimizer: Optimizer) -> None:
         self._optimizer = optimizer
-        self._extras = _UNBOUND_EXTRAS.setdefault(optimizer, {})
+        self._extras = optimizer._unbound_group_keys
 
     def _hyper(self) -> dict[str, Any]:
         pending = self._optimizer._pending
         return pending["param_groups"][0] if pending is not None else self._optimizer.defaults
 
+    def _loaded(self) -> dict[str, Any]:
+        """The pending checkpoint's group (its other keys too), or an empty dict."""
+        pending = self._optimizer._pending
+        return pending["param_groups"][0] if pending is not None else {}
+
     def __getitem__(self, key: str) -> Any:
         if key in self._optimizer.defaults:
             return self._hyper()[key]
-        return self._extras[key]
+        if key in self._extras:
+            return self._extras[key]
+        loaded = self._loaded()
+        if key != "params" and key in loaded:
+            return loaded[key]
+        raise KeyError(key)
 
     def __setitem__(self, key: str, value: Any) -> None:
         optimizer = self._optimizer
-        if key not in optimizer.defaults:
+        if key in optimizer.defaults:
+            optimizer.defaults[key] = value
+        else:
             self._extras[key] = value
-            return
-        optimizer.defaults[key] = value
         if optimizer._pending is not None:
             optimizer._pending["param_groups"][0][key] = value
 
     def __delitem__(self, key: str) -> None:
-        del self._extras[key]
+        found = self._extras.pop(key, None) is not None or key in self._loaded()
+        self._loaded().pop(key, None)
+        if not found:
+            raise KeyError(key)
+
+    def _other_keys(self) -> list[str]:
+        defaults = self._optimizer.defaults
+        loaded = [k for k in self._loaded() if k != "params" and k not in defaults]
+        return [*self._extras, *(k for k in loaded if k not in self._extras)]
 
     def __iter__(self) -> Iterator[str]:
         yield from self._optimizer.defaults
-        yield from self._extras
+        yield from self._other_keys()
 
     def __len__(self) -> int:
-        return len(self._optimizer.defaults) + len(self._extras)
+        return len(self._optimizer.defaults) + len(self._other_keys())
 
 
 def _check_optimizer(optimizer: Any, where: str) -> None:
@@ -77,10 +93,11 @@ def _param_groups(optimizer: Optimizer) -> list[MutableMapping[str, Any]]:
     """The groups a scheduler changes (see the module docstring for the unbound case)."""
     groups = optimizer.param_groups
     if groups:
-        extras = _UNBOUND_EXTRAS.pop(optimizer, None)
-        if extras:  # bound since: the kept keys go into its group
+        extras = optimizer._unbound_group_keys
+        if extras:  # bound since (update() put them into its group; a loaded group may lack them)
             for key, value in extras.items():
                 groups[0].setdefault(key, value)
+            optimizer._unbound_group_keys = {}
         return list(groups)
     return [_UnboundGroup(optimizer)]
 
