@@ -722,7 +722,7 @@ def test_textbook_optimizer_before_and_after_binding() -> None:
     np.testing.assert_array_equal(params["W"], np.ones(3) - sum(lrs))
 
 
-def test_textbook_momentum_cycled_and_adam_refused() -> None:
+def test_textbook_momentum_cycled_and_sgd_refused() -> None:
     opt = textbook.Momentum(lr=0.01)
     scheduler = ok.OneCycleLR(opt, 0.1, total_steps=10)
     assert (opt.lr, opt.momentum) == (ok.one_cycle_schedule(0.1, 10)(0), 0.95)
@@ -730,8 +730,8 @@ def test_textbook_momentum_cycled_and_adam_refused() -> None:
     scheduler.step()
     assert opt.param_groups[0]["max_lr"] == 0.1
     assert opt.momentum < 0.95
-    with pytest.raises(ValueError, match=r"'momentum' or 'betas'.*cycle_momentum=False"):
-        ok.OneCycleLR(textbook.Adam(), 0.1, total_steps=10)
+    with pytest.raises(ValueError, match=r"'momentum', 'betas'.*cycle_momentum=False"):
+        ok.OneCycleLR(textbook.SGD(), 0.1, total_steps=10)
     adam = textbook.Adam()
     ok.OneCycleLR(adam, 0.1, total_steps=10, cycle_momentum=False)
     assert adam.lr == ok.one_cycle_schedule(0.1, 10)(0)
@@ -1064,3 +1064,15 @@ def test_a_textbook_checkpoint_right_after_the_first_update_resumes(tmp_path: An
     resumed.load_state(path)
     again = ok.StepLR(resumed, 1, gamma=0.5, last_epoch=scheduler.last_epoch)
     assert again.get_last_lr() == [0.05]
+
+
+def test_textbook_adam_cycles_beta1() -> None:
+    optimizer = textbook.Adam(lr=0.01)
+    scheduler = ok.OneCycleLR(optimizer, 0.1, total_steps=10)
+    assert optimizer.defaults["beta1"] == 0.95
+    optimizer.update({"W": np.ones(3)}, {"W": np.ones(3)})
+    scheduler.step()
+    assert 0.85 < optimizer.param_groups[0]["beta1"] < 0.95
+    assert optimizer.param_groups[0]["beta2"] == 0.999
+    cyclic = ok.CyclicLR(textbook.Adam(), 0.001, 0.01, base_momentum=0.5, max_momentum=0.6)
+    assert cyclic.optimizer.defaults["beta1"] == 0.6

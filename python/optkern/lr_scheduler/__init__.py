@@ -5,7 +5,7 @@ step count (optax style).
 A scheduler works on the optimizer's torch-style ``param_groups``: the constructor sets each
 group's ``initial_lr`` (unless resuming with ``last_epoch >= 0``, which requires it) and applies
 step 0; ``step()`` moves to the next step and writes the groups' ``lr`` (and ``momentum`` or
-``betas[0]`` for ``CyclicLR`` and ``OneCycleLR``); ``get_last_lr()`` gives the lrs last written;
+``betas[0]``, or textbook Adam's ``beta1``, for ``CyclicLR`` and ``OneCycleLR``); ``get_last_lr()`` gives the lrs last written;
 ``state_dict()`` / ``load_state_dict()`` save and restore the scheduler (together with the
 optimizer's own checkpoint, which holds the groups' values) so that a resumed run continues with
 the same values. The new values are checked by the optimizer's rules before anything is

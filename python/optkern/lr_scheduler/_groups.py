@@ -139,11 +139,13 @@ class _Transaction:
 def _momentum_key(optimizer: Optimizer, where: str) -> str:
     if "betas" in optimizer.defaults:
         return "betas"
+    if "beta1" in optimizer.defaults:  # textbook Adam
+        return "beta1"
     if "momentum" in optimizer.defaults:
         return "momentum"
     raise ValueError(
-        f"{where}: cycle_momentum=True needs an optimizer with 'momentum' or 'betas' (beta1 is "
-        f"cycled); {type(optimizer).__name__} has {sorted(optimizer.defaults)}: pass "
+        f"{where}: cycle_momentum=True needs an optimizer with 'momentum', 'betas' (betas[0] "
+        f"is cycled) or 'beta1'; {type(optimizer).__name__} has {sorted(optimizer.defaults)}: pass "
         "cycle_momentum=False"
     )
 
