@@ -1076,3 +1076,18 @@ def test_textbook_adam_cycles_beta1() -> None:
     assert optimizer.param_groups[0]["beta2"] == 0.999
     cyclic = ok.CyclicLR(textbook.Adam(), 0.001, 0.01, base_momentum=0.5, max_momentum=0.6)
     assert cyclic.optimizer.defaults["beta1"] == 0.6
+
+
+def test_the_public_classes_and_functions_name_the_public_module() -> None:
+    import pickle
+
+    for name in ok.__all__:
+        value = getattr(ok, name)
+        if isinstance(value, type) or hasattr(value, "__code__"):
+            assert value.__module__ == "optkern.lr_scheduler", name
+    data = pickle.dumps(ok.StepLR)
+    assert b"optkern.lr_scheduler" in data and b"_basic" not in data
+    scheduler = ok.StepLR(_optkern_optimizer("SGD", {}), 2)
+    data = pickle.dumps(scheduler)
+    assert b"_basic" not in data
+    assert type(pickle.loads(data)) is ok.StepLR
