@@ -1091,3 +1091,16 @@ def test_the_public_classes_and_functions_name_the_public_module() -> None:
     data = pickle.dumps(scheduler)
     assert b"_basic" not in data
     assert type(pickle.loads(data)) is ok.StepLR
+
+
+@pytest.mark.parametrize("kind", ["LambdaLR", "MultiplicativeLR"])
+@pytest.mark.parametrize("bad", ["0.5", np.array([0.5]), True])
+def test_a_lambda_must_return_a_real_number(kind: str, bad: Any) -> None:
+    optimizer = _optkern_optimizer("SGD", {})
+    scheduler = getattr(ok, kind)(optimizer, [lambda e: 1.0, lambda e, b=bad: 1.0 if e == 0 else b])
+    optimizer.step(_grads(optimizer))
+    scheduler._checked = True
+    before = (scheduler.state_dict(), _hyper(optimizer))
+    with pytest.raises(TypeError, match=r"lr_lambda of param_groups\[1\] returned"):
+        scheduler.step()
+    assert (scheduler.state_dict(), _hyper(optimizer)) == before

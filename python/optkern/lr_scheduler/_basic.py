@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
@@ -23,6 +24,17 @@ def _lambdas(lr_lambda: Any, count: int, where: str) -> list[Callable[[int], flo
     return functions
 
 
+def _factor(function: Callable[[int], float], epoch: int, index: int, where: str) -> float:
+    """``function(epoch)``, which must be a real number (not a bool)."""
+    value = function(epoch)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{where}: the lr_lambda of param_groups[{index}] returned {type(value).__name__} "
+            f"{value!r} at epoch {epoch}; it must return a real number"
+        )
+    return value
+
+
 class LambdaLR(LRScheduler):
     """``lr = initial_lr · lr_lambda(epoch)``, ``lr_lambda`` one function or one per group."""
 
@@ -40,7 +52,10 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
-        return [base * f(epoch) for base, f in zip(self.base_lrs, self.lr_lambdas, strict=True)]
+        return [
+            base * _factor(f, epoch, i, type(self).__name__)
+            for i, (base, f) in enumerate(zip(self.base_lrs, self.lr_lambdas, strict=True))
+        ]
 
 
 class MultiplicativeLR(LRScheduler):
@@ -61,7 +76,10 @@ class MultiplicativeLR(LRScheduler):
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
         if epoch > 0 and not self._resuming:
-            return [g["lr"] * f(epoch) for g, f in zip(groups, self.lr_lambdas, strict=True)]
+            return [
+                g["lr"] * _factor(f, epoch, i, type(self).__name__)
+                for i, (g, f) in enumerate(zip(groups, self.lr_lambdas, strict=True))
+            ]
         return [g["lr"] for g in groups]
 
 
