@@ -1093,6 +1093,14 @@ def test_the_public_classes_and_functions_name_the_public_module() -> None:
     assert type(pickle.loads(data)) is ok.StepLR
 
 
+def test_polynomial_power_must_be_at_least_0() -> None:
+    optimizer = _optkern_optimizer("SGD", {})
+    with pytest.raises(ValueError, match="power must be >= 0, got -1.0"):
+        ok.PolynomialLR(optimizer, total_iters=4, power=-1.0)
+    assert [g["lr"] for g in optimizer.param_groups] == list(LRS)
+    assert all("initial_lr" not in g for g in optimizer.param_groups)
+
+
 @pytest.mark.parametrize("kind", ["LambdaLR", "MultiplicativeLR"])
 @pytest.mark.parametrize("bad", ["0.5", np.array([0.5]), True])
 def test_a_lambda_must_return_a_real_number(kind: str, bad: Any) -> None:

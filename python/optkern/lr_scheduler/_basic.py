@@ -10,7 +10,7 @@ from typing import Any
 
 from ..optimizer import Optimizer
 from ._base import LRScheduler
-from ._checks import _callable, _in_range, _integer, _non_negative, _real
+from ._checks import _callable, _in_range, _integer, _non_negative
 from ._groups import _check_optimizer, _param_groups, _per_group
 from .schedules import _milestones
 
@@ -198,7 +198,8 @@ class PolynomialLR(LRScheduler):
     ) -> None:
         where = type(self).__name__
         self.total_iters = _integer("total_iters", total_iters, where, 1)
-        self.power = _real("power", power, where)
+        # torch accepts a negative power and fails at step total_iters (division by zero).
+        self.power = _non_negative("power", power, where)
         super().__init__(optimizer, last_epoch)
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
