@@ -1112,3 +1112,27 @@ def test_a_lambda_must_return_a_real_number(kind: str, bad: Any) -> None:
     with pytest.raises(TypeError, match=r"lr_lambda of param_groups\[1\] returned"):
         scheduler.step()
     assert (scheduler.state_dict(), _hyper(optimizer)) == before
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("last_epoch", "x", TypeError),
+        ("last_epoch", True, TypeError),
+        ("last_epoch", -2, ValueError),
+        ("step_size", 0, ValueError),
+        ("step_size", 2.0, TypeError),
+        ("gamma", None, TypeError),
+        ("gamma", -0.5, ValueError),
+        ("base_lrs", [0.1], ValueError),
+        ("base_lrs", ["0.1", 0.03], TypeError),
+    ],
+)
+def test_load_state_dict_checks_the_values(key: str, value: Any, error: type) -> None:
+    optimizer = _optkern_optimizer("SGD", {})
+    scheduler = ok.StepLR(optimizer, 2)
+    before = (scheduler.state_dict(), _hyper(optimizer))
+    with pytest.raises(error, match=rf"StepLR.load_state_dict: {key}"):
+        scheduler.load_state_dict({**scheduler.state_dict(), key: value})
+    assert (scheduler.state_dict(), _hyper(optimizer)) == before
+

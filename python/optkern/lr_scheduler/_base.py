@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import numbers
 import warnings
-from collections.abc import MutableMapping
-from typing import Any
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any, ClassVar
 
 from ..optimizer import Optimizer
 from ._checks import _integer
@@ -19,6 +20,38 @@ from ._groups import (
     _momentum_value,
     _Transaction,
 )
+
+
+def _at_least(minimum: int) -> Callable[[str, Any, str], object]:
+    return lambda name, value, where: _integer(name, value, where, minimum)
+
+
+def _same_kind(name: str, current: Any, value: Any, where: str, real: bool = False) -> None:
+    """``value`` is of the kind of ``current``: bool, int, real number, str, dict, or a list or
+    tuple of as many entries, each of its entry's kind."""
+    if isinstance(current, bool):
+        ok, kind = isinstance(value, bool), "True or False"
+    elif isinstance(current, numbers.Integral) and not real:
+        ok, kind = isinstance(value, numbers.Integral) and not isinstance(value, bool), "an int"
+    elif isinstance(current, numbers.Real):
+        ok, kind = isinstance(value, numbers.Real) and not isinstance(value, bool), "a number"
+    elif isinstance(current, str):
+        ok, kind = isinstance(value, str), "a str"
+    elif isinstance(current, dict):
+        ok, kind = isinstance(value, dict), "a dict"
+    elif isinstance(current, (list, tuple)):
+        ok, kind = isinstance(value, (list, tuple)), "a list"
+        if ok and len(value) != len(current):
+            raise ValueError(
+                f"{where}: {name} must have {len(current)} entries, got {len(value)}: {value!r}"
+            )
+        if ok:
+            for i, (now, new) in enumerate(zip(current, value, strict=True)):
+                _same_kind(f"{name}[{i}]", now, new, where)
+    else:
+        return
+    if not ok:
+        raise TypeError(f"{where}: {name} must be {kind}, got {type(value).__name__} {value!r}")
 
 
 def _saved_attributes(scheduler: Any) -> dict[str, Any]:
@@ -38,6 +71,11 @@ class LRScheduler:
     _not_saved: frozenset[str] = frozenset({"optimizer"})
     #: The attribute holding a list of user callables, saved as their ``__dict__`` (or None).
     _functions: str | None = None
+
+    #: Checks of loaded values: the constructor's check of the argument of that name.
+    _loaded_checks: ClassVar[Mapping[str, Callable[[str, Any, str], object]]] = {}
+    #: Attributes that start as an int but may hold any real number.
+    _real_keys: frozenset[str] = frozenset()
 
     optimizer: Optimizer
     last_epoch: int
@@ -215,10 +253,28 @@ class LRScheduler:
                     f"{where}: {self._functions} must be a list of {len(functions)} entries, "
                     f"got {saved!r}"
                 )
+        state_dict = self._converted(state_dict, where)
+        self._check_loaded(state_dict, where)
         self._load(state_dict, where)
         for f, entry in zip(functions, state_dict.get(self._functions or "", []), strict=False):
             if entry is not None:
                 vars(f).update(copy.deepcopy(entry))
+
+    def _converted(self, state_dict: dict[str, Any], where: str) -> dict[str, Any]:
+        """``state_dict`` with values a round trip (JSON ...) changed put back (a new dict)."""
+        del where
+        return state_dict
+
+    def _check_loaded(self, state_dict: dict[str, Any], where: str) -> None:
+        """Each loaded value is of the kind of the current one, and passes the constructor's
+        check of that argument (``_loaded_checks``)."""
+        checks = {"last_epoch": _at_least(-1), **self._loaded_checks}
+        for key, value in state_dict.items():
+            if key in ("scheduler", "_schedulers", self._functions):
+                continue
+            _same_kind(key, getattr(self, key), value, where, key in self._real_keys)
+            if key in checks:
+                checks[key](key, value, where)
 
     def _load(self, state_dict: dict[str, Any], where: str) -> None:
         del where

@@ -86,6 +86,11 @@ class MultiplicativeLR(LRScheduler):
 class StepLR(LRScheduler):
     """``lr ← lr · gamma`` every ``step_size`` steps (``initial_lr · gamma^⌊t/step_size⌋``)."""
 
+    _loaded_checks = {
+        "step_size": lambda k, v, w: _integer(k, v, w, 1),
+        "gamma": _non_negative,
+    }
+
     def __init__(
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
@@ -103,6 +108,8 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """``lr ← lr · gamma`` at each milestone (``initial_lr · gammaⁿ``, n milestones passed; a
     milestone listed twice counts twice)."""
+
+    _loaded_checks = {"gamma": _non_negative}
 
     def __init__(
         self,
@@ -124,6 +131,11 @@ class MultiStepLR(LRScheduler):
 
 class ConstantLR(LRScheduler):
     """``initial_lr · factor`` until step ``total_iters``, then ``initial_lr``."""
+
+    _loaded_checks = {
+        "factor": lambda k, v, w: _in_range(k, v, w, 0.0, 1.0, open_low=True),
+        "total_iters": lambda k, v, w: _integer(k, v, w, 0),
+    }
 
     def __init__(
         self,
@@ -148,6 +160,12 @@ class ConstantLR(LRScheduler):
 class LinearLR(LRScheduler):
     """``initial_lr`` times a factor going linearly from ``start_factor`` to ``end_factor`` over
     ``total_iters`` steps, then ``end_factor``."""
+
+    _loaded_checks = {
+        "start_factor": lambda k, v, w: _in_range(k, v, w, 0.0, 1.0, open_low=True),
+        "end_factor": lambda k, v, w: _in_range(k, v, w, 0.0, 1.0),
+        "total_iters": lambda k, v, w: _integer(k, v, w, 1),
+    }
 
     def __init__(
         self,
@@ -176,6 +194,8 @@ class LinearLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """``lr ← lr · gamma`` every step (``initial_lr · gammaᵗ``)."""
 
+    _loaded_checks = {"gamma": _non_negative}
+
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = _non_negative("gamma", gamma, type(self).__name__)
         super().__init__(optimizer, last_epoch)
@@ -188,6 +208,11 @@ class ExponentialLR(LRScheduler):
 
 class PolynomialLR(LRScheduler):
     """``initial_lr · (1 − min(t, total_iters)/total_iters)^power``, applied as a ratio per step."""
+
+    _loaded_checks = {
+        "total_iters": lambda k, v, w: _integer(k, v, w, 1),
+        "power": _non_negative,
+    }
 
     def __init__(
         self,
@@ -214,6 +239,8 @@ class CosineAnnealingLR(LRScheduler):
     """Cosine from ``initial_lr`` to ``eta_min`` over ``T_max`` steps, applied recursively as
     torch does (so it composes with other changes of the lr). After ``T_max`` it rises again
     (period ``2·T_max``): torch's documented behaviour, kept."""
+
+    _loaded_checks = {"T_max": lambda k, v, w: _integer(k, v, w, 1), "eta_min": _non_negative}
 
     def __init__(
         self,

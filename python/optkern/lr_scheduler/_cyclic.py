@@ -56,6 +56,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     position of step k + 1 as ``step(k + 1)`` does; torch 2.13 there keeps ``T_i`` a period
     short when ``T_mult > 1`` (k = 33, T_0 = 10, T_mult = 2: ``T_i`` 20 instead of 40)."""
 
+    _real_keys = frozenset({"T_cur"})  # step(epoch) takes a float
+    _loaded_checks = {"T_mult": lambda k, v, w: _integer(k, v, w, 1), "eta_min": _non_negative}
+
     def __init__(
         self,
         optimizer: Optimizer,

@@ -19,6 +19,13 @@ class ReduceLROnPlateau(LRScheduler):
     (``threshold_mode="rel"``) or absolute (``"abs"``). A change smaller than ``eps`` is not
     made. It sets no ``initial_lr`` and changes nothing at construction, as in torch."""
 
+    _loaded_checks = {
+        "patience": lambda k, v, w: _integer(k, v, w, 0),
+        "threshold": _non_negative,
+        "cooldown": lambda k, v, w: _integer(k, v, w, 0),
+        "eps": _non_negative,
+    }
+
     def __init__(
         self,
         optimizer: Optimizer,
