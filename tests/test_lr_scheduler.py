@@ -1136,3 +1136,18 @@ def test_load_state_dict_checks_the_values(key: str, value: Any, error: type) ->
         scheduler.load_state_dict({**scheduler.state_dict(), key: value})
     assert (scheduler.state_dict(), _hyper(optimizer)) == before
 
+
+def test_multistep_milestones_survive_a_json_round_trip() -> None:
+    import json
+
+    optimizer = _optkern_optimizer("SGD", {})
+    scheduler = ok.MultiStepLR(optimizer, [2, 2, 4], gamma=0.5)
+    state = json.loads(json.dumps(scheduler.state_dict()))
+    assert state["milestones"] == {"2": 2, "4": 1}
+    resumed = ok.MultiStepLR(_optkern_optimizer("SGD", {}), [9])
+    resumed.load_state_dict(state)
+    assert resumed.milestones == {2: 2, 4: 1}
+    assert all(type(k) is int for k in resumed.milestones)
+    with pytest.raises(ValueError, match="milestones has 'two'"):
+        resumed.load_state_dict({**state, "milestones": {"two": 1}})
+    assert resumed.milestones == {2: 2, 4: 1}

@@ -111,6 +111,25 @@ class MultiStepLR(LRScheduler):
 
     _loaded_checks = {"gamma": _non_negative}
 
+    def _converted(self, state_dict: dict[str, Any], where: str) -> dict[str, Any]:
+        # A JSON round trip turns the milestones' int keys into str: back to int (or refused).
+        milestones = state_dict.get("milestones")
+        if not isinstance(milestones, dict):
+            return state_dict
+        counts: Counter[int] = Counter()
+        for key, count in milestones.items():
+            point: Any = key
+            if isinstance(key, str):
+                try:
+                    point = int(key)
+                except ValueError:
+                    point = None
+            if isinstance(point, bool) or not isinstance(point, numbers.Integral) or point < 0:
+                raise ValueError(f"{where}: milestones has {key!r}, not a step (an int >= 0)")
+            _integer(f"milestones[{key!r}]", count, where, 1)
+            counts[int(point)] += int(count)
+        return {**state_dict, "milestones": counts}
+
     def __init__(
         self,
         optimizer: Optimizer,
