@@ -936,11 +936,24 @@ def test_a_group_added_after_the_scheduler_is_an_error() -> None:
     with pytest.raises(ValueError, match="has 3 param groups, but the scheduler was built for 2"):
         scheduler.step()
     assert [g["lr"] for g in optimizer.param_groups] == [0.1, 0.03, 0.5]
-    plateau = ok.ReduceLROnPlateau(optimizer)
+    plateau = ok.ReduceLROnPlateau(optimizer, min_lr=[0.0, 0.0, 0.0])
     optimizer.add_param_group({"params": [np.zeros(1)]})
-    with pytest.raises(ValueError, match="has 4 param groups, but the scheduler was built for 3"):
+    with pytest.raises(ValueError, match="has 4 param groups, but min_lr was a list of 3"):
         plateau.step(1.0)
     assert (plateau.best, plateau.last_epoch) == (math.inf, 0)
+
+
+def test_plateau_schedules_groups_added_later_with_a_scalar_min_lr() -> None:
+    optimizer = _optkern_optimizer("SGD", {})
+    plateau = ok.ReduceLROnPlateau(optimizer, patience=0, min_lr=0.001)
+    optimizer.add_param_group({"params": [np.zeros(2)], "lr": 0.5})
+    plateau.step(1.0)
+    plateau.step(2.0)
+    assert plateau.min_lrs == [0.001] * 3
+    assert [g["lr"] for g in optimizer.param_groups] == [0.1 * 0.1, 0.03 * 0.1, 0.5 * 0.1]
+    restored = ok.ReduceLROnPlateau(optimizer, min_lr=[0.0] * 3)
+    restored.load_state_dict(plateau.state_dict())
+    assert restored.default_min_lr == 0.001
 
 
 def _no_arrays_or_optimizer(value: Any) -> None:

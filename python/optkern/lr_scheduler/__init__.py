@@ -16,7 +16,8 @@ do (so ``ChainedScheduler`` composes them), with torch's arithmetic: their value
 exactly. ``LambdaLR``, ``CosineAnnealingWarmRestarts``, ``CyclicLR`` and ``OneCycleLR`` compute
 from the base values (the last three with the helpers of the functions below), also in torch's
 order. A scheduler is built for the optimizer's param groups of the time: after
-``add_param_group`` its ``step()`` raises a ``ValueError`` (torch silently skips the new group).
+``add_param_group`` its ``step()`` raises a ``ValueError`` (torch silently skips the new group;
+``ReduceLROnPlateau`` schedules it, as torch's, when ``min_lr`` was one number).
 
 A textbook-style optimizer that has not seen ``update()`` yet has no param group: a scheduler then
 works on its ``defaults`` (the values its first ``update()`` starts from: ``lr``, and for momentum

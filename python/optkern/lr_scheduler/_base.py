@@ -76,6 +76,8 @@ class LRScheduler:
     _loaded_checks: ClassVar[Mapping[str, Callable[[str, Any, str], object]]] = {}
     #: Attributes that start as an int but may hold any real number.
     _real_keys: frozenset[str] = frozenset()
+    #: Attributes that may also hold None.
+    _optional_keys: frozenset[str] = frozenset()
 
     optimizer: Optimizer
     last_epoch: int
@@ -272,7 +274,12 @@ class LRScheduler:
         for key, value in state_dict.items():
             if key in ("scheduler", "_schedulers", self._functions):
                 continue
-            _same_kind(key, getattr(self, key), value, where, key in self._real_keys)
+            current = getattr(self, key)
+            if key in self._optional_keys and (value is None or current is None):
+                if value is not None:
+                    _same_kind(key, 0.0, value, where)
+                continue
+            _same_kind(key, current, value, where, key in self._real_keys)
             if key in checks:
                 checks[key](key, value, where)
 

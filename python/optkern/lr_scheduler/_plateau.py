@@ -17,7 +17,9 @@ class ReduceLROnPlateau(LRScheduler):
     ``step(metrics)`` has not improved for more than ``patience`` steps, then wait ``cooldown``
     steps. Improvement: ``mode`` ``"min"`` or ``"max"``, by more than ``threshold`` relative
     (``threshold_mode="rel"``) or absolute (``"abs"``). A change smaller than ``eps`` is not
-    made. It sets no ``initial_lr`` and changes nothing at construction, as in torch."""
+    made. It sets no ``initial_lr`` and changes nothing at construction, as in torch. As in
+    torch, groups added later are scheduled too (with ``min_lr``) if ``min_lr`` was one number;
+    with a list of ``min_lr`` its ``step()`` raises then."""
 
     _loaded_checks = {
         "patience": lambda k, v, w: _integer(k, v, w, 0),
@@ -25,6 +27,7 @@ class ReduceLROnPlateau(LRScheduler):
         "cooldown": lambda k, v, w: _integer(k, v, w, 0),
         "eps": _non_negative,
     }
+    _optional_keys = frozenset({"default_min_lr"})
 
     def __init__(
         self,
@@ -50,6 +53,9 @@ class ReduceLROnPlateau(LRScheduler):
         if not 0.0 <= factor_value < 1.0:
             raise ValueError(f"{where}: factor must be in [0, 1), got {factor!r}")
         groups = _param_groups(optimizer)
+        self.default_min_lr = (
+            None if isinstance(min_lr, (list, tuple)) else _non_negative("min_lr", min_lr, where)
+        )
         self.min_lrs = [
             _non_negative(f"min_lr[{i}]", v, where)
             for i, v in enumerate(_per_group("min_lr", min_lr, len(groups), where))
@@ -80,10 +86,14 @@ class ReduceLROnPlateau(LRScheduler):
             epoch = _integer("epoch", epoch, where, 0)
         groups = _param_groups(self.optimizer)
         if len(groups) != len(self.min_lrs):
-            raise ValueError(
-                f"{where}: the optimizer has {len(groups)} param groups, but the scheduler was "
-                f"built for {len(self.min_lrs)}; build a new scheduler after add_param_group()"
-            )
+            # As torch 2.13: a scalar min_lr applies to groups added since; a list cannot.
+            if self.default_min_lr is None:
+                raise ValueError(
+                    f"{where}: the optimizer has {len(groups)} param groups, but min_lr was a "
+                    f"list of {len(self.min_lrs)}; build a new scheduler after add_param_group() "
+                    "(or pass one min_lr for all groups)"
+                )
+            self.min_lrs = [self.default_min_lr] * len(groups)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self._better(current):
             self.best = current
