@@ -111,6 +111,6 @@ __all__ = [
 # The public path, not the private module that defines them, in reprs and pickles.
 for _name in __all__:
     _value = globals()[_name]
-    if isinstance(_value, type) or callable(_value) and hasattr(_value, "__code__"):
+    if isinstance(_value, type) or (callable(_value) and hasattr(_value, "__code__")):
         _value.__module__ = __name__
 del _name, _value

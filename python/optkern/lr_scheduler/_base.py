@@ -13,13 +13,16 @@ from ._checks import _integer
 from ._groups import (
     _SKIPPED,
     _check_optimizer,
+    _check_values,
     _functions_state,
     _momentum_key,
-    _param_groups,
-    _check_values,
     _momentum_value,
+    _param_groups,
     _Transaction,
 )
+
+#: A check of a loaded value: (name, value, where), raising as the constructor's check.
+_Checks = Mapping[str, Callable[[str, Any, str], object]]
 
 
 def _at_least(minimum: int) -> Callable[[str, Any, str], object]:
@@ -73,7 +76,7 @@ class LRScheduler:
     _functions: str | None = None
 
     #: Checks of loaded values: the constructor's check of the argument of that name.
-    _loaded_checks: ClassVar[Mapping[str, Callable[[str, Any, str], object]]] = {}
+    _loaded_checks: ClassVar[_Checks] = {}
     #: Attributes that start as an int but may hold any real number.
     _real_keys: frozenset[str] = frozenset()
     #: Attributes that may also hold None.

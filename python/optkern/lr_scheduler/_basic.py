@@ -6,10 +6,10 @@ import math
 import numbers
 from collections import Counter
 from collections.abc import Callable, MutableMapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ..optimizer import Optimizer
-from ._base import LRScheduler
+from ._base import LRScheduler, _Checks
 from ._checks import _callable, _in_range, _integer, _non_negative
 from ._groups import _check_optimizer, _param_groups, _per_group
 from .schedules import _milestones
@@ -86,7 +86,7 @@ class MultiplicativeLR(LRScheduler):
 class StepLR(LRScheduler):
     """``lr ← lr · gamma`` every ``step_size`` steps (``initial_lr · gamma^⌊t/step_size⌋``)."""
 
-    _loaded_checks = {
+    _loaded_checks: ClassVar[_Checks] = {
         "step_size": lambda k, v, w: _integer(k, v, w, 1),
         "gamma": _non_negative,
     }
@@ -109,7 +109,7 @@ class MultiStepLR(LRScheduler):
     """``lr ← lr · gamma`` at each milestone (``initial_lr · gammaⁿ``, n milestones passed; a
     milestone listed twice counts twice)."""
 
-    _loaded_checks = {"gamma": _non_negative}
+    _loaded_checks: ClassVar[_Checks] = {"gamma": _non_negative}
 
     def _converted(self, state_dict: dict[str, Any], where: str) -> dict[str, Any]:
         # A JSON round trip turns the milestones' int keys into str: back to int (or refused).
@@ -151,7 +151,7 @@ class MultiStepLR(LRScheduler):
 class ConstantLR(LRScheduler):
     """``initial_lr · factor`` until step ``total_iters``, then ``initial_lr``."""
 
-    _loaded_checks = {
+    _loaded_checks: ClassVar[_Checks] = {
         "factor": lambda k, v, w: _in_range(k, v, w, 0.0, 1.0, open_low=True),
         "total_iters": lambda k, v, w: _integer(k, v, w, 0),
     }
@@ -180,7 +180,7 @@ class LinearLR(LRScheduler):
     """``initial_lr`` times a factor going linearly from ``start_factor`` to ``end_factor`` over
     ``total_iters`` steps, then ``end_factor``."""
 
-    _loaded_checks = {
+    _loaded_checks: ClassVar[_Checks] = {
         "start_factor": lambda k, v, w: _in_range(k, v, w, 0.0, 1.0, open_low=True),
         "end_factor": lambda k, v, w: _in_range(k, v, w, 0.0, 1.0),
         "total_iters": lambda k, v, w: _integer(k, v, w, 1),
@@ -213,7 +213,7 @@ class LinearLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """``lr ← lr · gamma`` every step (``initial_lr · gammaᵗ``)."""
 
-    _loaded_checks = {"gamma": _non_negative}
+    _loaded_checks: ClassVar[_Checks] = {"gamma": _non_negative}
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = _non_negative("gamma", gamma, type(self).__name__)
@@ -228,7 +228,7 @@ class ExponentialLR(LRScheduler):
 class PolynomialLR(LRScheduler):
     """``initial_lr · (1 − min(t, total_iters)/total_iters)^power``, applied as a ratio per step."""
 
-    _loaded_checks = {
+    _loaded_checks: ClassVar[_Checks] = {
         "total_iters": lambda k, v, w: _integer(k, v, w, 1),
         "power": _non_negative,
     }
@@ -259,7 +259,10 @@ class CosineAnnealingLR(LRScheduler):
     torch does (so it composes with other changes of the lr). After ``T_max`` it rises again
     (period ``2·T_max``): torch's documented behaviour, kept."""
 
-    _loaded_checks = {"T_max": lambda k, v, w: _integer(k, v, w, 1), "eta_min": _non_negative}
+    _loaded_checks: ClassVar[_Checks] = {
+        "T_max": lambda k, v, w: _integer(k, v, w, 1),
+        "eta_min": _non_negative,
+    }
 
     def __init__(
         self,

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, MutableMapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ..optimizer import Optimizer
-from ._base import LRScheduler
-from ._checks import _integer, _non_negative, _real
+from ._base import LRScheduler, _Checks
+from ._checks import _integer, _non_negative
 from ._groups import (
     _check_optimizer,
     _check_values,
-    _momentum_value,
     _momentum_key,
+    _momentum_value,
     _param_groups,
     _per_group,
     _set_momentum,
@@ -32,7 +32,6 @@ from .schedules import (
 )
 
 
-
 def _check_momentums(
     optimizer: Optimizer,
     groups: list[MutableMapping[str, Any]],
@@ -46,6 +45,7 @@ def _check_momentums(
         updates = [{key: _momentum_value(g, key, m)} for g, m in zip(groups, ends, strict=True)]
         _check_values(optimizer, groups, updates, where)
 
+
 class CosineAnnealingWarmRestarts(LRScheduler):
     """SGDR: ``eta_min + (initial_lr − eta_min)·(1 + cos(π·T_cur/T_i))/2``, restarting when
     ``T_cur`` reaches ``T_i`` (``T_0`` steps, then ``T_mult`` times longer each time).
@@ -57,7 +57,10 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     short when ``T_mult > 1`` (k = 33, T_0 = 10, T_mult = 2: ``T_i`` 20 instead of 40)."""
 
     _real_keys = frozenset({"T_cur"})  # step(epoch) takes a float
-    _loaded_checks = {"T_mult": lambda k, v, w: _integer(k, v, w, 1), "eta_min": _non_negative}
+    _loaded_checks: ClassVar[_Checks] = {
+        "T_mult": lambda k, v, w: _integer(k, v, w, 1),
+        "eta_min": _non_negative,
+    }
 
     def __init__(
         self,

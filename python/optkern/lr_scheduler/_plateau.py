@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import SupportsFloat
+from typing import ClassVar, SupportsFloat
 
 from ..optimizer import Optimizer
-from ._base import LRScheduler
+from ._base import LRScheduler, _Checks
 from ._checks import _integer, _non_negative, _real
 from ._groups import _check_optimizer, _param_groups, _per_group
 
@@ -21,7 +21,7 @@ class ReduceLROnPlateau(LRScheduler):
     torch, groups added later are scheduled too (with ``min_lr``) if ``min_lr`` was one number;
     with a list of ``min_lr`` its ``step()`` raises then."""
 
-    _loaded_checks = {
+    _loaded_checks: ClassVar[_Checks] = {
         "patience": lambda k, v, w: _integer(k, v, w, 0),
         "threshold": _non_negative,
         "cooldown": lambda k, v, w: _integer(k, v, w, 0),
