@@ -226,7 +226,9 @@ class ExponentialLR(LRScheduler):
 
 
 class PolynomialLR(LRScheduler):
-    """``initial_lr · (1 − min(t, total_iters)/total_iters)^power``, applied as a ratio per step."""
+    """``initial_lr · (1 − min(t, total_iters)/total_iters)^power``, applied as a ratio per step.
+    ``power`` must be >= 0 (torch accepts a negative one, then divides by zero at step
+    ``total_iters``)."""
 
     _loaded_checks: ClassVar[_Checks] = {
         "total_iters": lambda k, v, w: _integer(k, v, w, 1),
