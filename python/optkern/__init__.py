@@ -39,6 +39,7 @@ from .radam import RAdam
 from .lion import Lion
 
 # isort: on
+from . import lr_scheduler  # after the optimizers it schedules
 
 __all__ = [
     "NAG",
@@ -63,6 +64,7 @@ __all__ = [
     "active_isa",
     "compiled_isas",
     "get_num_threads",
+    "lr_scheduler",
     "reference",
     "set_num_threads",
     "show_config",

@@ -128,7 +128,8 @@ _ALIASES = {
 
 
 # Keys that torch's learning-rate schedulers and SWA write into param groups: a group may carry
-# them (optkern.lr_scheduler will too), so they never count as misspelled hyperparameters.
+# them (optkern.lr_scheduler adds initial_lr, max_lr, min_lr, max_momentum and base_momentum),
+# so they never count as misspelled hyperparameters.
 _SCHEDULER_KEYS = frozenset(
     {"initial_lr", "max_lr", "min_lr", "base_lr", "max_momentum", "base_momentum", "swa_lr"}
 )

@@ -242,6 +242,9 @@ class Optimizer:
         self._groups: list[_Group] = []
         self._keys: list[str] | None = None  # textbook style: the dict keys, in order
         self._pending: dict[str, Any] | None = None
+        # Textbook style, before the first update(): keys other than hyperparameters given to the
+        # one group to be (a scheduler's initial_lr ...); that update() puts them into its group.
+        self._unbound_group_keys: dict[str, Any] = {}
         self._prepared: _core.PreparedStep | None = None  # see _prepare
         self._roles: tuple[str, ...] = _core.array_roles[self._kernel]
         self._prepare_step: PrepareStep = getattr(_core, f"{self._kernel}_prepare")
@@ -265,6 +268,13 @@ class Optimizer:
         if not items:
             raise ValueError(f"{name}: got an empty parameter list")
         self._add_groups(items if _all_mappings(items) else [{"params": items}], None)
+
+    @property
+    def step_count(self) -> int:
+        """Steps done (read-only): the largest step count of the param groups, 0 before the
+        first step (and with no param groups yet). ``load_state_dict`` restores it. Learning-rate
+        schedulers read it to tell whether the optimizer stepped (``optkern.lr_scheduler``)."""
+        return max((record.step for record in self._groups), default=0)
 
     @property
     def num_threads(self) -> int | None:
@@ -694,7 +704,8 @@ class Optimizer:
                     f"{bad[0]!r}; checkpoints store them by name"
                 )
             try:
-                self._add_groups([{"params": [params[k] for k in keys]}], labels, {"_keys": keys})
+                group = {**self._unbound_group_keys, "params": [params[k] for k in keys]}
+                self._add_groups([group], labels, {"_keys": keys})
                 if self._pending is not None:
                     self._load_pending(self._pending)
             except (TypeError, ValueError):
