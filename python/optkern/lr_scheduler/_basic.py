@@ -35,8 +35,8 @@ def _factor(function: Callable[[int], float], epoch: int, index: int, where: str
     return value
 
 
-class LambdaLR(LRScheduler):
-    """``lr = initial_lr · lr_lambda(epoch)``, ``lr_lambda`` one function or one per group."""
+class _WithLambdas(LRScheduler):
+    """A scheduler driven by ``lr_lambda``: one function, or one per param group."""
 
     _functions = "lr_lambdas"
 
@@ -50,6 +50,10 @@ class LambdaLR(LRScheduler):
         _check_optimizer(optimizer, where)
         self.lr_lambdas = _lambdas(lr_lambda, len(_param_groups(optimizer)), where)
         super().__init__(optimizer, last_epoch)
+
+
+class LambdaLR(_WithLambdas):
+    """``lr = initial_lr · lr_lambda(epoch)``, ``lr_lambda`` one function or one per group."""
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
         return [
@@ -58,21 +62,8 @@ class LambdaLR(LRScheduler):
         ]
 
 
-class MultiplicativeLR(LRScheduler):
+class MultiplicativeLR(_WithLambdas):
     """``lr ← lr · lr_lambda(epoch)`` at every step after step 0."""
-
-    _functions = "lr_lambdas"
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
-        last_epoch: int = -1,
-    ) -> None:
-        where = type(self).__name__
-        _check_optimizer(optimizer, where)
-        self.lr_lambdas = _lambdas(lr_lambda, len(_param_groups(optimizer)), where)
-        super().__init__(optimizer, last_epoch)
 
     def _values(self, epoch: int, groups: list[MutableMapping[str, Any]]) -> list[float]:
         if epoch > 0 and not self._resuming:

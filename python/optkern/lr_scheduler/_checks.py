@@ -42,6 +42,12 @@ def _integer(name: str, value: Any, where: str, minimum: int) -> int:
     return int(value)
 
 
+def _boolean(name: str, value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{where}: {name} must be True or False, got {value!r}")
+    return value
+
+
 def _callable(name: str, value: Any, where: str) -> None:
     if not callable(value):
         raise TypeError(f"{where}: {name} must be callable, got {type(value).__name__}")

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from ..optimizer import Optimizer
 from ._base import LRScheduler, _Checks
-from ._checks import _integer, _non_negative
+from ._checks import _boolean, _integer, _non_negative
 from ._groups import (
     _check_optimizer,
     _check_values,
@@ -167,11 +167,7 @@ class CyclicLR(LRScheduler):
         )
         self.mode, self.gamma = mode, float(gamma)
         self._custom_scale = [] if scale_fn is None else [scale_fn]
-        if not isinstance(cycle_momentum, bool):
-            raise TypeError(
-                f"{where}: cycle_momentum must be True or False, got {cycle_momentum!r}"
-            )
-        self.cycle_momentum = cycle_momentum
+        self.cycle_momentum = _boolean("cycle_momentum", cycle_momentum, where)
         if cycle_momentum:
             key = _momentum_key(optimizer, where)
             self.base_momentums = [
@@ -277,11 +273,7 @@ class OneCycleLR(LRScheduler):
         ]
         div = _positive_number("div_factor", div_factor, where)
         final_div = _positive_number("final_div_factor", final_div_factor, where)
-        if not isinstance(cycle_momentum, bool):
-            raise TypeError(
-                f"{where}: cycle_momentum must be True or False, got {cycle_momentum!r}"
-            )
-        self.cycle_momentum = cycle_momentum
+        self.cycle_momentum = _boolean("cycle_momentum", cycle_momentum, where)
         if cycle_momentum:
             key = _momentum_key(optimizer, where)
             highs = [
