@@ -12,7 +12,7 @@ from ._base import LRScheduler, _saved_attributes
 from ._checks import _integer
 from ._groups import _check_optimizer, _param_groups, _Transaction
 from ._plateau import ReduceLROnPlateau
-from .schedules import _milestones
+from .schedules import _boundaries
 
 
 def _snapshot(scheduler: LRScheduler) -> list[tuple[LRScheduler, dict[str, Any]]]:
@@ -118,14 +118,7 @@ class SequentialLR(_Composite):
         _check_optimizer(optimizer, where)
         last_epoch = _integer("last_epoch", last_epoch, where, -1)
         children = self._children(schedulers, optimizer, where)
-        points = _milestones(milestones, where)
-        if len(points) != len(children) - 1:
-            raise ValueError(
-                f"{where}: expected {len(children) - 1} milestones for {len(children)} "
-                f"schedulers, got {len(points)}"
-            )
-        if points != sorted(points):
-            raise ValueError(f"{where}: milestones must be non-decreasing, got {points}")
+        points = _boundaries(milestones, len(children), "schedulers", where, "milestones")
         self._setup(optimizer, last_epoch, where)
         self._schedulers = children
         self._milestones = points

@@ -336,14 +336,7 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
         raise ValueError(f"{where}: schedules must not be empty")
     for i, part in enumerate(parts):
         _callable(f"schedules[{i}]", part, where)
-    points = _milestones(boundaries, where, "boundaries")
-    if len(points) != len(parts) - 1:
-        raise ValueError(
-            f"{where}: expected {len(parts) - 1} boundaries for {len(parts)} schedules, got "
-            f"{len(points)}"
-        )
-    if points != sorted(points):
-        raise ValueError(f"{where}: boundaries must be non-decreasing, got {points}")
+    points = _boundaries(boundaries, len(parts), "schedules", where, "boundaries")
 
     def schedule(step: float) -> float:
         index = bisect.bisect_right(points, step)
@@ -356,3 +349,16 @@ def _milestones(values: Any, where: str, name: str = "milestones") -> list[int]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"{where}: {name} must be a list of ints, got {type(values).__name__}")
     return [_integer(f"{name}[{i}]", m, where, 0) for i, m in enumerate(values)]
+
+
+def _boundaries(values: Any, parts: int, of: str, where: str, name: str) -> list[int]:
+    """The step counts at which one of ``parts`` consecutive ``of`` hands over to the next:
+    ``parts - 1`` ints >= 0, non-decreasing (join_schedules, SequentialLR)."""
+    points = _milestones(values, where, name)
+    if len(points) != parts - 1:
+        raise ValueError(
+            f"{where}: expected {parts - 1} {name} for {parts} {of}, got {len(points)}"
+        )
+    if points != sorted(points):
+        raise ValueError(f"{where}: {name} must be non-decreasing, got {points}")
+    return points
