@@ -53,7 +53,11 @@ void same_traffic_step(const std::vector<TensorGroup*>& groups, const py::handle
     for (int role = 2; role < kMaxArrays; ++role) {
       states += role < static_cast<int>(group->role_count()) && group->has_role(role) ? 1 : 0;
     }
-    loops.push_back(table.same_traffic[states][group->storage_signature()]);
+    const CeilingKernel loop = table.same_traffic[states][group->storage_signature()];
+    if (loop == nullptr) {
+      throw py::value_error("_same_traffic_step: no same-traffic ceiling for 16-bit storage yet");
+    }
+    loops.push_back(loop);
   }
   py::gil_scoped_release release;
   for (std::size_t g = 0; g < groups.size(); ++g) loops[g](checked.calls[g]);
@@ -201,13 +205,15 @@ PYBIND11_MODULE(_core, m) {
   register_fork_handler();
 
   py::class_<TensorGroup>(m, "TensorGroup")
-      .def(
-          py::init<std::vector<std::string>, const py::list&, const py::list&,
-                   std::vector<std::string>, std::vector<std::string>, std::vector<std::int64_t>>(),
-          py::arg("roles"), py::arg("params"), py::arg("states"), py::arg("param_labels"),
-          py::arg("grad_labels"), py::arg("grad_index"))
+      .def(py::init<std::vector<std::string>, const py::list&, const py::list&,
+                    std::vector<std::string>, std::vector<std::string>, std::vector<std::int64_t>,
+                    const py::object&, const py::list&>(),
+           py::arg("roles"), py::arg("params"), py::arg("states"), py::arg("param_labels"),
+           py::arg("grad_labels"), py::arg("grad_index"), py::arg("state_dtype") = py::none(),
+           py::arg("masters") = py::list())
       .def_property_readonly("params", &TensorGroup::params)
       .def_property_readonly("states", &TensorGroup::states)
+      .def_property_readonly("masters", &TensorGroup::masters)
       .def_property_readonly("grad_index", &TensorGroup::grad_index)
       .def_property_readonly("planned_threads", &TensorGroup::planned_threads)
       .def("__len__", &TensorGroup::size);

@@ -11,20 +11,65 @@
 namespace optkern {
 namespace {
 
-// -1 for anything but native-endian float32/float64.
-int dtype_code(const py::array& a) {
-  const py::dtype dt = a.dtype();
+// ml_dtypes.bfloat16, or nullptr while ml_dtypes is not imported (then no bfloat16 array can
+// exist): optkern never imports it itself. Kept once found (a reference never released).
+PyObject* bfloat16_type() {
+  static PyObject* type = nullptr;
+  if (type == nullptr) {
+    const py::dict modules = py::module_::import("sys").attr("modules");
+    if (modules.contains("ml_dtypes")) {
+      type = py::object(modules["ml_dtypes"].attr("bfloat16")).release().ptr();
+    }
+  }
+  return type;
+}
+
+// -1 for anything but native-endian float16/float32/float64 or ml_dtypes.bfloat16.
+int dtype_code(const py::dtype& dt) {
   const char order = dt.byteorder();
   const bool native =
       order == '=' || order == '|' || (order == '<') == (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
-  if (!native || dt.kind() != 'f') return -1;
-  if (dt.itemsize() == 4) return kFloat32;
-  if (dt.itemsize() == 8) return kFloat64;
+  if (!native) return -1;
+  if (dt.kind() == 'f') {
+    if (dt.itemsize() == 4) return kFloat32;
+    if (dt.itemsize() == 8) return kFloat64;
+    if (dt.itemsize() == 2) return kFloat16;
+    return -1;
+  }
+  if (dt.itemsize() == 2 && dt.kind() == 'V') {
+    PyObject* bfloat16 = bfloat16_type();
+    if (bfloat16 != nullptr && py::object(dt.attr("type")).ptr() == bfloat16) return kBFloat16;
+  }
   return -1;
 }
+int dtype_code(const py::array& a) { return dtype_code(a.dtype()); }
 
 std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
-const char* dtype_name(DType d) { return d == kFloat32 ? "float32" : "float64"; }
+const char* dtype_name(DType d) {
+  switch (d) {
+    case kFloat32:
+      return "float32";
+    case kFloat64:
+      return "float64";
+    case kFloat16:
+      return "float16";
+    case kBFloat16:
+      return "bfloat16";
+  }
+  return "?";
+}
+
+bool is_16_bit(DType d) { return d == kFloat16 || d == kBFloat16; }
+std::int64_t bytes_of(DType d) { return d == kFloat64 ? 8 : is_16_bit(d) ? 2 : 4; }
+StoredAs stored_as(DType d) {
+  return d == kFloat16 ? kStoredFloat16 : d == kBFloat16 ? kStoredBFloat16 : kStoredFloat32;
+}
+
+// The float32 descriptor, for the fast check of a float32 gradient of a 16-bit parameter.
+PyObject* float32_descr() {
+  static PyObject* descr = py::dtype::of<float>().release().ptr();  // never released
+  return descr;
+}
 
 std::string shape_of(const py::array& a) {
   std::ostringstream out;
@@ -127,7 +172,8 @@ void check_layout(const py::array& a, const std::string& label, const char* what
 
 TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
                          const py::list& states, std::vector<std::string> param_labels,
-                         std::vector<std::string> grad_labels, std::vector<std::int64_t> grad_index)
+                         std::vector<std::string> grad_labels, std::vector<std::int64_t> grad_index,
+                         const py::object& state_dtype, const py::list& masters)
     : roles_(std::move(roles)),
       param_labels_(std::move(param_labels)),
       grad_labels_(std::move(grad_labels)),
@@ -135,9 +181,15 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
   const std::size_t count = params.size();
   if (roles_.size() < 2 || roles_.size() > static_cast<std::size_t>(kMaxArrays) ||
       states.size() != count || param_labels_.size() != count || grad_labels_.size() != count ||
-      grad_index_.size() != count) {
+      grad_index_.size() != count || (masters.size() != 0 && masters.size() != count)) {
     throw py::value_error("TensorGroup: params, states, labels and grad_index differ in length");
   }
+  if (!state_dtype.is_none()) {
+    const int state_code = dtype_code(py::dtype::from_args(state_dtype));
+    if (state_code < 0) throw py::type_error("TensorGroup: unsupported state dtype");
+    state_dtype_ = static_cast<DType>(state_code);
+  }
+  has_masters_ = masters.size() != 0;
   has_role_.assign(roles_.size(), false);
   has_role_[kParamRole] = has_role_[kGradRole] = true;
   for (std::size_t t = 0; t < count; ++t) {
@@ -146,11 +198,21 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     const int code = dtype_code(param);
     if (code < 0) {
       throw py::type_error(label + ": parameter dtype " + dtype_name(param) +
-                           " is not supported; expected float32 or float64");
+                           " is not supported; expected float32, float64, float16 or "
+                           "bfloat16 (ml_dtypes)");
     }
     if (t == 0) {
       dtype_ = static_cast<DType>(code);
       descr_ = descr_of(param);
+      if (state_dtype.is_none()) state_dtype_ = is_16_bit(dtype_) ? kFloat32 : dtype_;
+      // Python picks the state dtype and master weights; these are its invariants.
+      const bool wide = dtype_ == kFloat64;
+      if (wide != (state_dtype_ == kFloat64) || state_dtype_ == kFloat16 ||
+          (has_masters_ && !is_16_bit(dtype_))) {
+        throw py::value_error(label + ": state dtype " + dtype_name(state_dtype_) +
+                              (has_masters_ ? " with master weights" : "") +
+                              " does not go with a parameter of dtype " + dtype_name(dtype_));
+      }
     }
     if (code != dtype_) {
       throw py::type_error(label + ": parameter dtype " + dtype_name(param) +
@@ -160,10 +222,23 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     if (!param.writeable()) {
       throw py::value_error(label + ": parameter is read-only; optkern updates it in place");
     }
-    range_labels_.push_back(label);
-    bound_.push_back({param, param.data(), param.size(), descr_of(param), label});
-    ranges_.push_back({address(param), address(param) + static_cast<std::uintptr_t>(param.nbytes()),
-                       &range_labels_.back()});
+    bind_range(param, label, dtype_);
+
+    if (has_masters_) {
+      const std::string master_label = label + " state 'master_weight'";
+      py::array master = as_array(masters[t], master_label, "state");
+      if (dtype_code(master) != kFloat32 || master.size() != param.size()) {
+        throw py::value_error(master_label + ": expected float32 with " +
+                              std::to_string(param.size()) + " elements, got " +
+                              dtype_name(master) + " with " + std::to_string(master.size()));
+      }
+      check_layout(master, master_label, "state");
+      if (!master.writeable()) throw py::value_error(master_label + ": state is read-only");
+      bind_range(master, master_label, kFloat32);
+      masters_.push_back(std::move(master));
+    } else {
+      masters_.push_back(py::none());
+    }
 
     const py::list tensor_states = py::reinterpret_borrow<py::list>(states[t]);
     if (tensor_states.size() != roles_.size() - 2) {
@@ -182,18 +257,14 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
       if (present) {
         const std::string state_label = label + " state '" + roles_[r] + "'";
         py::array state = as_array(obj, state_label, "state");
-        if (dtype_code(state) != code || state.size() != param.size()) {
-          throw py::value_error(state_label + ": expected " + dtype_name(dtype_) + " with " +
+        if (dtype_code(state) != state_dtype_ || state.size() != param.size()) {
+          throw py::value_error(state_label + ": expected " + dtype_name(state_dtype_) + " with " +
                                 std::to_string(param.size()) + " elements, got " +
                                 dtype_name(state) + " with " + std::to_string(state.size()));
         }
         check_layout(state, state_label, "state");
         if (!state.writeable()) throw py::value_error(state_label + ": state is read-only");
-        range_labels_.push_back(state_label);
-        bound_.push_back({state, state.data(), state.size(), descr_of(state), state_label});
-        ranges_.push_back({address(state),
-                           address(state) + static_cast<std::uintptr_t>(state.nbytes()),
-                           &range_labels_.back()});
+        bind_range(state, state_label, state_dtype_);
       }
       kept.push_back(py::reinterpret_borrow<py::object>(obj));
     }
@@ -208,9 +279,22 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
   MemoryIndex::sort_and_check(ranges_);
 }
 
+void TensorGroup::bind_range(const py::array& array, const std::string& label, DType dtype) {
+  range_labels_.push_back(label);
+  bound_.push_back({array, array.data(), array.size(), descr_of(array), dtype, label});
+  ranges_.push_back({address(array), address(array) + static_cast<std::uintptr_t>(array.nbytes()),
+                     &range_labels_.back()});
+}
+
 py::list TensorGroup::params() const {
   py::list out;
   for (const auto& p : params_) out.append(p);
+  return out;
+}
+
+py::list TensorGroup::masters() const {
+  py::list out;
+  for (const auto& m : masters_) out.append(m);
   return out;
 }
 
@@ -229,11 +313,11 @@ void TensorGroup::check_bound_arrays_unchanged() const {
     // `a.dtype = ...` replaces the descriptor in place. The very object bound is the same dtype;
     // another one may still be an equal dtype (an equal descriptor need not be the same object).
     if (numpy_access::descr(bound.array.ptr()) != bound.descr.ptr() &&
-        dtype_code(bound.array) != dtype_) {
+        dtype_code(bound.array) != bound.dtype) {
       throw py::value_error(bound.label + ": the array's dtype was changed in place (to " +
                             dtype_name(bound.array) + ") after the optimizer bound it as " +
-                            dtype_name(dtype_) + "; the kernels would read its bytes as " +
-                            dtype_name(dtype_));
+                            dtype_name(bound.dtype) + "; the kernels would read its bytes as " +
+                            dtype_name(bound.dtype));
     }
     if (bound.array.data() != bound.data || bound.array.size() != bound.size) {
       throw py::value_error(bound.label +
@@ -251,10 +335,18 @@ py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
   const std::string& label = grad_labels_[t];
   py::array g = as_array(grad, label, "gradient");
   const py::array& param = params_[t];
-  // NumPy's built-in dtypes are singletons: the same descriptor object means the same dtype.
-  if (numpy_access::descr(g.ptr()) != descr_.ptr() && dtype_code(g) != dtype_) {
-    throw py::type_error(label + ": gradient dtype " + dtype_name(g) +
-                         " does not match its parameter's " + dtype_name(dtype_));
+  // NumPy's built-in dtypes are singletons: the same descriptor object means the same dtype. A
+  // 16-bit parameter's gradient may also be float32.
+  PyObject* descr = numpy_access::descr(g.ptr());
+  if (descr != descr_.ptr() && !(is_16_bit(dtype_) && descr == float32_descr())) {
+    const int code = dtype_code(g);
+    if (code != dtype_ && !(is_16_bit(dtype_) && code == kFloat32)) {
+      throw py::type_error(label + ": gradient dtype " + dtype_name(g) +
+                           " does not match its parameter's " + dtype_name(dtype_) +
+                           (is_16_bit(dtype_) ? " (a 16-bit parameter's gradient is of its dtype "
+                                                "or float32)"
+                                              : ""));
+    }
   }
   if (!same_shape(g, param)) {
     throw py::value_error(label + ": gradient shape " + shape_of(g) +
@@ -265,7 +357,7 @@ py::object TensorGroup::checked_grad(std::size_t t, const py::handle& grad,
     check_layout(g, label, "gradient");
   }
   const std::uintptr_t begin = address(g);
-  const std::uintptr_t end = begin + static_cast<std::uintptr_t>(sizes_[t] * element_bytes());
+  const std::uintptr_t end = begin + static_cast<std::uintptr_t>(g.nbytes());
   if (const std::string* owner = bound.overlapping(begin, end)) {
     throw py::value_error(label + ": gradient shares memory with " + *owner +
                           "; a gradient must not alias a parameter or optimizer state");
@@ -277,7 +369,10 @@ std::vector<void*> TensorGroup::pointer_table() const {
   std::vector<void*> table(params_.size() * kMaxArrays);
   for (std::size_t t = 0; t < params_.size(); ++t) {
     void** row = &table[t * kMaxArrays];
-    void* param = const_cast<void*>(params_[t].data());
+    // With master weights the step updates the master copy (and rounds it into the parameter).
+    const py::array& updated =
+        has_masters_ ? py::reinterpret_borrow<py::array>(masters_[t]) : params_[t];
+    void* param = const_cast<void*>(updated.data());
     for (int r = 0; r < kMaxArrays; ++r) row[r] = param;  // the gradient is set per step
     for (std::size_t r = 2; r < roles_.size(); ++r) {
       if (has_role_[r]) {
@@ -288,16 +383,48 @@ std::vector<void*> TensorGroup::pointer_table() const {
   return table;
 }
 
+std::vector<TensorStorage> TensorGroup::storage_table() const {
+  if (storage_signature() != kConverted) return {};
+  TensorStorage row{};
+  for (int r = 0; r < kMaxArrays; ++r) {
+    const bool bound =
+        r < static_cast<int>(roles_.size()) && has_role_[static_cast<std::size_t>(r)];
+    row.role[r] = !bound ? kUnbound : stored_as(state_dtype_);
+  }
+  row.role[kParamRole] = has_masters_ ? kStoredFloat32 : stored_as(dtype_);
+  row.role[kGradRole] = stored_as(dtype_);  // set per step
+  row.rounded_as = stored_as(dtype_);
+  std::vector<TensorStorage> table(params_.size(), row);
+  for (std::size_t t = 0; t < params_.size() && has_masters_; ++t) {
+    table[t].rounded_param = const_cast<void*>(params_[t].data());
+  }
+  return table;
+}
+
+std::int64_t TensorGroup::param_role_bytes() const { return has_masters_ ? 4 : bytes_of(dtype_); }
+
 const StepPlan& TensorGroup::plan(int threads, const std::vector<py::object>& grads) {
   const std::int64_t grain = scaled_min_elements_per_thread(grain_scale_);
   if (!plan_ || plan_threads_ != threads || plan_grain_ != grain) {
-    plan_ = std::make_unique<StepPlan>(pointer_table(), sizes_, element_bytes(), threads, grain);
+    plan_ = std::make_unique<StepPlan>(pointer_table(), sizes_, param_role_bytes(), threads, grain,
+                                       storage_table());
     plan_threads_ = threads;
     plan_grain_ = grain;
   }
+  const bool converted = storage_signature() == kConverted;
   for (std::size_t t = 0; t < params_.size(); ++t) {
     const auto& grad = grads[static_cast<std::size_t>(grad_index_[t])];
     plan_->set_array(t, kGradRole, numpy_access::data(grad.ptr()));
+    if (converted) {
+      // Checked already: of the parameter's dtype or float32 (the slow look only for a descriptor
+      // that is neither singleton).
+      PyObject* descr = numpy_access::descr(grad.ptr());
+      const bool as_param =
+          descr == descr_.ptr() ||
+          (descr != float32_descr() &&
+           dtype_code(py::reinterpret_borrow<py::array>(grad)) == static_cast<int>(dtype_));
+      plan_->set_stored_as(t, kGradRole, as_param ? stored_as(dtype_) : kStoredFloat32);
+    }
   }
   return *plan_;
 }

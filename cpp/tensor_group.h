@@ -32,27 +32,34 @@ struct MemoryRange {
 class TensorGroup {
  public:
   // roles: the array names of the algorithm (Params::kArrays). params[i] is a parameter; states[i]
-  // its state arrays for roles 2.. (None where the current options need none); grad_index[i] the
-  // position of its gradient in the list that step() receives.
+  // its state arrays for roles 2.. (None where the current options need none), each of dtype
+  // `state_dtype` (None: the parameter's, float32 for a 16-bit one); masters[i] None, or (master
+  // weights) the float32 copy of a 16-bit parameter that the step updates in its place;
+  // grad_index[i] the position of its gradient in the list that step() receives. An empty `masters`
+  // means no master weights.
   TensorGroup(std::vector<std::string> roles, const py::list& params, const py::list& states,
               std::vector<std::string> param_labels, std::vector<std::string> grad_labels,
-              std::vector<std::int64_t> grad_index);
+              std::vector<std::int64_t> grad_index, const py::object& state_dtype,
+              const py::list& masters);
 
   std::size_t size() const { return sizes_.size(); }
   DType dtype() const { return dtype_; }
-  // The kernel table column of this group's steps: every array of a group has its dtype (checked
-  // when bound), stored and computed in it.
+  // The kernel table column of this group's steps: Uniform where every array is stored in the
+  // compute type (float32 or float64), else Converted (16-bit parameters or states, or master
+  // weights), with float32 arithmetic.
   StorageSignature storage_signature() const {
-    return dtype_ == kFloat32 ? kAllFloat32 : kAllFloat64;
+    if (dtype_ == kFloat64) return kAllFloat64;
+    return dtype_ == kFloat32 && state_dtype_ == kFloat32 && !has_masters_ ? kAllFloat32
+                                                                           : kConverted;
   }
   std::size_t role_count() const { return roles_.size(); }
   bool has_role(int role) const { return has_role_[static_cast<std::size_t>(role)]; }
   const std::string& role_name(int role) const { return roles_[static_cast<std::size_t>(role)]; }
   const std::vector<std::int64_t>& sizes() const { return sizes_; }
-  std::int64_t element_bytes() const { return dtype_ == kFloat32 ? 4 : 8; }
   const std::vector<std::int64_t>& grad_index() const { return grad_index_; }
   py::list params() const;
   py::list states() const;
+  py::list masters() const;  // one None per tensor without master weights
 
   // The gradient of tensor t, checked against its parameter (type, dtype, shape, layout, and that
   // it shares no memory with any array of `bound`: every parameter and state of the step).
@@ -85,7 +92,10 @@ class TensorGroup {
  private:
   std::vector<std::string> roles_;
   std::vector<bool> has_role_;
-  DType dtype_ = kFloat32;
+  DType dtype_ = kFloat32;        // of every parameter
+  DType state_dtype_ = kFloat32;  // of every state array
+  bool has_masters_ = false;
+  std::vector<py::object> masters_;  // per tensor: the float32 master copy, or None
   std::vector<py::array> params_;
   std::vector<std::vector<py::object>> states_;  // per tensor, roles 2.. (None if unused)
   std::vector<std::int64_t> sizes_;
@@ -94,6 +104,7 @@ class TensorGroup {
     const void* data;
     py::ssize_t size;
     py::object descr;  // its dtype as bound (held, so the same object is the same dtype)
+    DType dtype;
     std::string label;
   };
   std::vector<BoundArray> bound_;  // every parameter and state, as bound
@@ -107,6 +118,12 @@ class TensorGroup {
 
   // kMaxArrays pointers per tensor; unused roles point at the parameter (never touched).
   std::vector<void*> pointer_table() const;
+  // A converted step's TensorStorage per tensor (the gradients' entries set per step), or empty.
+  std::vector<TensorStorage> storage_table() const;
+  // Bytes of one element of the array in the parameter role: the cuts of a plan fall on its cache
+  // lines (the master copy's, with master weights).
+  std::int64_t param_role_bytes() const;
+  void bind_range(const py::array& array, const std::string& label, DType dtype);
   std::mutex step_mutex_;
   std::unique_ptr<StepPlan> plan_;
   int plan_threads_ = 0;

@@ -79,8 +79,8 @@ std::string openmp_library() {
 
 StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& sizes,
                    std::int64_t element_bytes, int requested_threads,
-                   std::int64_t min_elements_per_thread)
-    : arrays_(std::move(arrays)) {
+                   std::int64_t min_elements_per_thread, std::vector<TensorStorage> storage)
+    : arrays_(std::move(arrays)), storage_(std::move(storage)) {
   if (min_elements_per_thread < 1) {
     throw std::invalid_argument("min_elements_per_thread must be >= 1");
   }
@@ -126,7 +126,8 @@ StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& s
 }
 
 StepCall StepPlan::call() const {
-  return {arrays_.data(), segments_.data(), part_offsets_.data(), parts_};
+  return {arrays_.data(), segments_.data(), part_offsets_.data(), parts_,
+          storage_.empty() ? nullptr : storage_.data()};
 }
 
 }  // namespace optkern

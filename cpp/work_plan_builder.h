@@ -38,16 +38,24 @@ class StepPlan {
   // `arrays`: kMaxArrays data pointers per tensor, tensor-major. `sizes`: elements per tensor.
   // `min_elements_per_thread`: the grain of this step (min_elements_per_thread() times the
   // algorithm's GrainScale); fewer threads than requested run when the step is smaller.
+  // `element_bytes`: the size of a parameter-role element, whose cache lines the cuts fall on.
+  // `storage`: one entry per tensor for a converted step (StepCall::storage), else empty.
   StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& sizes,
-           std::int64_t element_bytes, int requested_threads, std::int64_t min_elements_per_thread);
+           std::int64_t element_bytes, int requested_threads, std::int64_t min_elements_per_thread,
+           std::vector<TensorStorage> storage = {});
   StepCall call() const;
   void set_array(std::size_t tensor, int role, void* data) {
     arrays_[tensor * kMaxArrays + static_cast<std::size_t>(role)] = data;
+  }
+  // A converted step's gradients may be stored as the parameter or as float32, step by step.
+  void set_stored_as(std::size_t tensor, int role, StoredAs as) {
+    storage_[tensor].role[role] = as;
   }
   int parts() const { return parts_; }
 
  private:
   std::vector<void*> arrays_;
+  std::vector<TensorStorage> storage_;
   std::vector<Segment> segments_;
   std::vector<std::int64_t> part_offsets_;
   int parts_ = 0;

@@ -5,8 +5,10 @@ hyperparameter of every class with a record, derived from its rule (RULE_VIOLATI
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
+from unittest import mock
 
 import numpy as np
 import optkern
@@ -14,6 +16,11 @@ from optkern import _validation as v
 from optkern import textbook
 from optkern.configs import CONFIGS, Config
 from optkern.records import records
+
+try:
+    import ml_dtypes
+except ImportError:  # the bfloat16 cases then test other things
+    ml_dtypes = None
 
 __all__ = [
     "CONFIGS",
@@ -99,6 +106,36 @@ def _step_with(
         return watched, lambda: opt.step(given)
 
     return build
+
+
+def _step_with_16_bit(
+    dtype: Any, grads: Callable[[np.ndarray], np.ndarray], **kwargs: Any
+) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
+    """Adam over a 16-bit W (stepped twice, so it has state); the step with grads(gW) raises."""
+
+    def build() -> tuple[list[np.ndarray], Callable[[], Any]]:
+        W, _, gW, _ = _arrays()
+        W, gW = W.astype(dtype), gW.astype(dtype)
+        opt = optkern.Adam([W], **kwargs)
+        opt.step([gW])
+        opt.step([gW])
+        watched = [W, gW] + [a for s in opt.state.values() for a in s.values()]
+        return watched, lambda: opt.step([grads(gW)])
+
+    return build
+
+
+def _without_ml_dtypes(
+    call: Callable[[], Any],
+) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
+    """``call`` as if ml_dtypes were not installed (a None entry in sys.modules fails its
+    import)."""
+
+    def run() -> Any:
+        with mock.patch.dict(sys.modules, {"ml_dtypes": None}):
+            return call()
+
+    return lambda: ([], run)
 
 
 def _construct(
@@ -442,13 +479,81 @@ ERROR_CASES: list[ErrorCase] = [
         "int param",
         _construct(lambda: [np.zeros(3, np.int64)]),
         TypeError,
-        r"parameter dtype int64 is not supported; expected float32 or float64",
+        r"parameter dtype int64 is not supported; expected float32, float64, float16 or bfloat16",
+    ),
+    ErrorCase(  # bfloat16's bits, without the dtype that says so
+        "uint16 param",
+        _construct(lambda: [np.zeros(3, np.uint16)]),
+        TypeError,
+        r"dtype uint16 is not supported",
+    ),
+    # storage options and 16-bit arrays
+    ErrorCase(
+        "float64 grad for a float16 param",
+        _step_with_16_bit(np.float16, lambda g: g.astype(np.float64)),
+        TypeError,
+        r"grads\[0\].*gradient dtype float64 does not match its parameter's float16 \(a 16-bit",
     ),
     ErrorCase(
-        "float16 param",
-        _construct(lambda: [np.zeros(3, np.float16)]),
+        "master_weights on a float32 param",
+        _construct(lambda: [np.zeros(3, np.float32)], master_weights=True),
+        ValueError,
+        r"\['params'\]\[0\]: master_weights=True needs a 16-bit",
+    ),
+    ErrorCase(
+        "master_weights not a bool",
+        _construct(lambda: [np.zeros(3, np.float16)], master_weights=1),
         TypeError,
-        r"dtype float16 is not supported",
+        r"master_weights must be True or False",
+    ),
+    ErrorCase(
+        "unknown state_dtype",
+        _construct(lambda: [np.zeros(3, np.float32)], state_dtype="float8"),
+        ValueError,
+        r"invalid state_dtype='float8': expected None",
+    ),
+    ErrorCase(
+        "state_dtype of another type",
+        _construct(lambda: [np.zeros(3, np.float32)], state_dtype=np.int32),
+        TypeError,
+        r"state_dtype must be None, 'float32' or 'bfloat16'",
+    ),
+    ErrorCase(
+        "float16 state_dtype",
+        _construct(lambda: [np.zeros(3, np.float16)], state_dtype=np.float16),
+        TypeError,
+        r"state_dtype must be None, 'float32' or 'bfloat16', got <class 'numpy.float16'>",
+    ),
+    ErrorCase(
+        "state_dtype for a float64 param",
+        _construct(lambda: [np.zeros(3, np.float64)], state_dtype="float32"),
+        ValueError,
+        r"\['params'\]\[0\]: state_dtype='float32' does not go with a float64 parameter",
+    ),
+    *(
+        [
+            ErrorCase(
+                "state_dtype changed after the state exists",
+                _group_change(optkern.Adam, then={"state_dtype": "bfloat16"}),
+                ValueError,
+                r"'exp_avg' is float32, but state_dtype='bfloat16' asks for bfloat16: the state "
+                r"dtype cannot change once the state exists",
+            ),
+            ErrorCase(
+                "float16 grad for a bfloat16 param",
+                _step_with_16_bit(ml_dtypes.bfloat16, lambda g: g.astype(np.float16)),
+                TypeError,
+                r"gradient dtype float16 does not match its parameter's bfloat16",
+            ),
+        ]
+        if ml_dtypes is not None
+        else []
+    ),
+    ErrorCase(
+        "bfloat16 state without ml_dtypes",
+        _without_ml_dtypes(lambda: optkern.Adam([np.zeros(3, np.float32)], state_dtype="bfloat16")),
+        ValueError,
+        r"bfloat16 needs the ml_dtypes package",
     ),
     ErrorCase(
         "list param",

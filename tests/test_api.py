@@ -335,7 +335,8 @@ TORCH_DEFAULTS: list[tuple[type, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("cls", "defaults"), TORCH_DEFAULTS)
 def test_torch_defaults(cls: type, defaults: dict) -> None:
-    assert cls().defaults == defaults
+    """torch's hyperparameters and defaults, and optkern's storage options (no torch twin)."""
+    assert cls().defaults == {**defaults, "state_dtype": None, "master_weights": False}
 
 
 def test_rules_must_name_exactly_the_hyperparameters_of_init() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from cases import CONFIGS, SIZES
+from optkern import _storage
 from optkern.selfcheck import identical, trajectories_match
 
 
@@ -16,6 +17,29 @@ from optkern.selfcheck import identical, trajectories_match
 @pytest.mark.parametrize("config", range(len(CONFIGS)), ids=[c.name for c in CONFIGS])
 def test_fused_matches_reference(config: int, dtype: type, threads: int) -> None:
     assert trajectories_match(config, dtype, SIZES, steps=20, num_threads=threads, seed=config)
+
+
+# The 16-bit and mixed storage combinations (float32 and float64 above). Fewer steps and threads,
+# and sizes up to a few thousand, keep the suite's time in bounds: the kernels' conversions run
+# per block of 512 elements whatever the size, and tiny_grain splits every tensor over threads.
+STORAGE_COMBINATIONS = [
+    c for c in _storage.available_combinations() if c.name not in ("float32", "float64")
+]
+STORAGE_SIZES = (1, 3, 16, 17, 65, 1000, 4099)
+
+
+@pytest.mark.usefixtures("isa", "tiny_grain")
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize(
+    "storage", STORAGE_COMBINATIONS, ids=[c.name for c in STORAGE_COMBINATIONS]
+)
+@pytest.mark.parametrize("config", range(len(CONFIGS)), ids=[c.name for c in CONFIGS])
+def test_stored_in_16_bits_matches_reference(
+    config: int, storage: _storage.Combination, threads: int
+) -> None:
+    assert trajectories_match(
+        config, storage, STORAGE_SIZES, steps=8, num_threads=threads, seed=config
+    )
 
 
 @pytest.mark.usefixtures("isa")

@@ -197,12 +197,13 @@ def test_import_star_gives_the_textbook_names() -> None:
 
 def test_textbook_defaults_and_state_attributes() -> None:
     tb = optkern.textbook
-    assert tb.SGD().defaults == {"lr": 0.01}
-    assert tb.Momentum().defaults == {"lr": 0.01, "momentum": 0.9}
-    assert tb.Nesterov().defaults == {"lr": 0.01, "momentum": 0.9}
-    assert tb.AdaGrad().defaults == {"lr": 0.01}
-    assert tb.RMSprop().defaults == {"lr": 0.01, "decay_rate": 0.99}
-    assert tb.Adam().defaults == {"lr": 0.001, "beta1": 0.9, "beta2": 0.999}
+    storage = {"state_dtype": None, "master_weights": False}  # optkern's, not the textbook's
+    assert tb.SGD().defaults == {"lr": 0.01, **storage}
+    assert tb.Momentum().defaults == {"lr": 0.01, "momentum": 0.9, **storage}
+    assert tb.Nesterov().defaults == {"lr": 0.01, "momentum": 0.9, **storage}
+    assert tb.AdaGrad().defaults == {"lr": 0.01, **storage}
+    assert tb.RMSprop().defaults == {"lr": 0.01, "decay_rate": 0.99, **storage}
+    assert tb.Adam().defaults == {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, **storage}
     opt = tb.Adam()
     assert opt.m is None
     assert opt.iter == 0

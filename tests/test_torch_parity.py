@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optkern import _storage
 from optkern.configs import Config
 from optkern.records import records
 
@@ -40,7 +41,12 @@ def test_close_to_torch(config) -> None:  # type: ignore[no-untyped-def]
     opt = config.cls([ours], **config.kwargs)
     tensor = torch.tensor(start.copy(), requires_grad=True)
     # what the class fixes (AdamW's decoupled_weight_decay) is implied by torch's class too
-    kwargs = {k: v for k, v in opt.defaults.items() if k not in config.cls._fixed}
+    # and optkern's storage options have no torch twin
+    kwargs = {
+        k: v
+        for k, v in opt.defaults.items()
+        if k not in config.cls._fixed and k not in _storage.OPTIONS
+    }
     topt = getattr(torch.optim, TORCH_NAMES[config.cls.__name__])([tensor], **kwargs)
     for _ in range(20):
         g = rng.standard_normal(1000)
@@ -62,7 +68,7 @@ def test_defaults_are_torchs(name: str) -> None:
 
     import optkern
 
-    ours = getattr(optkern, name)().defaults
+    ours = {k: v for k, v in getattr(optkern, name)().defaults.items() if k not in _storage.OPTIONS}
     theirs = inspect.signature(getattr(torch.optim, TORCH_NAMES[name])).parameters
     shared = [k for k in ours if k in theirs]
     assert len(shared) >= len(ours) - 1  # AdamW: decoupled_weight_decay is implied by the class

@@ -12,16 +12,17 @@ template <class Params>
 using StepKernel = void (*)(const StepCall&, const Params&);
 using CeilingKernel = void (*)(const StepCall&);  // optkern/ceiling.h
 
-enum DType : int { kFloat32 = 0, kFloat64 = 1 };
+enum DType : int { kFloat32 = 0, kFloat64 = 1, kFloat16 = 2, kBFloat16 = 3 };
 
 // The storage signatures compiled: which type every array of a step is stored in, and which type
 // its arithmetic runs in (a Signature in optkern/loop.h). A step's tensor group picks one
-// (TensorGroup::storage_signature). Today every array of a group has the group's dtype, which is
-// also the compute type; a signature with other storage types (bfloat16 parameters with float32
-// states, say) is one more enumerator here and one more entry per row in kernels_impl.h.
+// (TensorGroup::storage_signature): Uniform where every array has the compute type, Converted
+// where any array is 16-bit (or a master copy is kept), with the storage of each array read from
+// the call (see optkern/loop.h).
 enum StorageSignature : int {
   kAllFloat32 = 0,  // Uniform<float>
   kAllFloat64 = 1,  // Uniform<double>
+  kConverted = 2,   // Converted: float32 arithmetic, float32/float16/bfloat16 arrays
   kStorageSignatures
 };
 
@@ -32,7 +33,7 @@ struct KernelTable {
   OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ENTRY)
 #undef OPTKERN_TABLE_ENTRY
   // Benchmarks only: same_traffic[s][signature] moves the bytes of an algorithm with s states;
-  // triad is STREAM's a = b + q*c.
+  // triad is STREAM's a = b + q*c. (None yet for kConverted: nullptr.)
   CeilingKernel same_traffic[kMaxArrays - 1][kStorageSignatures];
   CeilingKernel triad[kStorageSignatures];
 };

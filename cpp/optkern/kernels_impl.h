@@ -27,17 +27,18 @@ namespace optkern {
 
 const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
   namespace isa = OPTKERN_ISA_NAMESPACE;
-  // Each row in StorageSignature order: [kAllFloat32], [kAllFloat64].
-#define OPTKERN_TABLE_ROW(name, Params) \
-  {&isa::step<Params, isa::Uniform<float>>, &isa::step<Params, isa::Uniform<double>>},
+  // Each row in StorageSignature order: [kAllFloat32], [kAllFloat64], [kConverted].
+#define OPTKERN_TABLE_ROW(name, Params)                                               \
+  {&isa::step<Params, isa::Uniform<float>>, &isa::step<Params, isa::Uniform<double>>, \
+   &isa::step<Params, isa::Converted>},
   static const KernelTable table = {
       OPTKERN_ISA_NAME,
       OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ROW){
-          {&isa::same_traffic<0, float>, &isa::same_traffic<0, double>},
-          {&isa::same_traffic<1, float>, &isa::same_traffic<1, double>},
-          {&isa::same_traffic<2, float>, &isa::same_traffic<2, double>},
-          {&isa::same_traffic<3, float>, &isa::same_traffic<3, double>}},
-      {&isa::triad<float>, &isa::triad<double>}};
+          {&isa::same_traffic<0, float>, &isa::same_traffic<0, double>, nullptr},
+          {&isa::same_traffic<1, float>, &isa::same_traffic<1, double>, nullptr},
+          {&isa::same_traffic<2, float>, &isa::same_traffic<2, double>, nullptr},
+          {&isa::same_traffic<3, float>, &isa::same_traffic<3, double>, nullptr}},
+      {&isa::triad<float>, &isa::triad<double>, nullptr}};
 #undef OPTKERN_TABLE_ROW
   return table;
 }

@@ -5,11 +5,18 @@
 //
 // Storage and compute types are separate. A Signature names the type each array is stored in
 // (param, grad, then each state, in Params::kArrays order) and the type the element function
-// computes in; per element the loop makes one Slot per array, which loads the stored value into
-// the compute type, hands the element function a reference to it and stores it back afterwards.
-// Where the two types are the same (every kernel compiled today: all float32 or all float64) the
-// Slot is the array element itself, so the element function works in place exactly as a
-// hand-written loop would: no copy, no extra load or store, the same vector code.
+// computes in. Two kinds are compiled:
+//  - Uniform<T>: every array stored in T and computed in T (float32, float64). The loop hands the
+//    element function references to the array elements themselves: it works in place exactly as
+//    a hand-written loop would, with no copy and no extra load or store.
+//  - Converted: float32 arithmetic on arrays stored as float32, float16 or bfloat16, chosen per
+//    tensor and role at run time (StepCall::storage). The loop converts blocks of a few hundred
+//    elements of each 16-bit array into float32 scratch (optkern/convert.h), runs the
+//    Uniform<float> loop on the block, and rounds the written arrays back. So each algorithm's
+//    element loop is compiled once per compute type, not once per combination of storage types
+//    (param x grad x each state x master weights: dozens), and the conversions are written once per
+//    storage type. The scratch stays in L1, so the only extra cost is the L1 traffic of the
+//    conversions.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +24,7 @@
 #include <type_traits>
 
 #include "optkern/config.h"
+#include "optkern/convert.h"
 #include "optkern/isa_namespace.h"
 #include "optkern/work_plan.h"
 
@@ -25,13 +33,6 @@
 #endif
 
 namespace optkern::OPTKERN_ISA_NAMESPACE {
-
-// How a value of storage type Storage becomes the compute type and back: a pair
-//   static Compute load(Storage);   static Storage store(Compute);   (round to nearest even)
-// per specialisation. There is no general rule on purpose: a storage type the loop has no pair
-// for does not compile. None is needed yet, as every storage type today is its compute type.
-template <class Storage, class Compute>
-struct Convert;
 
 // The types of one kernel: Compute for the arithmetic, Storage... for the arrays by role (param,
 // grad, states). The loop touches only the roles the element function takes (run_plan's kArrays),
@@ -48,50 +49,28 @@ template <class T>
 using Uniform = Signature<T, T, T, T, T, T>;
 static_assert(kMaxArrays == 5, "Uniform lists one storage type per role");
 
-// One array's element as the element function sees it: loaded into the compute type, stored back
-// by commit(). A role the tensor group does not bind points at the parameter (see StepCall) and
-// must not be loaded as a state: a signature with storage types other than its compute type names
-// such a role Unused (the group's bound arrays pick the signature), and its Slot is a local the
-// element function never reads. A bound role the variant ignores is loaded and stored unchanged.
+// 16-bit (or float32) storage chosen per tensor and role at run time, float32 arithmetic.
+struct Converted {
+  using Compute = float;
+};
+
+// One array's element as the element function sees it: a reference to the element itself (a
+// Uniform signature stores every array in its compute type). A role the tensor group does not
+// bind points at the parameter, and the variant that runs never reads or writes it.
 template <class Storage, class Compute>
 class Slot {
+  static_assert(std::is_same_v<Storage, Compute>,
+                "mixed storage and compute types go through the Converted signature");
+
  public:
-  Slot(void* array, std::int64_t i)
-      : at_(static_cast<Storage*>(array) + i), value_(Convert<Storage, Compute>::load(*at_)) {}
+  Slot(void* array, std::int64_t i) : value_(static_cast<Compute*>(array)[i]) {}
   Compute& get() { return value_; }
-  void commit() const { *at_ = Convert<Storage, Compute>::store(value_); }
 
  private:
-  Storage* at_;
-  Compute value_;
+  Compute& value_;
 };
 
-// Same storage and compute type: the element itself, updated in place.
-template <class T>
-class Slot<T, T> {
- public:
-  Slot(void* array, std::int64_t i) : value_(static_cast<T*>(array)[i]) {}
-  T& get() { return value_; }
-  void commit() const {}
-
- private:
-  T& value_;
-};
-
-struct Unused {};
-template <class Compute>
-class Slot<Unused, Compute> {
- public:
-  Slot(void*, std::int64_t) {}
-  Compute& get() { return value_; }
-  void commit() const {}
-
- private:
-  Compute value_{};
-};
-
-// Element i: a Slot per role [kRole, kArrays), then element(p, g, states...), then the stores
-// (the gradient is read only, so it is never stored).
+// Element i: a Slot per role [kRole, kArrays), then element(p, g, states...).
 template <class Sig, int kRole, int kArrays, class Element, class... Values>
 inline void apply_element(void* const* arrays, std::int64_t i, const Element& element,
                           Values&... values) {
@@ -100,7 +79,6 @@ inline void apply_element(void* const* arrays, std::int64_t i, const Element& el
   } else {
     Slot<typename Sig::template storage<kRole>, typename Sig::Compute> slot(arrays[kRole], i);
     apply_element<Sig, kRole + 1, kArrays>(arrays, i, element, values..., slot.get());
-    if constexpr (kRole != kGradRole) slot.commit();
   }
 }
 
@@ -121,6 +99,63 @@ inline void run_segment(void* const* arrays, std::int64_t begin, std::int64_t en
   for (std::int64_t i = head; i < end; ++i) apply_element<Sig, 0, kArrays>(arrays, i, element);
 }
 
+// Elements per block of a converted segment: kArrays float32 blocks of scratch (10 KiB for five
+// arrays) stay in L1 next to the arrays' lines.
+constexpr std::int64_t kConvertBlock = 512;
+
+inline void load_block(StoredAs as, const void* from, float* to, std::int64_t n) {
+  const auto* bits = static_cast<const std::uint16_t*>(from);
+  if (as == kStoredFloat16) {
+    load_float16(bits, to, n);
+  } else {
+    load_bfloat16(bits, to, n);
+  }
+}
+
+inline void store_block(StoredAs as, const float* from, void* to, std::int64_t n) {
+  auto* bits = static_cast<std::uint16_t*>(to);
+  if (as == kStoredFloat16) {
+    store_float16(from, bits, n);
+  } else {
+    store_bfloat16(from, bits, n);
+  }
+}
+
+// [begin, end) of one tensor of a converted step, block by block: each 16-bit array's block
+// loaded into float32 scratch (float32 arrays are used where they are), the Uniform<float> loop
+// over the block, then the written 16-bit arrays rounded back (the gradient is read only) and,
+// with master weights, the updated master rounded into the user's parameter.
+template <int kArrays, class Element>
+inline void run_converted_segment(void* const* arrays, const TensorStorage& storage,
+                                  std::int64_t begin, std::int64_t end, const Element& element) {
+  alignas(kCacheLineBytes) float scratch[static_cast<std::size_t>(kArrays)][kConvertBlock];
+  for (std::int64_t start = begin; start < end; start += kConvertBlock) {
+    const std::int64_t n = end - start < kConvertBlock ? end - start : kConvertBlock;
+    void* block[kMaxArrays];
+    for (int role = 0; role < kArrays; ++role) {
+      const StoredAs as = storage.role[role];
+      if (as == kStoredFloat32) {
+        block[role] = static_cast<float*>(arrays[role]) + start;
+      } else {
+        block[role] = scratch[role];  // never read when unbound: the variant does not use it
+        if (as != kUnbound)
+          load_block(as, static_cast<std::uint16_t*>(arrays[role]) + start, scratch[role], n);
+      }
+    }
+    run_segment<Uniform<float>, kArrays>(block, 0, n, element);
+    for (int role = 0; role < kArrays; ++role) {
+      const StoredAs as = storage.role[role];
+      if (role != kGradRole && as != kStoredFloat32 && as != kUnbound) {
+        store_block(as, scratch[role], static_cast<std::uint16_t*>(arrays[role]) + start, n);
+      }
+    }
+    if (storage.rounded_param != nullptr) {
+      store_block(storage.rounded_as, static_cast<const float*>(block[kParamRole]),
+                  static_cast<std::uint16_t*>(storage.rounded_param) + start, n);
+    }
+  }
+}
+
 template <class Sig, int kArrays, class Element>
 inline void run_part(const StepCall& call, int part, const Element& element) {
   for (std::int64_t s = call.part_offsets[part]; s < call.part_offsets[part + 1]; ++s) {
@@ -129,7 +164,12 @@ inline void run_part(const StepCall& call, int part, const Element& element) {
     for (int role = 0; role < kMaxArrays; ++role) {
       arrays[role] = call.arrays[segment.tensor * kMaxArrays + role];
     }
-    run_segment<Sig, kArrays>(arrays, segment.begin, segment.end, element);
+    if constexpr (std::is_same_v<Sig, Converted>) {
+      run_converted_segment<kArrays>(arrays, call.storage[segment.tensor], segment.begin,
+                                     segment.end, element);
+    } else {
+      run_segment<Sig, kArrays>(arrays, segment.begin, segment.end, element);
+    }
   }
 }
 

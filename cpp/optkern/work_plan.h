@@ -18,6 +18,20 @@ struct Segment {
   std::int64_t end;
 };
 
+// How one array of a converted step (StorageSignature kConverted) is stored; its arithmetic runs
+// in float32. kUnbound marks a role the tensor group does not bind: never loaded or stored.
+enum StoredAs : std::uint8_t { kStoredFloat32 = 0, kStoredFloat16, kStoredBFloat16, kUnbound };
+
+// The storage of one tensor of a converted step.
+struct TensorStorage {
+  StoredAs role[kMaxArrays];  // each role's array (roles in Params::kArrays order)
+  // With master weights, role 0 is the float32 master copy the step updates, and `rounded_param`
+  // the user's 16-bit parameter, stored as `rounded_as`, which the step then writes the rounded
+  // master to; otherwise nullptr.
+  void* rounded_param;
+  StoredAs rounded_as;
+};
+
 struct StepCall {
   // arrays[tensor * kMaxArrays + role] is the data pointer of that array (roles in
   // Params::kArrays order). A slot the step does not use points at the parameter and is never
@@ -26,6 +40,9 @@ struct StepCall {
   const Segment* segments;
   const std::int64_t* part_offsets;  // part p covers segments [part_offsets[p], part_offsets[p+1])
   int parts;
+  // Converted steps only: storage[tensor]; nullptr for the other signatures, where every array
+  // is stored in the compute type.
+  const TensorStorage* storage;
 };
 
 }  // namespace optkern

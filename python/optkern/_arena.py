@@ -28,14 +28,20 @@ from numpy.typing import NDArray
 _ALIGNMENT_BYTES = 64  # a cache line (cpp/optkern/config.h: kCacheLineBytes)
 
 
-def arrays_like(params: Sequence[NDArray[Any]], fill: float | None) -> list[NDArray[Any]]:
-    """One array per parameter (same shape and dtype) holding ``fill``, carved from one buffer per
-    dtype, each at its parameter's offset within a 64-byte line. ``fill=None`` leaves them
-    uninitialised, for a caller that writes every element (a checkpoint being loaded)."""
+def arrays_like(
+    params: Sequence[NDArray[Any]],
+    fill: float | None,
+    dtypes: Sequence[np.dtype[Any]] | None = None,
+) -> list[NDArray[Any]]:
+    """One array per parameter (same shape; its dtype, or ``dtypes[i]``) holding ``fill``, carved
+    from one buffer per dtype, each at its parameter's offset within a 64-byte line (counted in
+    elements). ``fill=None`` leaves them uninitialised, for a caller that writes every element (a
+    checkpoint being loaded)."""
     out: list[NDArray[Any]] = [np.empty(0)] * len(params)
     by_dtype: dict[np.dtype[Any], list[int]] = {}
     for position, param in enumerate(params):
-        by_dtype.setdefault(param.dtype, []).append(position)
+        dtype = param.dtype if dtypes is None else dtypes[position]
+        by_dtype.setdefault(dtype, []).append(position)
     for dtype, positions in by_dtype.items():
         per_line = max(1, _ALIGNMENT_BYTES // dtype.itemsize)
         offsets = []

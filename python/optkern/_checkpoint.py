@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _storage
+
 if TYPE_CHECKING:
     from .optimizer import Optimizer, StateDict
 
@@ -107,6 +109,11 @@ def check(
         hyper = {k: v for k, v in saved.items() if k != "params"}
         if isinstance(hyper.get("betas"), list):
             hyper["betas"] = tuple(hyper["betas"])
+        # Checkpoints from before the storage options (optkern 0.x without them) load with
+        # their defaults: their state arrays have the dtypes those defaults give.
+        for key, default in _storage.OPTIONS.items():
+            if key in optimizer.defaults:
+                hyper.setdefault(key, default)
         optimizer._check_group_keys(hyper, gw)
         optimizer._check_hyperparameters(hyper, gw)
         steps, names, scalar_values = set(), set(), set()
@@ -114,7 +121,7 @@ def check(
         for position, i in enumerate(indices):
             entry = saved_state.get(i, saved_state.get(str(i), {}))
             param = params[index][position] if params is not None else None
-            arrays, step, scalars = _checked_entry(optimizer, entry, param, gw, i)
+            arrays, step, scalars = _checked_entry(optimizer, entry, param, hyper, gw, i)
             steps.add(step)
             names.add(tuple(sorted(arrays)))
             scalar_values.add(tuple(sorted(scalars.items())))
@@ -137,7 +144,12 @@ def check(
 
 
 def _checked_entry(
-    optimizer: Optimizer, entry: Any, param: NDArray[Any] | None, where: str, index: int
+    optimizer: Optimizer,
+    entry: Any,
+    param: NDArray[Any] | None,
+    group: Mapping[str, Any],
+    where: str,
+    index: int,
 ) -> tuple[dict[str, NDArray[Any]], int, dict[str, float]]:
     if not isinstance(entry, Mapping):
         raise TypeError(f"{where}: state[{index}] must be a dict")
@@ -167,10 +179,16 @@ def _checked_entry(
             )
         scalars[name] = number
     arrays = {}
+    masters = bool(group.get("master_weights", False))
     for name, value in entry.items():
         if name == "step" or name in optimizer._scalar_state:
             continue
-        if name not in optimizer._roles[2:]:
+        if name == _storage.MASTER and not masters:
+            raise ValueError(
+                f"{where}: state[{index}] has a {name!r} array, but the group's master_weights "
+                "is False"
+            )
+        if name not in optimizer._roles[2:] and name != _storage.MASTER:
             raise ValueError(
                 f"{where}: state[{index}] has unknown array {name!r}; "
                 f"{type(optimizer).__name__} keeps {list(optimizer._roles[2:])}"
@@ -180,15 +198,23 @@ def _checked_entry(
                 f"{where}: state[{index}][{name!r}] must be a numpy array (not a masked array or "
                 f"matrix), got {type(value).__name__}"
             )
-        if param is not None and (value.shape != param.shape or value.dtype != param.dtype):
+        label = f"{where}: state[{index}][{name!r}]"
+        if param is not None:
+            expected = (
+                np.dtype(np.float32)
+                if name == _storage.MASTER
+                else _storage.state_dtype(param.dtype, group.get("state_dtype"), label)
+            ) or param.dtype  # (None: a parameter no kernel takes, refused when bound)
+            if value.shape != param.shape or value.dtype != expected:
+                raise ValueError(
+                    f"{label} is {_storage.dtype_name(value.dtype)}{value.shape}, expected "
+                    f"{_storage.dtype_name(expected)}{param.shape} (its parameter is "
+                    f"{_storage.dtype_name(param.dtype)}, state_dtype="
+                    f"{group.get('state_dtype')!r})"
+                )
+        elif not (value.dtype in (np.float32, np.float64) or _storage.is_bfloat16(value.dtype)):
             raise ValueError(
-                f"{where}: state[{index}][{name!r}] is {value.dtype}{value.shape}, "
-                f"expected {param.dtype}{param.shape} like its parameter"
-            )
-        if param is None and value.dtype not in (np.float32, np.float64):
-            raise ValueError(
-                f"{where}: state[{index}][{name!r}] is {value.dtype}; state arrays are float32 "
-                "or float64 like their parameters"
+                f"{label} is {value.dtype}; state arrays are float32, float64 or bfloat16"
             )
         arrays[name] = value  # copied by the caller once everything is checked
     return arrays, int(step), scalars
@@ -238,13 +264,18 @@ def write_npz(path: str | os.PathLike[str], state_dict: StateDict, scalar_names:
         },
         "keys": state_dict.get("keys"),
     }
-    text = json.dumps(meta)  # before the file is touched: _json_ready caught what would fail
     arrays = {
         f"state.{i}.{name}": a
         for i, s in state_dict["state"].items()
         for name, a in s.items()
         if name != "step" and name not in scalar_names
     }
+    # A .npy header cannot name ml_dtypes' bfloat16: its arrays are saved as their bits (uint16)
+    # and listed here, to be viewed as bfloat16 again on reading.
+    as_bits = sorted(k for k, a in arrays.items() if _storage.is_bfloat16(a.dtype))
+    meta["bfloat16"] = as_bits
+    arrays = {k: a.view(np.uint16) if k in as_bits else a for k, a in arrays.items()}
+    text = json.dumps(meta)  # before the file is touched: _json_ready caught what would fail
     target = os.fspath(path)
     # Through a symlink, the file it points to is replaced (the link stays a link).
     real = os.path.realpath(target)
@@ -341,6 +372,11 @@ def read_npz(path: str | os.PathLike[str]) -> StateDict:
             raise malformed("'param_groups' must be a list of objects")
         if keys is not None and not isinstance(keys, list):
             raise malformed("'keys' must be a list")
+        bfloat16_entries = meta.get("bfloat16", [])
+        if not isinstance(bfloat16_entries, list) or not all(
+            isinstance(e, str) for e in bfloat16_entries
+        ):
+            raise malformed("'bfloat16' must be a list of entry names")
         state: dict[int, dict[str, Any]] = {
             int(i): {"step": step, **scalars.get(i, {})} for i, step in steps.items()
         }
@@ -354,6 +390,10 @@ def read_npz(path: str | os.PathLike[str]) -> StateDict:
                 array = data[entry]
             except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
                 raise malformed(f"entry {entry!r}: {error}") from error
+            if entry in bfloat16_entries:
+                if array.dtype != np.uint16:
+                    raise malformed(f"entry {entry!r} is listed as bfloat16 but is {array.dtype}")
+                array = array.view(_storage.bfloat16())
             state.setdefault(int(parts[1]), {"step": 0})[parts[2]] = array
     sd: StateDict = {"state": state, "param_groups": groups}
     if meta.get("optimizer") is not None:

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType, StepContext
 from .records import Bench, NaiveState, NaiveStep, record
 
 
@@ -72,6 +72,8 @@ class Adam(Optimizer):
         *,
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
+        state_dtype: StateDType = None,
+        master_weights: bool = False,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:

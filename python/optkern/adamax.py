@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType, StepContext
 from .records import Bench, NaiveState, NaiveStep, record
 
 
@@ -47,6 +47,8 @@ class Adamax(Optimizer):
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
+        state_dtype: StateDType = None,
+        master_weights: bool = False,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:

@@ -31,13 +31,16 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeGuard, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _arena, _checkpoint, _core, _runtime, _validation, reference
+from . import _arena, _checkpoint, _core, _runtime, _storage, _validation, reference
 from ._validation import Rule
 
 ParamsArg = Iterable[NDArray[Any]] | Iterable[Mapping[str, Any]] | None
 StateDict = dict[str, Any]
 #: ``"fused"``: the compiled kernels; ``"reference"``: their NumPy twins in ``optkern.reference``.
 Backend = Literal["fused", "reference"]
+#: The ``state_dtype`` option (see ``optkern._storage``): None is the parameter's dtype (float32
+#: for 16-bit parameters).
+StateDType = Literal["float32", "bfloat16"] | None
 #: The float64 scalars of one step, keyed by the fields of the kernel's Params struct
 #: (cpp/optkern/params.h): floats, and bools for the flags.
 Coefficients = dict[str, float | bool]
@@ -109,7 +112,8 @@ _MAX_STEP = _checkpoint.MAX_STEP
 class _Binding:
     """The compiled-side view of one param group, rebuilt when its params or needed states change."""
 
-    needed: tuple[str, ...]
+    needed: tuple[str, ...]  # the state arrays bound
+    storage: tuple[Any, bool]  # the group's state_dtype and master_weights when bound
     tensor_groups: list[_core.TensorGroup]  # one per dtype
 
 
@@ -189,7 +193,8 @@ class Optimizer:
         if defaults is not None or fixed is not None:
             _make_variant(cls, dict(defaults or {}), dict(fixed or {}))
         if "_rules" in vars(cls):
-            declared = _hyperparameters_of(cls)
+            # The storage options are every algorithm's, with rules of their own.
+            declared = tuple(k for k in _hyperparameters_of(cls) if k not in _storage.OPTIONS)
             if set(declared) | set(cls._fixed) != set(cls._rules):
                 missing = [k for k in declared if k not in cls._rules]
                 extra = [k for k in cls._rules if k not in declared and k not in cls._fixed]
@@ -384,7 +389,9 @@ class Optimizer:
             )
             # Fails (and adds nothing) on a non-array, unsupported dtype, bad layout or read-only
             # parameter, or two parameters of the group sharing memory.
-            probe = self._tensor_groups(params, group_labels, first, [{} for _ in params], ())
+            probe = self._tensor_groups(
+                params, group_labels, first, [{} for _ in params], (), group
+            )
             record = _Group(
                 tuple(params), first, group_labels, probe, 0, dict(self._scalar_state), set()
             )
@@ -416,6 +423,10 @@ class Optimizer:
         for key, rule in self._rules.items():
             if key in group:
                 rule(key, group[key], where)
+        if "state_dtype" in group:
+            _storage.check_state_dtype("state_dtype", group["state_dtype"], where)
+        if "master_weights" in group:
+            _validation.boolean("master_weights", group["master_weights"], where)
         self._check_group(group, where)
 
     def _check_group_keys(
@@ -453,14 +464,23 @@ class Optimizer:
         first: int,
         states: Sequence[Mapping[str, NDArray[Any]]],
         needed: tuple[str, ...],
+        group: Mapping[str, Any],
     ) -> list[_core.TensorGroup]:
-        """One _core.TensorGroup per dtype (in order of first appearance)."""
+        """One _core.TensorGroup per dtype (in order of first appearance), with the state dtype
+        and master weights the group's options give it (``needed`` empty: its parameters only, to
+        check them and the options)."""
         buckets: dict[np.dtype[Any] | None, list[int]] = {}
         for position, param in enumerate(params):
             key = param.dtype if isinstance(param, np.ndarray) else None
             buckets.setdefault(key, []).append(position)
+        masters = bool(group.get("master_weights", False))
         groups = []
-        for positions in buckets.values():
+        for dtype, positions in buckets.items():
+            state_dtype = None
+            if dtype is not None:  # else the TensorGroup names the bad parameter
+                label = labels[0][positions[0]]
+                state_dtype = _storage.state_dtype(dtype, group.get("state_dtype"), label)
+                _storage.check_master_weights(dtype, masters, label)
             groups.append(
                 _core.TensorGroup(
                     self._roles,
@@ -472,6 +492,8 @@ class Optimizer:
                     [labels[0][i] for i in positions],
                     [labels[1][i] for i in positions],
                     [first + i for i in positions],
+                    state_dtype,
+                    [states[i][_storage.MASTER] for i in positions] if masters and needed else [],
                 )
             )
         return groups
@@ -490,21 +512,57 @@ class Optimizer:
                 "add_param_group for new parameters)"
             )
         init = self._state_init(group)
-        needed = tuple(init)
+        masters = bool(group.get("master_weights", False))
+        storage = (group.get("state_dtype"), masters)
+        needed = (*init, _storage.MASTER) if masters else tuple(init)
         bound = record.binding
-        if bound is not None and bound.needed == needed:
+        if bound is not None and bound.needed == needed and bound.storage == storage:
             return bound, False
         first = record.first
+        labels = record.labels[0]
+        dtypes = [  # (None: a parameter no kernel takes, which its TensorGroup names below)
+            _storage.state_dtype(p.dtype, storage[0], label) or p.dtype
+            for p, label in zip(params, labels, strict=True)
+        ]
         states = [self._state_entry(first + position) for position in range(len(params))]
+        for position, state in enumerate(states):  # before anything is created
+            for name in init:
+                if name in state and state[name].dtype != dtypes[position]:
+                    raise ValueError(
+                        f"{labels[position]}: its state {name!r} is {state[name].dtype}, but "
+                        f"state_dtype={storage[0]!r} asks for {dtypes[position]}: the state "
+                        "dtype cannot change once the state exists (build a new optimizer)"
+                    )
         for name, value in init.items():
             missing = [position for position, state in enumerate(states) if name not in state]
             if missing:  # marked before it exists, so an interrupt cannot leave it unmarked
                 record.fresh.add(name)
-            created = _arena.arrays_like([params[position] for position in missing], value)
+            created = _arena.arrays_like(
+                [params[position] for position in missing],
+                value,
+                [dtypes[position] for position in missing],
+            )
             for position, array in zip(missing, created, strict=True):
                 states[position][name] = array
-        tensor_groups = self._tensor_groups(params, record.labels, first, states, needed)
-        return _Binding(needed, tensor_groups), True
+        if masters:
+            for param, label in zip(params, labels, strict=True):
+                _storage.check_master_weights(param.dtype, True, label)
+            missing = [
+                position for position, state in enumerate(states) if _storage.MASTER not in state
+            ]
+            created = _arena.arrays_like(
+                [params[position] for position in missing],
+                None,
+                [np.dtype(np.float32)] * len(missing),
+            )
+            for position, array in zip(missing, created, strict=True):
+                np.copyto(array, params[position], casting="unsafe")  # exact: 16 bits to 32
+                states[position][_storage.MASTER] = array
+        else:  # a master copy left from before would be stale if master weights came back
+            for state in states:
+                state.pop(_storage.MASTER, None)
+        tensor_groups = self._tensor_groups(params, record.labels, first, states, needed, group)
+        return _Binding(needed, storage, tensor_groups), True
 
     # ----------------------------------------------------------------------------- stepping
 
@@ -650,7 +708,8 @@ class Optimizer:
         every array it writes is copied first and put back unless the step was committed."""
         # the same checks as the fused path
         checked = _core.check_grads(prepared.tensor_groups, grads)
-        calls: list[tuple[list[NDArray[Any] | None], NDArray[Any] | None, Coefficients]] = []
+        # Per tensor: [param, *states, master], its gradient, the coefficients.
+        calls: list[tuple[list[NDArray[Any] | None], NDArray[Any], Coefficients]] = []
         for record, fixed, step in zip(
             records, prepared.fixed_coefficients, step_coefficients, strict=True
         ):
@@ -658,18 +717,31 @@ class Optimizer:
             assert binding is not None  # bound by _prepare
             values = {**fixed, **step}
             for tensor_group in binding.tensor_groups:
-                for param, states, index in zip(
-                    tensor_group.params, tensor_group.states, tensor_group.grad_index, strict=False
+                for param, states, master, index in zip(
+                    tensor_group.params,
+                    tensor_group.states,
+                    tensor_group.masters,
+                    tensor_group.grad_index,
+                    strict=False,
                 ):
                     # Plain ndarray views: a subclass (np.memmap, ...) is plain memory to the
                     # kernel, so its operators must not run here either.
-                    arrays = [_plain_view(a) for a in (param, *states)]
-                    calls.append((arrays, _plain_view(checked[index]), values))
+                    arrays = [_plain_view(a) for a in (param, *states, master)]
+                    grad = _plain_view(checked[index])
+                    assert grad is not None
+                    calls.append((arrays, grad, values))
         written = [array for arrays, _, _ in calls for array in arrays if array is not None]
         backup = [array.copy() for array in written]
         try:
             for arrays, grad, values in calls:
-                self._reference_step(*arrays[:1], grad, *arrays[1:], values)
+                updated, *states, master = arrays
+                assert updated is not None
+                if master is None and not _converted(updated, grad, states):
+                    self._reference_step(updated, grad, *states, values)
+                else:
+                    reference.stored_step(
+                        self._reference_step, updated, grad, states, values, master
+                    )
             _core.set_attributes(self, {}, owners=records, commits=commits)
         except BaseException:
             if records[0].step != commits[0]["step"]:  # not committed: undo the writes
@@ -767,7 +839,7 @@ class Optimizer:
                 )
         record = self._groups[0]
         # Checks layout and writeability.
-        probe = self._tensor_groups(new, record.labels, 0, [{} for _ in new], ())
+        probe = self._tensor_groups(new, record.labels, 0, [{} for _ in new], (), group)
         # Bound again on the next step; the hyperparameters stay validated.
         new_record = replace(record, params=tuple(new), probe=probe)
         new_record.validated = record.validated
@@ -843,7 +915,9 @@ class Optimizer:
             group_state: list[dict[str, NDArray[Any]]] = [{} for _ in group_params]
             saved = loaded.arrays[index]
             for name in saved[0] if saved else ():
-                copies = _arena.arrays_like(group_params, None)  # each filled just below
+                copies = _arena.arrays_like(  # each filled just below
+                    group_params, None, [entry[name].dtype for entry in saved]
+                )
                 for position, copy in enumerate(copies):
                     np.copyto(copy, saved[position][name])
                     group_state[position][name] = copy
@@ -930,17 +1004,22 @@ class Optimizer:
             ),
         )
         # Copied state arrays lose their place in the arena: laid out anew, as a load does.
-        for record in self._groups:
+        for record, group in zip(self._groups, self.param_groups, strict=True):
             params, first = record.params, record.first
             for name in {n for i in range(len(params)) for n in self._state.get(first + i, {})}:
-                copies = _arena.arrays_like(list(params), None)
+                entries = [self._state.get(first + i, {}) for i in range(len(params))]
+                dtypes = [
+                    e[name].dtype if name in e else p.dtype
+                    for e, p in zip(entries, params, strict=True)
+                ]
+                copies = _arena.arrays_like(list(params), None, dtypes)
                 for position, copy in enumerate(copies):
-                    entry = self._state.get(first + position, {})
+                    entry = entries[position]
                     if name in entry:
                         np.copyto(copy, entry[name])
                         entry[name] = copy
             record.probe = self._tensor_groups(
-                list(params), record.labels, first, [{} for _ in params], ()
+                list(params), record.labels, first, [{} for _ in params], (), group
             )
 
     def __repr__(self) -> str:
@@ -968,6 +1047,13 @@ def _copied(value: Any) -> Any:
     if isinstance(value, list):
         return [_copied(v) for v in value]
     return value
+
+
+def _converted(param: NDArray[Any], grad: NDArray[Any], states: list[NDArray[Any] | None]) -> bool:
+    """Whether the kernel takes the Converted signature for these arrays: any 16-bit one, or
+    float32 beside another dtype (see TensorGroup::storage_signature)."""
+    dtypes = {param.dtype, grad.dtype, *(s.dtype for s in states if s is not None)}
+    return len(dtypes) > 1 or _storage.is_16_bit(param.dtype)
 
 
 def _plain_view(array: NDArray[Any] | None) -> NDArray[Any] | None:

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from . import _validation as v
 from .adam import moment_coefficients
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType, StepContext
 from .records import Bench, NaiveState, NaiveStep, record
 
 
@@ -57,6 +57,8 @@ class RAdam(Optimizer):
         decoupled_weight_decay: bool = False,
         *,
         maximize: bool = False,
+        state_dtype: StateDType = None,
+        master_weights: bool = False,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:

@@ -60,6 +60,33 @@ def _prologue(
     return g
 
 
+def stored_step(
+    function: Callable[..., None],
+    param: NDArray[Any],
+    grad: NDArray[Any],
+    states: list[NDArray[Any] | None],
+    hp: Mapping[str, float | bool],
+    master: NDArray[Any] | None = None,
+) -> None:
+    """One algorithm's ``function`` on arrays stored in 16 bits (or float32 beside 16-bit ones):
+    the twin of the Converted loop in ``cpp/optkern/loop.h``. Every array is loaded (exactly)
+    into float32, the float32 formula runs on the copies, and each written array is stored back
+    rounded to nearest even (NumPy's ``astype``; ml_dtypes' for bfloat16). With a master copy,
+    the formula updates ``master`` in place of the parameter, and the parameter receives the
+    rounded master."""
+    updated = master if master is not None else param
+    p = updated.astype(np.float32)
+    s = [None if a is None else a.astype(np.float32) for a in states]
+    with np.errstate(all="ignore"):  # NaN and overflow to inf round as they are
+        function(p, grad.astype(np.float32), *s, hp)
+        for array, value in zip(states, s, strict=True):
+            if array is not None and value is not None:
+                array[...] = value.astype(array.dtype)
+        updated[...] = p.astype(updated.dtype)
+        if master is not None:
+            param[...] = p.astype(param.dtype)
+
+
 @_quiet
 def sgd(
     param: NDArray[Any],

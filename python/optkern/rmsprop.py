@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType
 from .records import Bench, NaiveState, NaiveStep, record
 
 
@@ -52,6 +52,8 @@ class RMSprop(Optimizer):
         centered: bool = False,
         *,
         maximize: bool = False,
+        state_dtype: StateDType = None,
+        master_weights: bool = False,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:

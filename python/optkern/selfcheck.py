@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _core, textbook
+from . import _core, _storage, textbook
 from .configs import CONFIGS, Config
 
 STEPS = 20
@@ -21,38 +21,52 @@ SIZES = (1, 17, 1000, 100003)
 
 
 def _gradients(
-    rng: np.random.Generator, size: int, dtype: type[np.floating[Any]], steps: int
-) -> list[NDArray[np.floating[Any]]]:
-    """Gradients with exact zeros, subnormals, values near eps and very large values."""
-    info = np.finfo(dtype)
+    rng: np.random.Generator, size: int, dtype: np.dtype[Any], steps: int
+) -> list[NDArray[Any]]:
+    """Gradients with exact zeros, subnormals, values near eps and very large values (made in
+    the gradient's dtype's compute type, float32 for 16 bits, then rounded to it)."""
+    compute = np.float64 if dtype == np.float64 else np.float32
+    tiny = float(_smallest_subnormal(dtype))
     out = []
     for _ in range(steps):
-        g = rng.standard_normal(size).astype(dtype)
+        g = rng.standard_normal(size).astype(compute)
         g[::7] = 0
-        g[1::11] = info.smallest_subnormal * rng.integers(1, 100, g[1::11].size)
+        g[1::11] = tiny * rng.integers(1, 100, g[1::11].size)
         g[2::13] = rng.standard_normal(g[2::13].size) * 1e-8
         g[3::17] = rng.standard_normal(g[3::17].size) * 1e30
-        out.append(g)
+        with np.errstate(over="ignore"):  # 1e30 is inf in float16
+            out.append(g.astype(dtype))
     return out
+
+
+def _smallest_subnormal(dtype: np.dtype[Any]) -> float:
+    if _storage.is_bfloat16(dtype):  # NumPy's finfo does not know it: 2^-126 * 2^-7 (7 bits)
+        return 2.0**-133
+    return float(np.finfo(dtype).smallest_subnormal)
 
 
 def trajectories_match(
     config_index: int,
-    dtype: type[np.floating[Any]],
+    storage: type[np.floating[Any]] | _storage.Combination,
     sizes: tuple[int, ...],
     steps: int = STEPS,
     num_threads: int = 1,
     seed: int = 0,
 ) -> bool:
-    """Run one configuration fused and reference from the same start; True if bit-identical."""
+    """Run one configuration fused and reference from the same start; True if bit-identical.
+    ``storage``: a dtype for parameters and gradients, or a storage combination."""
     config = CONFIGS[config_index]
+    if not isinstance(storage, _storage.Combination):
+        name = np.dtype(storage).name
+        storage = _storage.Combination(name, name, name)
+    param_dtype, grad_dtype = storage.dtype(storage.param), storage.dtype(storage.grad)
     rng = np.random.default_rng(seed)
-    start = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    start = [rng.standard_normal(n).astype(param_dtype) for n in sizes]
     fused = [p.copy() for p in start]
     slow = [p.copy() for p in start]
-    grads = [_gradients(rng, n, dtype, steps) for n in sizes]
-    a = config.build(fused, num_threads=num_threads)
-    b = config.build(slow, backend="reference")
+    grads = [_gradients(rng, n, grad_dtype, steps) for n in sizes]
+    a = config.build(fused, num_threads=num_threads, **storage.options)
+    b = config.build(slow, backend="reference", **storage.options)
     for t in range(steps):
         step_grads = [g[t] for g in grads]
         a.step(step_grads)
@@ -70,7 +84,7 @@ def identical(a: NDArray[Any], b: NDArray[Any]) -> bool:
     nan_a, nan_b = np.isnan(a), np.isnan(b)
     if not np.array_equal(nan_a, nan_b):
         return False
-    bits = {4: np.uint32, 8: np.uint64}[a.itemsize]
+    bits = {2: np.uint16, 4: np.uint32, 8: np.uint64}[a.itemsize]
     return bool(np.array_equal(a[~nan_a].view(bits), b[~nan_b].view(bits)))
 
 

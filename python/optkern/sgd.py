@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType, StepContext
 from .records import Bench, NaiveState, NaiveStep, record
 
 
@@ -51,6 +51,8 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        state_dtype: StateDType = None,
+        master_weights: bool = False,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:

@@ -48,7 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StepContext
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType, StepContext
 from .records import record
 
 __all__ = ["SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "RMSprop"]
@@ -116,6 +116,8 @@ class SGD(_Textbook):
         lr: float = 0.01,
         *,
         params: ParamsArg = None,
+        state_dtype: StateDType = None,
+        master_weights: bool = False,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
@@ -149,6 +151,8 @@ class _WithVelocity(_Textbook):
         momentum: float = 0.9,
         *,
         params: ParamsArg = None,
+        state_dtype: StateDType = None,
+        master_weights: bool = False,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
@@ -201,6 +205,8 @@ class AdaGrad(_Textbook):
         lr: float = 0.01,
         *,
         params: ParamsArg = None,
+        state_dtype: StateDType = None,
+        master_weights: bool = False,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
@@ -235,6 +241,8 @@ class RMSprop(_Textbook):
         decay_rate: float = 0.99,
         *,
         params: ParamsArg = None,
+        state_dtype: StateDType = None,
+        master_weights: bool = False,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
@@ -277,6 +285,8 @@ class Adam(_Textbook):
         beta2: float = 0.999,
         *,
         params: ParamsArg = None,
+        state_dtype: StateDType = None,
+        master_weights: bool = False,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
