@@ -13,9 +13,10 @@ function(optkern_add_isa_objects name source objects_var definitions_var)
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
     set(isas baseline avx2 avx512)
     set(flags_baseline "")
-    # AVX2 alone, no FMA flag: the reference rounds every multiply and add separately.
-    set(flags_avx2 -mavx2)
-    set(flags_avx512 -mavx512f -mavx512dq -mavx512bw -mavx512vl -mprefer-vector-width=512)
+    # AVX2 alone, no FMA flag: the reference rounds every multiply and add separately. F16C for
+    # the float16 conversions (optkern/convert.h); every AVX2 CPU has it, and dispatch.cpp checks.
+    set(flags_avx2 -mavx2 -mf16c)
+    set(flags_avx512 -mavx512f -mavx512dq -mavx512bw -mavx512vl -mf16c -mprefer-vector-width=512)
   elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
     set(isas baseline)
     set(flags_baseline "")  # NEON is part of the aarch64 baseline

@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <new>
 #include <string>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "dispatch.h"
+#include "numpy_access.h"
 #include "optkern/params.h"
 #include "prepared_step.h"
 #include "tensor_group.h"
@@ -61,6 +63,61 @@ void same_traffic_step(const std::vector<TensorGroup*>& groups, const py::handle
   }
   py::gil_scoped_release release;
   for (std::size_t g = 0; g < groups.size(); ++g) loops[g](checked.calls[g]);
+}
+
+// Tests only: `conversion` (a name of optkern/convert.h's functions) from `source` into `out` with
+// the kernels of `isa`, which stays unselected. The 16-bit side is an array of uint16 (the bits),
+// the other float32; both C-contiguous, of one size, not overlapping.
+void convert(const std::string& isa, const std::string& conversion, const py::handle& source,
+             const py::handle& out) {
+  static const char* const names[kConversions] = {"load_float16", "load_bfloat16", "store_float16",
+                                                  "store_bfloat16"};
+  const auto found = std::find(std::begin(names), std::end(names), conversion);
+  if (found == std::end(names)) {
+    throw py::value_error("_convert: unknown conversion '" + conversion +
+                          "'; expected load_float16, load_bfloat16, store_float16 or "
+                          "store_bfloat16");
+  }
+  const auto which = static_cast<Conversion>(found - std::begin(names));
+  const bool load = which == kLoadFloat16 || which == kLoadBFloat16;
+  const ConvertKernel kernel = kernel_table(isa).convert[which];  // ValueError for a bad ISA
+  const auto checked = [](const char* what, const py::handle& array, const py::dtype& dtype,
+                          const char* dtype_name) {
+    if (!py::isinstance<py::array>(array)) {
+      throw py::type_error(std::string("_convert: ") + what + " must be a numpy.ndarray");
+    }
+    auto result = py::reinterpret_borrow<py::array>(array);
+    if (!result.dtype().equal(dtype)) {
+      throw py::type_error(std::string("_convert: ") + what + " must have dtype " + dtype_name +
+                           ", got " + py::str(result.dtype()).cast<std::string>());
+    }
+    if (!(result.flags() & py::array::c_style) || !(result.flags() & numpy_access::kAligned)) {
+      throw py::value_error(std::string("_convert: ") + what + " must be C-contiguous and aligned");
+    }
+    return result;
+  };
+  const py::dtype bits = py::dtype::of<std::uint16_t>();
+  const py::dtype float32 = py::dtype::of<float>();
+  const py::array from =
+      checked("source", source, load ? bits : float32, load ? "uint16" : "float32");
+  py::array to = checked("out", out, load ? float32 : bits, load ? "float32" : "uint16");
+  if (!to.writeable()) throw py::value_error("_convert: out must be writeable");
+  if (from.size() != to.size()) {
+    throw py::value_error("_convert: source has " + std::to_string(from.size()) +
+                          " elements, out " + std::to_string(to.size()));
+  }
+  const auto from_begin = reinterpret_cast<std::uintptr_t>(from.data());
+  const auto to_begin = reinterpret_cast<std::uintptr_t>(to.data());
+  if (from.nbytes() > 0 && to.nbytes() > 0 &&
+      from_begin < to_begin + static_cast<std::uintptr_t>(to.nbytes()) &&
+      to_begin < from_begin + static_cast<std::uintptr_t>(from.nbytes())) {
+    throw py::value_error("_convert: source and out overlap");
+  }
+  const void* from_data = from.data();
+  void* to_data = to.mutable_data();
+  const auto n = static_cast<std::int64_t>(from.size());
+  py::gil_scoped_release release;
+  kernel(from_data, to_data, n);
 }
 
 // The two calls of every step (PreparedStep.is_current and .run) are plain CPython METH_FASTCALL
@@ -279,6 +336,10 @@ PYBIND11_MODULE(_core, m) {
 #undef OPTKERN_BIND_ALGORITHM
   m.attr("array_roles") = roles;
 
+  m.def("_convert", &convert, py::arg("isa"), py::arg("conversion"), py::arg("source"),
+        py::arg("out"),
+        "Tests only: one 16-bit conversion of `isa` (load_float16, load_bfloat16: uint16 bits to "
+        "float32; store_float16, store_bfloat16: float32 to uint16 bits) from source into out.");
   m.def("compiled_isas", &compiled_isas);
   m.def("supported_isas", &supported_isas);
   m.def("active_isa", [] { return std::string(active_kernels().isa); });

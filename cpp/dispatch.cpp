@@ -49,7 +49,9 @@ bool cpu_and_os_support(const std::string& isa) {
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
   const bool osxsave = (ecx >> 27) & 1u;
   const bool avx = (ecx >> 28) & 1u;
-  if (!osxsave || !avx) return false;
+  // F16C: the avx2 and avx512 units are compiled with -mf16c for their float16 conversions.
+  const bool f16c = (ecx >> 29) & 1u;
+  if (!osxsave || !avx || !f16c) return false;
   const std::uint64_t xcr0 = read_xcr0();
   const bool os_saves_ymm = (xcr0 & 0x6u) == 0x6u;
   const bool os_saves_zmm = (xcr0 & 0xE6u) == 0xE6u;

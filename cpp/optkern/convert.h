@@ -1,48 +1,258 @@
-// TEMPORARY scalar stand-in (replaced by the vectorized conversions of branch i15-convert).
+// Exact conversions between float32 and the 16-bit storage types over arrays: float16 (IEEE
+// binary16) and bfloat16 (the upper half of a float32). Loads are exact; stores round to nearest
+// even, keep subnormals (never flushed) and overflow to ±inf. Every result is bit-identical to
+// NumPy's float16 casts and ml_dtypes' bfloat16 casts for every input bit pattern, NaNs included
+// (tests/test_conversions.py checks all 2^32 float32 and all 2^16 16-bit patterns per ISA):
+// - float32 -> float16 NaN: sign, 0x7c00 and the top 10 mantissa bits, with the lowest bit set if
+//   those are all zero, so a signalling NaN stays signalling (NumPy's rule).
+// - float16 -> float32 NaN: sign, exponent and the mantissa shifted up; also kept signalling.
+// - float32 -> bfloat16 NaN: the canonical quiet NaN 0x7fc0 with the input's sign (ml_dtypes).
+// Conversion instructions (F16C, NEON) quiet signalling NaNs, so those paths put NumPy's NaN back
+// into NaN lanes with integer operations. Every path leaves the rounding mode alone: F16C gets
+// round-to-nearest as an immediate; the others assume the default mode, which Python never
+// changes. None of them depends on flush-to-zero or denormals-are-zero either: the float tricks
+// below only scale by powers of two, their selected results are normal float32 values, and a
+// subnormal float32 input (which DAZ would read as zero) becomes a float16 zero either way.
 #pragma once
 #include <cstdint>
-#include <cstring>
 
 #include "optkern/isa_namespace.h"
 
-namespace optkern::OPTKERN_ISA_NAMESPACE {
+// The one place that picks a float16 path per ISA (bfloat16 has one path for all: integer
+// rounding in a loop the compiler vectorizes, as no ISA compiled here converts exactly: AVX-512
+// BF16's vcvtneps2bf16 flushes subnormals to zero).
+#if defined(__F16C__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+// avx512: F16C's 512-bit forms, 16 lanes, NaN lanes fixed under a mask.
+#define OPTKERN_FLOAT16_PATH_AVX512 1
+#include <immintrin.h>
+#elif defined(__F16C__) && defined(__AVX2__)
+// avx2: F16C's 256-bit forms, 8 lanes, NaN lanes fixed with AVX2 integer blends.
+#define OPTKERN_FLOAT16_PATH_AVX2 1
+#include <immintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+// aarch64: NEON's fcvtn/fcvtl (part of the baseline), 4 lanes. FPCR's rounding mode is round to
+// nearest; the kernels' callers clear FZ and FZ16 (loop.h's KeepSubnormals).
+#define OPTKERN_FLOAT16_PATH_NEON 1
+#include <arm_neon.h>
+#else
+// x86-64 baseline (SSE2 has no float16 instruction) and any other CPU: the scalar bit tricks
+// below, in a loop the compiler vectorizes (SSE2 on x86-64).
+#define OPTKERN_FLOAT16_PATH_PORTABLE 1
+#endif
 
-inline float bits_to_float(std::uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline std::uint32_t float_to_bits(float f) {
+namespace optkern::OPTKERN_ISA_NAMESPACE {
+namespace convert_detail {
+
+inline std::uint32_t bits_of(float x) {
   std::uint32_t u;
-  std::memcpy(&u, &f, 4);
+  __builtin_memcpy(&u, &x, sizeof u);
   return u;
 }
 
-inline void load_bfloat16(const std::uint16_t* from, float* to, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) to[i] = bits_to_float(std::uint32_t{from[i]} << 16);
+inline float float_of(std::uint32_t u) {
+  float x;
+  __builtin_memcpy(&x, &u, sizeof x);
+  return x;
 }
-inline void store_bfloat16(const float* from, std::uint16_t* to, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::uint32_t u = float_to_bits(from[i]);
-    if ((u & 0x7fffffffu) > 0x7f800000u) {
-      to[i] = static_cast<std::uint16_t>((u >> 16) & 0x8000u) | 0x7fc0u;
-    } else {
-      to[i] = static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-    }
-  }
+
+// One element of each conversion, branch free so that a loop of them vectorizes. They are the
+// whole conversion on the portable path and the tails (n % lanes elements) on the vector paths,
+// where they give what the vector body gives (both are exact, with the same NaN rule).
+
+// `condition ? if_true : if_false` without a branch. GCC turns the plain conditional operator into
+// a branch around the float arithmetic (which it will not speculate), and then cannot vectorize
+// the loop; the mask keeps both sides computed, which is what the vector code does anyway.
+inline std::uint32_t select(bool condition, std::uint32_t if_true, std::uint32_t if_false) {
+  const std::uint32_t mask = 0u - static_cast<std::uint32_t>(condition);
+  return (if_true & mask) | (if_false & ~mask);
 }
+
+inline float load_float16_one(std::uint16_t h) {
+  const std::uint32_t sign = (std::uint32_t{h} & 0x8000u) << 16;
+  const std::uint32_t magnitude = std::uint32_t{h} & 0x7fffu;
+  // Normal: exponent and mantissa move up 13 bits and the exponent bias grows from 15 to 127.
+  const std::uint32_t normal = (magnitude << 13) + 0x38000000u;
+  // Inf and NaN: exponent 31 becomes 255, the payload moves up unchanged (signalling stays so).
+  const std::uint32_t special = normal + 0x38000000u;
+  // Zero and subnormal: the value is mantissa * 2^-24, exact in float32 (an integer below 2^10
+  // times a power of two, whose product is a normal float32).
+  const float subnormal = static_cast<float>(static_cast<std::int32_t>(magnitude)) * 0x1p-24f;
+  const std::uint32_t bits = select(magnitude < 0x0400u, bits_of(subnormal),
+                                    select(magnitude >= 0x7c00u, special, normal));
+  return float_of(sign | bits);
+}
+
+inline std::uint16_t store_float16_one(float x) {
+  const std::uint32_t u = bits_of(x);
+  const std::uint32_t sign = (u >> 16) & 0x8000u;
+  const std::uint32_t magnitude = u & 0x7fffffffu;
+  // Normal result: rebias the exponent (127 -> 15) and drop 13 mantissa bits, rounding to nearest
+  // even by adding just under half an ulp plus the kept lowest bit; a carry runs into the
+  // exponent, up to 0x7c00 (inf) past the largest half. Wraps for small inputs, not selected then.
+  const std::uint32_t normal = (magnitude - 0x38000000u + 0x0fffu + ((magnitude >> 13) & 1u)) >> 13;
+  // |x| < 2^-14, below the smallest normal half: the result's bits are |x| * 2^24 rounded to an
+  // integer (1024 is the smallest normal, 0x0400). The scaling is exact; adding 2^23 rounds to an
+  // integer to nearest even in the default rounding mode, and the sum's low mantissa bits are it.
+  const float scaled = float_of(magnitude) * 0x1p24f + 0x1p23f;
+  const std::uint32_t subnormal = bits_of(scaled) - 0x4b000000u;
+  // NaN: NumPy's rule (see the top of this file).
+  const std::uint32_t payload = (magnitude >> 13) & 0x3ffu;
+  const std::uint32_t nan = 0x7c00u | payload | static_cast<std::uint32_t>(payload == 0u);
+  // |x| >= 2^16, inf included: past any rounding, ±inf.
+  const std::uint32_t h = select(
+      magnitude < 0x38800000u, subnormal,
+      select(magnitude < 0x47800000u, normal, select(magnitude > 0x7f800000u, nan, 0x7c00u)));
+  return static_cast<std::uint16_t>(sign | h);
+}
+
+inline float load_bfloat16_one(std::uint16_t b) { return float_of(std::uint32_t{b} << 16); }
+
+inline std::uint16_t store_bfloat16_one(float x) {
+  const std::uint32_t u = bits_of(x);
+  // Round to nearest even on the 16 bits dropped; a carry runs into the exponent (to inf past the
+  // largest value). Cannot wrap: the largest non-NaN input, 0xff800000, stays below 2^32.
+  const std::uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const std::uint32_t nan = ((u >> 16) & 0x8000u) | 0x7fc0u;
+  return static_cast<std::uint16_t>(select((u & 0x7fffffffu) > 0x7f800000u, nan, rounded));
+}
+
+#if OPTKERN_FLOAT16_PATH_AVX512
+constexpr std::int64_t kFloat16Lanes = 16;
+// Every lane. The zero-masked forms of the intrinsics below, under this mask, compile to the plain
+// instructions; the plain forms start from _mm512_undefined_*(), which GCC 12 reports as
+// maybe-uninitialized (GCC bug 105593), an error under -Werror.
+constexpr __mmask16 kAll = 0xffff;
+
+inline void load_float16_block(const std::uint16_t* from, float* to) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(from));
+  const __m512i bits = _mm512_castps_si512(_mm512_maskz_cvtph_ps(kAll, h));
+  // vcvtph2ps sets the quiet bit (22) of a signalling NaN; NumPy keeps the half's bit 9 there.
+  const __m512i wide = _mm512_maskz_cvtepu16_epi32(kAll, h);
+  const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(wide, _mm512_set1_epi32(0x7fff)),
+                                                _mm512_set1_epi32(0x7c00));
+  const __mmask16 signalling = _mm512_mask_testn_epi32_mask(nan, wide, _mm512_set1_epi32(0x0200));
+  const __m512i numpy =
+      _mm512_mask_andnot_epi32(bits, signalling, _mm512_set1_epi32(0x00400000), bits);
+  _mm512_storeu_si512(to, numpy);
+}
+
+inline void store_float16_block(const float* from, std::uint16_t* to) {
+  const __m512 x = _mm512_loadu_ps(from);
+  const __m256i h = _mm512_maskz_cvtps_ph(kAll, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // vcvtps2ph quiets signalling NaNs; NaN lanes get NumPy's half instead.
+  const __m512i u = _mm512_castps_si512(x);
+  const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                                _mm512_set1_epi32(0x7f800000));
+  const __m512i payload =
+      _mm512_and_si512(_mm512_maskz_srli_epi32(kAll, u, 13), _mm512_set1_epi32(0x3ff));
+  const __m512i sign =
+      _mm512_and_si512(_mm512_maskz_srli_epi32(kAll, u, 16), _mm512_set1_epi32(0x8000));
+  __m512i numpy = _mm512_or_si512(_mm512_or_si512(sign, payload), _mm512_set1_epi32(0x7c00));
+  numpy = _mm512_mask_or_epi32(numpy, _mm512_testn_epi32_mask(payload, payload), numpy,
+                               _mm512_set1_epi32(1));
+  const __m256i result = _mm256_mask_blend_epi16(nan, h, _mm512_maskz_cvtepi32_epi16(kAll, numpy));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(to), result);
+}
+#elif OPTKERN_FLOAT16_PATH_AVX2
+constexpr std::int64_t kFloat16Lanes = 8;
+
+inline void load_float16_block(const std::uint16_t* from, float* to) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from));
+  const __m256 x = _mm256_cvtph_ps(h);
+  // vcvtph2ps sets the quiet bit (22) of a signalling NaN; NumPy keeps the half's bit 9 there:
+  // clear bit 22 in NaN lanes whose bit 9 was clear.
+  const __m256i wide = _mm256_cvtepu16_epi32(h);
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(wide, _mm256_set1_epi32(0x7fff)),
+                                         _mm256_set1_epi32(0x7c00));
+  const __m256i clear = _mm256_andnot_si256(_mm256_slli_epi32(wide, 13),
+                                            _mm256_and_si256(nan, _mm256_set1_epi32(0x00400000)));
+  _mm256_storeu_ps(to, _mm256_andnot_ps(_mm256_castsi256_ps(clear), x));
+}
+
+inline void store_float16_block(const float* from, std::uint16_t* to) {
+  const __m256 x = _mm256_loadu_ps(from);
+  const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // vcvtps2ph quiets signalling NaNs; NaN lanes get NumPy's half instead, computed in 32-bit
+  // lanes and narrowed (every value fits in 16 bits, so the saturating packs are exact).
+  const __m256i u = _mm256_castps_si256(x);
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
+                                         _mm256_set1_epi32(0x7f800000));
+  const __m256i payload = _mm256_and_si256(_mm256_srli_epi32(u, 13), _mm256_set1_epi32(0x3ff));
+  const __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x8000));
+  const __m256i empty =
+      _mm256_and_si256(_mm256_cmpeq_epi32(payload, _mm256_setzero_si256()), _mm256_set1_epi32(1));
+  const __m256i numpy = _mm256_or_si256(_mm256_or_si256(sign, payload),
+                                        _mm256_or_si256(empty, _mm256_set1_epi32(0x7c00)));
+  const __m128i numpy16 =
+      _mm_packus_epi32(_mm256_castsi256_si128(numpy), _mm256_extracti128_si256(numpy, 1));
+  const __m128i nan16 =
+      _mm_packs_epi32(_mm256_castsi256_si128(nan), _mm256_extracti128_si256(nan, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(to), _mm_blendv_epi8(h, numpy16, nan16));
+}
+#elif OPTKERN_FLOAT16_PATH_NEON
+constexpr std::int64_t kFloat16Lanes = 4;
+
+inline void load_float16_block(const std::uint16_t* from, float* to) {
+  const uint16x4_t h = vld1_u16(from);
+  const uint32x4_t bits = vreinterpretq_u32_f32(vcvt_f32_f16(vreinterpret_f16_u16(h)));
+  // fcvtl sets the quiet bit (22) of a signalling NaN; NumPy keeps the half's bit 9 there: clear
+  // bit 22 in NaN lanes whose bit 9 was clear.
+  const uint32x4_t wide = vmovl_u16(h);
+  const uint32x4_t nan = vcgtq_u32(vandq_u32(wide, vdupq_n_u32(0x7fff)), vdupq_n_u32(0x7c00));
+  const uint32x4_t clear =
+      vbicq_u32(vandq_u32(nan, vdupq_n_u32(0x00400000)), vshlq_n_u32(wide, 13));
+  vst1q_f32(to, vreinterpretq_f32_u32(vbicq_u32(bits, clear)));
+}
+
+inline void store_float16_block(const float* from, std::uint16_t* to) {
+  const float32x4_t x = vld1q_f32(from);
+  const uint16x4_t h = vreinterpret_u16_f16(vcvt_f16_f32(x));
+  // fcvtn quiets signalling NaNs; NaN lanes get NumPy's half instead.
+  const uint32x4_t u = vreinterpretq_u32_f32(x);
+  const uint32x4_t nan = vcgtq_u32(vandq_u32(u, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
+  const uint32x4_t payload = vandq_u32(vshrq_n_u32(u, 13), vdupq_n_u32(0x3ff));
+  const uint32x4_t sign = vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(0x8000));
+  const uint32x4_t empty = vandq_u32(vceqq_u32(payload, vdupq_n_u32(0)), vdupq_n_u32(1));
+  const uint32x4_t numpy =
+      vorrq_u32(vorrq_u32(sign, payload), vorrq_u32(empty, vdupq_n_u32(0x7c00)));
+  vst1_u16(to, vbsl_u16(vmovn_u32(nan), vmovn_u32(numpy), h));
+}
+#endif
+
+}  // namespace convert_detail
+
+// from[i] -> to[i] for i < n (n >= 0; arrays need no alignment beyond their element type's).
+
 inline void load_float16(const std::uint16_t* from, float* to, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    _Float16 h;
-    std::memcpy(&h, &from[i], 2);
-    to[i] = static_cast<float>(h);
+  std::int64_t i = 0;
+#if !OPTKERN_FLOAT16_PATH_PORTABLE
+  for (; i + convert_detail::kFloat16Lanes <= n; i += convert_detail::kFloat16Lanes) {
+    convert_detail::load_float16_block(from + i, to + i);
   }
+#endif
+#pragma omp simd
+  for (std::int64_t j = i; j < n; ++j) to[j] = convert_detail::load_float16_one(from[j]);
 }
+
+inline void load_bfloat16(const std::uint16_t* from, float* to, std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) to[i] = convert_detail::load_bfloat16_one(from[i]);
+}
+
 inline void store_float16(const float* from, std::uint16_t* to, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    const _Float16 h = static_cast<_Float16>(from[i]);
-    std::memcpy(&to[i], &h, 2);
+  std::int64_t i = 0;
+#if !OPTKERN_FLOAT16_PATH_PORTABLE
+  for (; i + convert_detail::kFloat16Lanes <= n; i += convert_detail::kFloat16Lanes) {
+    convert_detail::store_float16_block(from + i, to + i);
   }
+#endif
+#pragma omp simd
+  for (std::int64_t j = i; j < n; ++j) to[j] = convert_detail::store_float16_one(from[j]);
+}
+
+inline void store_bfloat16(const float* from, std::uint16_t* to, std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) to[i] = convert_detail::store_bfloat16_one(from[i]);
 }
 
 }  // namespace optkern::OPTKERN_ISA_NAMESPACE

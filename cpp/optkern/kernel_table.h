@@ -1,6 +1,8 @@
 // The one declared function type of every kernel, and the table of one ISA's kernels.
 // dispatch.cpp chooses one table at import; the binding calls through it.
 #pragma once
+#include <cstdint>
+
 #include "optkern/params.h"
 #include "optkern/work_plan.h"
 
@@ -11,6 +13,9 @@ namespace optkern {
 template <class Params>
 using StepKernel = void (*)(const StepCall&, const Params&);
 using CeilingKernel = void (*)(const StepCall&);  // optkern/ceiling.h
+// Tests only: one of optkern/convert.h's array conversions, n elements from `from` to `to` (the
+// storage type's bits as std::uint16_t, float32 as float).
+using ConvertKernel = void (*)(const void* from, void* to, std::int64_t n);
 
 enum DType : int { kFloat32 = 0, kFloat64 = 1, kFloat16 = 2, kBFloat16 = 3 };
 
@@ -26,6 +31,15 @@ enum StorageSignature : int {
   kStorageSignatures
 };
 
+// The conversions of optkern/convert.h, in KernelTable::convert's order.
+enum Conversion : int {
+  kLoadFloat16 = 0,
+  kLoadBFloat16 = 1,
+  kStoreFloat16 = 2,
+  kStoreBFloat16 = 3,
+  kConversions
+};
+
 // Kernels keyed by algorithm x storage signature: table.<name>[signature].
 struct KernelTable {
   const char* isa;
@@ -36,6 +50,9 @@ struct KernelTable {
   // triad is STREAM's a = b + q*c. (None yet for kConverted: nullptr.)
   CeilingKernel same_traffic[kMaxArrays - 1][kStorageSignatures];
   CeilingKernel triad[kStorageSignatures];
+  // Tests only (_core._convert): each ISA's conversions, which the steps inline, checked alone
+  // against NumPy and ml_dtypes for every bit pattern.
+  ConvertKernel convert[kConversions];
 };
 
 // Defined by cpp/isa/kernels_<isa>.cpp; each exists only where CMake compiled that ISA.

@@ -4,6 +4,7 @@
 // OPTKERN_KERNEL_TABLE_FUNCTION; CMake compiles each with only that ISA's flags.
 #pragma once
 #include "optkern/ceiling.h"
+#include "optkern/convert.h"
 #include "optkern/isa_namespace.h"
 #include "optkern/kernel_table.h"
 #include "optkern/loop.h"
@@ -24,6 +25,15 @@
 #include "optkern/step.h"
 
 namespace optkern {
+namespace OPTKERN_ISA_NAMESPACE {
+
+// A conversion of convert.h behind the table's untyped ConvertKernel signature.
+template <class From, class To, void (*kConvert)(const From*, To*, std::int64_t)>
+void untyped_conversion(const void* from, void* to, std::int64_t n) {
+  kConvert(static_cast<const From*>(from), static_cast<To*>(to), n);
+}
+
+}  // namespace OPTKERN_ISA_NAMESPACE
 
 const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
   namespace isa = OPTKERN_ISA_NAMESPACE;
@@ -38,7 +48,12 @@ const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
           {&isa::same_traffic<1, float>, &isa::same_traffic<1, double>, nullptr},
           {&isa::same_traffic<2, float>, &isa::same_traffic<2, double>, nullptr},
           {&isa::same_traffic<3, float>, &isa::same_traffic<3, double>, nullptr}},
-      {&isa::triad<float>, &isa::triad<double>, nullptr}};
+      {&isa::triad<float>, &isa::triad<double>, nullptr},
+      // In Conversion order.
+      {&isa::untyped_conversion<std::uint16_t, float, &isa::load_float16>,
+       &isa::untyped_conversion<std::uint16_t, float, &isa::load_bfloat16>,
+       &isa::untyped_conversion<float, std::uint16_t, &isa::store_float16>,
+       &isa::untyped_conversion<float, std::uint16_t, &isa::store_bfloat16>}};
 #undef OPTKERN_TABLE_ROW
   return table;
 }
