@@ -99,9 +99,11 @@ inline void run_segment(void* const* arrays, std::int64_t begin, std::int64_t en
   for (std::int64_t i = head; i < end; ++i) apply_element<Sig, 0, kArrays>(arrays, i, element);
 }
 
-// Elements per block of a converted segment: kArrays float32 blocks of scratch (10 KiB for five
-// arrays) stay in L1 next to the arrays' lines.
-constexpr std::int64_t kConvertBlock = 512;
+// Elements per block of a converted segment: kArrays float32 blocks of scratch (20 KiB for five
+// arrays) stay in L1 next to the arrays' lines. 512 made a bfloat16 Adam step of 1e7 elements
+// on one thread slower in most runs than 1024; 4096 and 16384 were no faster than 1024
+// (bench/results/storage-first.md).
+constexpr std::int64_t kConvertBlock = 1024;
 
 inline void load_block(StoredAs as, const void* from, float* to, std::int64_t n) {
   const auto* bits = static_cast<const std::uint16_t*>(from);
