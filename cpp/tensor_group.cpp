@@ -11,16 +11,19 @@
 namespace optkern {
 namespace {
 
-// ml_dtypes.bfloat16, or nullptr while ml_dtypes is not imported (then no bfloat16 array can
-// exist): optkern never imports it itself. Kept once found (a reference never released).
+// `module.name` as a new reference, or nullptr while `module` has not been imported (then nothing
+// of it can exist yet, and there is no need to import it).
+PyObject* attribute_if_imported(const char* module, const char* name) {
+  const py::dict modules = py::module_::import("sys").attr("modules");
+  if (!modules.contains(module)) return nullptr;
+  return py::object(modules[module].attr(name)).release().ptr();
+}
+
+// ml_dtypes.bfloat16 once ml_dtypes is imported (optkern never imports it itself). Kept once
+// found (a reference never released; the GIL guards it).
 PyObject* bfloat16_type() {
   static PyObject* type = nullptr;
-  if (type == nullptr) {
-    const py::dict modules = py::module_::import("sys").attr("modules");
-    if (modules.contains("ml_dtypes")) {
-      type = py::object(modules["ml_dtypes"].attr("bfloat16")).release().ptr();
-    }
-  }
+  if (type == nullptr) type = attribute_if_imported("ml_dtypes", "bfloat16");
   return type;
 }
 
@@ -105,17 +108,11 @@ PyObject* matrix_type() {
       .ptr();
 }
 
-// numpy.ma.MaskedArray, or nullptr while numpy.ma has not been imported (NumPy 2 loads it on
-// first use): then no masked array can exist, and there is no need to import it. Kept once
-// found (a reference never released; the GIL guards it).
+// numpy.ma.MaskedArray once numpy.ma is imported (NumPy 2 loads it on first use). Kept once
+// found.
 PyObject* masked_array_type() {
   static PyObject* type = nullptr;
-  if (type == nullptr) {
-    const py::dict modules = py::module_::import("sys").attr("modules");
-    if (modules.contains("numpy.ma")) {
-      type = py::object(modules["numpy.ma"].attr("MaskedArray")).release().ptr();
-    }
-  }
+  if (type == nullptr) type = attribute_if_imported("numpy.ma", "MaskedArray");
   return type;
 }
 
