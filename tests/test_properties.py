@@ -8,9 +8,11 @@ reached and, when the property fails, shrunk to a minimal example:
   such as ``AdaGrad``/``Adagrad`` are one class), one per record (``optkern.records``);
   ``test_every_optimizer_class_is_covered`` fails when a class is added without a record;
 * the tensors: one to four per optimizer, in one or two param groups, of 0 to 3 dimensions
-  (0-size and single-element tensors included), float32, float64 or a mix of both (one tensor
-  group per dtype), the fused side's parameters placed at every offset inside a cache line (the
-  kernel peels a scalar head up to the next 64-byte boundary);
+  (0-size and single-element tensors included), float32, float64, float16, bfloat16 (with
+  ml_dtypes) or a mix (one tensor group per dtype), a 16-bit parameter's gradients of its dtype
+  or float32, the fused side's parameters placed at every offset inside a cache line (the
+  kernel peels a scalar head up to the next 64-byte boundary); per group, master weights where
+  every parameter is 16-bit and bfloat16 state where none is float64, each half the time;
 * the values: ordinary numbers, exact zeros of both signs, subnormals of both signs, the smallest
   normal and values up to the dtype's maximum; gradients may also hold inf, -inf and NaN. Each
   array spreads a small drawn palette of such values with a seeded generator (see ArrayMaker:
@@ -52,13 +54,27 @@ import optkern
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
-from optkern import _core, textbook
+from optkern import _core, _storage, textbook
 from optkern import _validation as v
 from optkern.optimizer import Optimizer
 from optkern.records import Record, records
 from optkern.selfcheck import identical
 
 SUPPORTED_ISAS = list(_core.supported_isas())
+try:
+    import ml_dtypes
+
+    BFLOAT16: type | None = ml_dtypes.bfloat16
+except ImportError:  # the cases then draw no bfloat16
+    BFLOAT16 = None
+#: The dtypes a parameter may have, by name.
+STORAGE_NAMES: dict[str, type] = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "float16": np.float16,
+    **({"bfloat16": BFLOAT16} if BFLOAT16 is not None else {}),
+}
+STORAGE_TYPES = tuple(STORAGE_NAMES.values())
 ELEMENT_BUDGET = 48  # parameter elements per example, over all its tensors
 MAX_TENSORS = 4
 MAX_STEPS = 3
@@ -215,12 +231,25 @@ HYPERPARAMETERS = {name: st.composite(a.hyper)() for name, a in ALGORITHMS.items
 # ------------------------------------------------------------------------------ arrays
 
 
+def _finfo(dtype: type) -> Any:
+    return ml_dtypes.finfo(dtype) if dtype is BFLOAT16 else np.finfo(dtype)
+
+
+def _below_max(dtype: type) -> float:
+    """The largest finite value but one."""
+    info = _finfo(dtype)
+    if np.dtype(dtype).itemsize == 2:  # (np.nextafter has no bfloat16 loop)
+        bits = np.array(info.max, dtype).view(np.uint16) - np.uint16(1)
+        return float(bits.view(dtype))
+    return float(np.nextafter(info.max, 0, dtype=dtype))
+
+
 def _special_values(dtype: type, finite: bool) -> list[float]:
-    info = np.finfo(dtype)
+    info = _finfo(dtype)
     subnormal = float(info.smallest_subnormal)
     largest_subnormal = float(info.smallest_normal) - subnormal
     values = [0.0, -0.0, 1.0, -1.0, float(info.eps), float(info.max), -float(info.max)]
-    values += [float(np.nextafter(info.max, 0, dtype=dtype)), float(info.max) / 2]
+    values += [_below_max(dtype), float(info.max) / 2]
     values += [subnormal, -subnormal, largest_subnormal, -largest_subnormal]
     values += [float(info.smallest_normal), -float(info.smallest_normal)]
     if not finite:
@@ -240,7 +269,7 @@ def _elements(dtype: type, finite: bool) -> st.SearchStrategy[float]:
 PALETTE_SIZE = 8
 PALETTES = {
     (dtype, finite): st.lists(_elements(dtype, finite), min_size=1, max_size=PALETTE_SIZE)
-    for dtype in (np.float32, np.float64)
+    for dtype in STORAGE_TYPES
     for finite in (True, False)
 }
 SEEDS = st.integers(0, 2**32 - 1)
@@ -310,13 +339,31 @@ class Case:
 
 def _needed_state(algorithm: Algorithm, hyper: dict[str, Any]) -> tuple[dict[str, float], dict]:
     """The state arrays this group's options need, and the class's float64 scalar state."""
+    hyper = {k: v for k, v in hyper.items() if k not in _storage.OPTIONS}  # (a float64 probe)
     probe = algorithm.build([{"params": [np.zeros(1)], **hyper}], backend="reference")
     return probe._state_init(probe.param_groups[0]), dict(probe._scalar_state)
 
 
-DTYPES = st.sampled_from(["float32", "float64"])
-DTYPES_OR_MIXED = st.sampled_from(["float32", "float64", "mixed"])  # mixed: each tensor draws
+DTYPES = st.sampled_from(list(STORAGE_NAMES))
+DTYPES_OR_MIXED = st.sampled_from([*STORAGE_NAMES, "mixed"])  # mixed: each tensor draws
 ISAS = st.sampled_from(SUPPORTED_ISAS)
+
+
+def _is_16_bit(dtype: type) -> bool:
+    return np.dtype(dtype).itemsize == 2
+
+
+def _storage_options(draw: st.DrawFn, dtypes: list[type]) -> dict[str, Any]:
+    """A group's storage options, where its parameters allow them: master weights if every one
+    is 16-bit, bfloat16 state unless one is float64."""
+    options: dict[str, Any] = {}
+    if dtypes and all(map(_is_16_bit, dtypes)) and draw(BOOLEANS):
+        options["master_weights"] = True
+    if BFLOAT16 is not None and np.float64 not in dtypes and draw(BOOLEANS):
+        options["state_dtype"] = "bfloat16"
+    return options
+
+
 # 2**53 is the limit of step counts: the case's own steps must stay within it.
 SAVED_STEPS = st.one_of(st.integers(0, 8), st.integers(0, 2**53 - MAX_STEPS))
 # NAdam's running product of momentum coefficients, each in [0, 1): in [0, 1) after a step, and
@@ -335,18 +382,24 @@ def cases(draw: st.DrawFn, name: str) -> Case:
         shape = _shape(draw, budget)
         budget -= math.prod(shape)
         shapes.append(shape)
-        choice = draw(DTYPES) if dtype_choice == "mixed" else None
-        dtypes.append(np.dtype(choice or dtype_choice).type)
+        choice = draw(DTYPES) if dtype_choice == "mixed" else dtype_choice
+        dtypes.append(STORAGE_NAMES[choice])
     first = draw(_integers(1, count)) if count > 1 else 1
     sizes = [first, count - first] if first < count else [count]
     hyperparameters = HYPERPARAMETERS[name]
     groups = [draw(hyperparameters) for _ in sizes]
+    start = 0
+    for group, size in zip(groups, sizes, strict=True):
+        group.update(_storage_options(draw, dtypes[start : start + size]))
+        start += size
+    # a 16-bit parameter's gradients: of its dtype or float32, per tensor
+    grad_dtypes = [np.float32 if _is_16_bit(d) and draw(BOOLEANS) else d for d in dtypes]
     make = ArrayMaker(draw)
     params = [make("param", d, s) for d, s in zip(dtypes, shapes, strict=True)]
     offsets = [draw(_integers(0, MAX_OFFSET - 1)) for _ in params]
     steps = draw(_integers(1, MAX_STEPS))
     grads = [
-        [make("grad", d, s) for d, s in zip(dtypes, shapes, strict=True)] for _ in range(steps)
+        [make("grad", d, s) for d, s in zip(grad_dtypes, shapes, strict=True)] for _ in range(steps)
     ]
     case = Case(
         algorithm=name,
@@ -368,8 +421,10 @@ def cases(draw: st.DrawFn, name: str) -> Case:
             for position in range(index, index + size):
                 param = params[position]
                 case.saved[position] = {"step": step, **scalar_values}
+                state_type = _storage.state_dtype(param.dtype, hyper.get("state_dtype"), "")
+                assert state_type is not None
                 for state_name in needed:
-                    case.saved[position][state_name] = make("state", param.dtype.type, param.shape)
+                    case.saved[position][state_name] = make("state", state_type.type, param.shape)
             index += size
     if steps > 1 and draw(BOOLEANS):
         at = draw(_integers(1, steps - 1))
