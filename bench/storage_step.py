@@ -8,7 +8,12 @@ rounds step them one after another (rotating the order), and the table gives the
 time, each combination's bytes moved per element (its arrays' traffic: parameter, gradient and
 states read, parameter and states written; with master weights the master read and written and
 the 16-bit parameter written) and its median as a speed-up over float32 (above 1: faster). This
-is not a memory ceiling: bench/cpp measures those for the float32 and float64 kernels.
+is not a memory ceiling: bench/cpp measures those for the float32 and float64 kernels. A
+stochastically rounded combination also gets its time against its round-to-nearest twin (the same
+storage with rounding="nearest"): the cost of the random bits.
+
+    .venv/bin/python bench/storage_step.py --sizes 1e5,1e7 --threads 1 \
+        --storage float32,bfloat16-state16,bfloat16-state16-stochastic
 """
 
 from __future__ import annotations
@@ -55,12 +60,26 @@ def main() -> None:
     parser.add_argument("--sizes", default="1e3,1e5,1e7")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=0, help="default: by size")
+    parser.add_argument(
+        "--storage",
+        default="",
+        help="comma-separated combination names (default: all; float32 "
+        "is always run, as the baseline)",
+    )
     args = parser.parse_args()
     cls = getattr(optkern, args.algorithm)
     combinations = _storage.available_combinations()
-    print(f"{cls.__name__}, ISA {optkern.active_isa()}, {platform.processor() or platform.machine()}")
-    print("| size | threads | storage | bytes/element | median step | vs float32 |")
-    print("|---:|---:|---|---:|---:|---:|")
+    if args.storage:
+        wanted = {"float32", *args.storage.split(",")}
+        unknown = wanted - {c.name for c in combinations}
+        if unknown:
+            parser.error(f"unknown (or unavailable) storage {sorted(unknown)}")
+        combinations = tuple(c for c in combinations if c.name in wanted)
+    print(
+        f"{cls.__name__}, ISA {optkern.active_isa()}, {platform.processor() or platform.machine()}"
+    )
+    print("| size | threads | storage | bytes/element | median step | vs float32 | vs nearest |")
+    print("|---:|---:|---|---:|---:|---:|---:|")
     for size in (int(float(s)) for s in args.sizes.split(",")):
         rounds = args.rounds or max(15, min(2000, int(2e8 // (size * 28))))
         for threads in (int(t) for t in args.threads.split(",")):
@@ -77,11 +96,23 @@ def main() -> None:
             base = float(np.median(times["float32"]))
             for combination in combinations:
                 median = float(np.median(times[combination.name]))
+                twin = _nearest_twin(combination, combinations)
+                versus = f"{float(np.median(times[twin.name])) / median:.2f}x" if twin else ""
                 print(
                     f"| {size:.0e} | {threads} | {combination.name} | "
                     f"{_bytes_per_element(combination, states)} | {median * 1e6:.1f} µs | "
-                    f"{base / median:.2f}x |"
+                    f"{base / median:.2f}x | {versus} |"
                 )
+
+
+def _nearest_twin(
+    combination: _storage.Combination, combinations: tuple[_storage.Combination, ...]
+) -> _storage.Combination | None:
+    """The round-to-nearest combination of the same storage as a stochastic one, if run."""
+    if combination.rounding != "stochastic":
+        return None
+    same = combination._replace(name="", rounding="nearest", seed=0)
+    return next((c for c in combinations if c._replace(name="") == same), None)
 
 
 if __name__ == "__main__":

@@ -204,7 +204,7 @@ PyObject* run_method(PyObject* self, PyObject* const* args, Py_ssize_t count) {
       throw py::value_error("num_threads must be >= 1 (or 0: OpenMP's maximum)");
     }
     check_commits("PreparedStep.run", args[3], args[4]);
-    py::cast<PreparedStep&>(self).run(args[0], args[1], static_cast<int>(threads));
+    py::cast<PreparedStep&>(self).run(args[0], args[1], static_cast<int>(threads), args[4]);
     // The step's bookkeeping (each group record's step count, scalar state, fresh states) is
     // committed here, in the same C call as the update: a Ctrl-C during the kernel is raised only
     // when this call returns, so a caller that catches KeyboardInterrupt finds the update and its
@@ -264,10 +264,10 @@ PYBIND11_MODULE(_core, m) {
   py::class_<TensorGroup>(m, "TensorGroup")
       .def(py::init<std::vector<std::string>, const py::list&, const py::list&,
                     std::vector<std::string>, std::vector<std::string>, std::vector<std::int64_t>,
-                    const py::object&, const py::list&>(),
+                    const py::object&, const py::list&, bool, std::uint64_t>(),
            py::arg("roles"), py::arg("params"), py::arg("states"), py::arg("param_labels"),
            py::arg("grad_labels"), py::arg("grad_index"), py::arg("state_dtype") = py::none(),
-           py::arg("masters") = py::list())
+           py::arg("masters") = py::list(), py::arg("stochastic") = false, py::arg("seed") = 0)
       .def_property_readonly("params", &TensorGroup::params)
       .def_property_readonly("states", &TensorGroup::states)
       .def_property_readonly("masters", &TensorGroup::masters)

@@ -8,7 +8,7 @@
 namespace optkern {
 
 void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads, int num_threads,
-                CheckedStep& step) {
+                CheckedStep& step, const std::vector<std::uint64_t>& steps) {
   if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
   // The one place a step's thread count is decided: a forked child must not open an OpenMP
   // region (register_fork_handler), and one thread gives the same bits.
@@ -16,8 +16,8 @@ void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads
   for (TensorGroup* group : groups) step.locks.push_back(group->step_lock());
   if (!step.bound_memory) step.bound_memory.emplace(groups);
   checked_grads(groups, *step.bound_memory, grads, step.grads);  // throws before any write
-  for (TensorGroup* group : groups) {
-    step.calls.push_back(group->plan(threads, step.grads).call());
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    step.calls.push_back(groups[g]->plan(threads, step.grads, steps.empty() ? 0 : steps[g]).call());
   }
 }
 
@@ -61,6 +61,36 @@ std::pair<PyObject**, Py_ssize_t> sequence_items(PyObject* sequence) {
 }
 
 }  // namespace
+
+const std::vector<std::uint64_t>& PreparedStep::group_steps(const py::handle& commits) {
+  static PyObject* const step_key = PyUnicode_InternFromString("step");  // never released
+  steps_.assign(groups_.size(), 0);
+  for (std::size_t i = 0; i < param_group_count(); ++i) {
+    bool stochastic = false;
+    for (std::size_t g = group_begin(i); g < group_ends_[i]; ++g) {
+      stochastic = stochastic || groups_[g]->rounds_stochastically();
+    }
+    if (!stochastic) continue;  // only stochastic rounding reads the step number
+    PyObject* commit =
+        PyList_Check(commits.ptr()) &&
+                static_cast<std::size_t>(PyList_GET_SIZE(commits.ptr())) == param_group_count()
+            ? PyList_GET_ITEM(commits.ptr(), static_cast<Py_ssize_t>(i))
+            : nullptr;
+    PyObject* step =
+        commit != nullptr && PyDict_Check(commit) ? PyDict_GetItem(commit, step_key) : nullptr;
+    if (step == nullptr || !PyLong_Check(step)) {
+      throw py::value_error("PreparedStep.run: param group " + std::to_string(i) +
+                            " rounds stochastically and needs its step number as commits[" +
+                            std::to_string(i) + "]['step']");
+    }
+    const unsigned long long number = PyLong_AsUnsignedLongLong(step);
+    if (number == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+      throw py::error_already_set();
+    }
+    for (std::size_t g = group_begin(i); g < group_ends_[i]; ++g) steps_[g] = number;
+  }
+  return steps_;
+}
 
 bool PreparedStep::is_current(const py::handle& param_groups, const py::handle& records) const {
   const auto [groups, count] = sequence_items(param_groups.ptr());

@@ -41,9 +41,9 @@ struct CheckedStep {
 
 // Checks the gradients against every group (throws before anything is written) and plans the
 // kernel calls on `num_threads` threads, into `step` (cleared; its bound_memory that of `groups`
-// or empty).
+// or empty). `steps`: each group's step number (TensorGroup::plan), or empty for none.
 void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads, int num_threads,
-                CheckedStep& step);
+                CheckedStep& step, const std::vector<std::uint64_t>& steps = {});
 
 class PreparedStep {
  public:
@@ -65,8 +65,10 @@ class PreparedStep {
   // coefficients leave out (an empty dict when none depend on the step). Checks everything, then
   // runs the kernels with the GIL released. `num_threads` 0 means OpenMP's maximum, read now (so
   // that threadpoolctl's limits apply).
-  virtual void run(const py::handle& step_coefficients, const py::handle& grads,
-                   int num_threads) = 0;
+  // `commits`: the list of the step's commit dicts, one per param group, whose "step" is the
+  // group's step number; read only for groups that round stochastically.
+  virtual void run(const py::handle& step_coefficients, const py::handle& grads, int num_threads,
+                   const py::handle& commits) = 0;
 
   py::list tensor_groups() const;
   const py::list& fixed_coefficients() const { return fixed_coefficients_; }
@@ -79,11 +81,16 @@ class PreparedStep {
   // Held for a whole run: a second thread running the same PreparedStep gets a RuntimeError
   // (optkern.Optimizer refuses a second thread earlier, for its whole step).
   std::unique_lock<std::mutex> exclusive_run() { return lock_or_refuse_second_thread(run_mutex_); }
+  // Each tensor group's step number, from `commits` (see run); 0 for groups that do not round
+  // stochastically. Throws ValueError if a stochastic group's commit has no int "step". Fills a
+  // member vector, so that a step allocates nothing here.
+  const std::vector<std::uint64_t>& group_steps(const py::handle& commits);
 
   std::vector<TensorGroup*> groups_;  // every tensor group, param group by param group
   std::vector<std::size_t> group_ends_;
   py::list fixed_coefficients_;
-  CheckedStep checked_;  // guarded by run_mutex_; empty between runs
+  CheckedStep checked_;               // guarded by run_mutex_; empty between runs
+  std::vector<std::uint64_t> steps_;  // group_steps' result, guarded by run_mutex_
 
  private:
   std::mutex run_mutex_;
@@ -108,7 +115,8 @@ class AlgorithmStep final : public PreparedStep {
     }
   }
 
-  void run(const py::handle& step_coefficients, const py::handle& grads, int num_threads) override {
+  void run(const py::handle& step_coefficients, const py::handle& grads, int num_threads,
+           const py::handle& commits) override {
     if (!PyList_Check(step_coefficients.ptr()) ||
         static_cast<std::size_t>(PyList_GET_SIZE(step_coefficients.ptr())) != param_group_count()) {
       throw py::value_error(std::string(Params::kName) +
@@ -138,7 +146,8 @@ class AlgorithmStep final : public PreparedStep {
       CheckedStep& step;
       ~ClearAtExit() { step.clear(); }
     } clear_at_exit{checked_};
-    check_step(groups_, grads, num_threads == 0 ? max_threads() : num_threads, checked_);
+    check_step(groups_, grads, num_threads == 0 ? max_threads() : num_threads, checked_,
+               group_steps(commits));
     const KernelTable& table = active_kernels();
     py::gil_scoped_release release;
     for (std::size_t i = 0; i < hparams.size(); ++i) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "numpy_access.h"
+#include "optkern/rounding_hash.h"
 
 namespace optkern {
 namespace {
@@ -170,7 +171,8 @@ void check_layout(const py::array& a, const std::string& label, const char* what
 TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
                          const py::list& states, std::vector<std::string> param_labels,
                          std::vector<std::string> grad_labels, std::vector<std::int64_t> grad_index,
-                         const py::object& state_dtype, const py::list& masters)
+                         const py::object& state_dtype, const py::list& masters, bool stochastic,
+                         std::uint64_t seed)
     : roles_(std::move(roles)),
       param_labels_(std::move(param_labels)),
       grad_labels_(std::move(grad_labels)),
@@ -187,6 +189,13 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     state_dtype_ = static_cast<DType>(state_code);
   }
   has_masters_ = masters.size() != 0;
+  stochastic_ = stochastic;
+  seed_ = seed;
+  if (count >= (std::size_t{1} << 32) ||
+      (count != 0 && *std::max_element(grad_index_.begin(), grad_index_.end()) >= (1ll << 32))) {
+    // The rounding hash takes the tensor's index as a 32-bit word.
+    throw py::value_error("TensorGroup: at most 2^32 parameters per optimizer");
+  }
   has_role_.assign(roles_.size(), false);
   has_role_[kParamRole] = has_role_[kGradRole] = true;
   for (std::size_t t = 0; t < count; ++t) {
@@ -268,6 +277,13 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     sizes_.push_back(static_cast<std::int64_t>(param.size()));
     params_.push_back(std::move(param));
     states_.push_back(std::move(kept));
+  }
+  if (stochastic_ && storage_signature() == kConverted) {
+    if (dtype_ == kBFloat16 && !has_masters_) stochastic_roles_.push_back(kParamRole);
+    for (std::size_t r = 2; r < roles_.size(); ++r) {
+      if (has_role_[r] && state_dtype_ == kBFloat16)
+        stochastic_roles_.push_back(static_cast<int>(r));
+    }
   }
   // Empty arrays occupy no memory and cannot overlap anything.
   ranges_.erase(std::remove_if(ranges_.begin(), ranges_.end(),
@@ -390,7 +406,8 @@ std::vector<TensorStorage> TensorGroup::storage_table() const {
   }
   row.role[kParamRole] = has_masters_ ? kStoredFloat32 : stored_as(dtype_);
   row.role[kGradRole] = stored_as(dtype_);  // set per step
-  row.rounded_as = stored_as(dtype_);
+  for (const int r : stochastic_roles_) row.role[r] = kStoredBFloat16Stochastic;
+  row.rounded_as = stored_as(dtype_);  // master to parameter: to nearest, whatever the rounding
   std::vector<TensorStorage> table(params_.size(), row);
   for (std::size_t t = 0; t < params_.size() && has_masters_; ++t) {
     table[t].rounded_param = const_cast<void*>(params_[t].data());
@@ -400,7 +417,8 @@ std::vector<TensorStorage> TensorGroup::storage_table() const {
 
 std::int64_t TensorGroup::param_role_bytes() const { return has_masters_ ? 4 : bytes_of(dtype_); }
 
-const StepPlan& TensorGroup::plan(int threads, const std::vector<py::object>& grads) {
+const StepPlan& TensorGroup::plan(int threads, const std::vector<py::object>& grads,
+                                  std::uint64_t step) {
   const std::int64_t grain = scaled_min_elements_per_thread(grain_scale_);
   if (!plan_ || plan_threads_ != threads || plan_grain_ != grain) {
     plan_ = std::make_unique<StepPlan>(pointer_table(), sizes_, param_role_bytes(), threads, grain,
@@ -421,6 +439,18 @@ const StepPlan& TensorGroup::plan(int threads, const std::vector<py::object>& gr
           (descr != float32_descr() &&
            dtype_code(py::reinterpret_borrow<py::array>(grad)) == static_cast<int>(dtype_));
       plan_->set_stored_as(t, kGradRole, as_param ? stored_as(dtype_) : kStoredFloat32);
+    }
+  }
+  if (!stochastic_roles_.empty()) {
+    // The keys change with the step: a few integer rounds per tensor and role, in this loop
+    // rather than per block in the kernel (rounding_hash.h).
+    const std::uint32_t step_key = rounding_step_key(seed_, step);
+    for (std::size_t t = 0; t < params_.size(); ++t) {
+      const std::uint32_t tensor_key =
+          rounding_tensor_key(step_key, static_cast<std::uint32_t>(grad_index_[t]));
+      for (const int role : stochastic_roles_) {
+        rounding_role_keys(tensor_key, role, plan_->rounding_key(t, role));
+      }
     }
   }
   return *plan_;

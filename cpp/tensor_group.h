@@ -36,11 +36,13 @@ class TensorGroup {
   // `state_dtype` (None: the parameter's, float32 for a 16-bit one); masters[i] None, or (master
   // weights) the float32 copy of a 16-bit parameter that the step updates in its place;
   // grad_index[i] the position of its gradient in the list that step() receives. An empty `masters`
-  // means no master weights.
+  // means no master weights. `stochastic`: rounding="stochastic" with this `seed` (in [0, 2^64)):
+  // every store into a bfloat16 array (the parameter without master weights, bfloat16 states)
+  // rounds stochastically; the others are unaffected (Python checks the option's rules).
   TensorGroup(std::vector<std::string> roles, const py::list& params, const py::list& states,
               std::vector<std::string> param_labels, std::vector<std::string> grad_labels,
               std::vector<std::int64_t> grad_index, const py::object& state_dtype,
-              const py::list& masters);
+              const py::list& masters, bool stochastic = false, std::uint64_t seed = 0);
 
   std::size_t size() const { return sizes_.size(); }
   DType dtype() const { return dtype_; }
@@ -75,8 +77,12 @@ class TensorGroup {
   // The plan of a step on `threads` threads with these gradients (flat order, as checked_grads
   // returns them). Built on the first step and kept while the thread count and the grain stay
   // the same: parameters and states cannot move (check_bound_arrays_unchanged), so only the
-  // gradient pointers change between steps. The caller holds step_lock().
-  const StepPlan& plan(int threads, const std::vector<py::object>& grads);
+  // gradient pointers change between steps. `step`: the param group's step number (1-based),
+  // from which a stochastic group's rounding keys are made (optkern/rounding_hash.h); unused
+  // otherwise. The caller holds step_lock().
+  const StepPlan& plan(int threads, const std::vector<py::object>& grads, std::uint64_t step);
+  // True if some store of this group's steps rounds stochastically (then plan needs the step).
+  bool rounds_stochastically() const { return !stochastic_roles_.empty(); }
   // Held from the checks to the end of the kernel: a second thread stepping the same groups at
   // the same time would rewrite the plan under the running kernel. (optkern.Optimizer refuses a
   // second thread earlier, for its whole step; this guards direct _core callers such as the
@@ -95,7 +101,10 @@ class TensorGroup {
   DType dtype_ = kFloat32;        // of every parameter
   DType state_dtype_ = kFloat32;  // of every state array
   bool has_masters_ = false;
-  std::vector<py::object> masters_;  // per tensor: the float32 master copy, or None
+  bool stochastic_ = false;
+  std::uint64_t seed_ = 0;
+  std::vector<int> stochastic_roles_;  // the roles stored as kStoredBFloat16Stochastic
+  std::vector<py::object> masters_;    // per tensor: the float32 master copy, or None
   std::vector<py::array> params_;
   std::vector<std::vector<py::object>> states_;  // per tensor, roles 2.. (None if unused)
   std::vector<std::int64_t> sizes_;

@@ -51,6 +51,10 @@ class StepPlan {
   void set_stored_as(std::size_t tensor, int role, StoredAs as) {
     storage_[tensor].role[role] = as;
   }
+  // A stochastically rounded role's keys (TensorStorage::rounding_key), set step by step.
+  std::uint32_t* rounding_key(std::size_t tensor, int role) {
+    return storage_[tensor].rounding_key[role];
+  }
   int parts() const { return parts_; }
 
  private:

@@ -125,6 +125,18 @@ def _step_with_16_bit(
     return build
 
 
+def _float16_group_made_stochastic() -> tuple[list[np.ndarray], Callable[[], Any]]:
+    """Adam over a float16 W, stepped (so it has state), then its group asks for stochastic
+    rounding, which float16 storage does not have: the next step raises."""
+    W, _, gW, _ = _arrays()
+    W, gW = W.astype(np.float16), gW.astype(np.float16)
+    opt = optkern.Adam([W])
+    opt.step([gW])
+    opt.param_groups[0]["rounding"] = "stochastic"
+    watched = [W, gW] + [a for s in opt.state.values() for a in s.values()]
+    return watched, lambda: opt.step([gW])
+
+
 def _without_ml_dtypes(
     call: Callable[[], Any],
 ) -> Callable[[], tuple[list[np.ndarray], Callable[[], Any]]]:
@@ -548,6 +560,72 @@ ERROR_CASES: list[ErrorCase] = [
         ]
         if ml_dtypes is not None
         else []
+    ),
+    ErrorCase(
+        "unknown rounding",
+        _construct(lambda: [np.zeros(3, np.float32)], rounding="up"),
+        ValueError,
+        r"invalid rounding='up': expected 'nearest' or 'stochastic'",
+    ),
+    ErrorCase(
+        "rounding not a str",
+        _construct(lambda: [np.zeros(3, np.float32)], rounding=True),
+        TypeError,
+        r"rounding must be 'nearest' or 'stochastic', got True",
+    ),
+    ErrorCase(
+        "stochastic rounding of float16 only",
+        _construct(lambda: [np.zeros(3, np.float16)], rounding="stochastic"),
+        ValueError,
+        r"rounding='stochastic' is implemented for bfloat16 storage only.*use master_weights",
+    ),
+    ErrorCase(
+        "stochastic rounding of float16 with master weights",
+        _construct(lambda: [np.zeros(3, np.float16)], rounding="stochastic", master_weights=True),
+        ValueError,
+        r"rounding='stochastic' is implemented for bfloat16 storage only",
+    ),
+    ErrorCase(
+        "stochastic rounding set on a float16 group between steps",
+        _float16_group_made_stochastic,
+        ValueError,
+        r"param_groups\[0\]: rounding='stochastic' is implemented for bfloat16 storage only",
+    ),
+    ErrorCase(
+        "seed a float",
+        _construct(lambda: [np.zeros(3, np.float32)], seed=1.0),
+        TypeError,
+        r"seed must be an int in \[0, 2\*\*64\), got 1.0",
+    ),
+    ErrorCase(
+        "seed a bool",
+        _construct(lambda: [np.zeros(3, np.float32)], seed=True),
+        TypeError,
+        r"seed must be an int in \[0, 2\*\*64\), got True",
+    ),
+    ErrorCase(
+        "seed a str",
+        _construct(lambda: [np.zeros(3, np.float32)], seed="7"),
+        TypeError,
+        r"seed must be an int in \[0, 2\*\*64\), got '7'",
+    ),
+    ErrorCase(
+        "negative seed",
+        _construct(lambda: [np.zeros(3, np.float32)], seed=-1),
+        ValueError,
+        r"invalid seed=-1: must be in \[0, 2\*\*64\)",
+    ),
+    ErrorCase(
+        "seed of 2**64",
+        _construct(lambda: [np.zeros(3, np.float32)], seed=2**64),
+        ValueError,
+        r"invalid seed=18446744073709551616: must be in \[0, 2\*\*64\)",
+    ),
+    ErrorCase(
+        "seed made invalid between steps",
+        _group_change(optkern.SGD, seed=2**70),
+        ValueError,
+        r"invalid seed=1180591620717411303424: must be in",
     ),
     ErrorCase(
         "bfloat16 state without ml_dtypes",

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import optkern
 import pytest
+from optkern import _storage
 from optkern.configs import CONFIGS, Config
 from optkern.optimizer import Optimizer, StepContext
 from optkern.records import records
@@ -336,7 +337,13 @@ TORCH_DEFAULTS: list[tuple[type, dict[str, Any]]] = [
 @pytest.mark.parametrize(("cls", "defaults"), TORCH_DEFAULTS)
 def test_torch_defaults(cls: type, defaults: dict) -> None:
     """torch's hyperparameters and defaults, and optkern's storage options (no torch twin)."""
-    assert cls().defaults == {**defaults, "state_dtype": None, "master_weights": False}
+    assert cls().defaults == {**defaults, **_storage.OPTIONS}
+    assert _storage.OPTIONS == {
+        "state_dtype": None,
+        "master_weights": False,
+        "rounding": "nearest",
+        "seed": 0,
+    }
 
 
 def test_rules_must_name_exactly_the_hyperparameters_of_init() -> None:

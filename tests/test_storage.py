@@ -117,12 +117,24 @@ def test_one_group_may_mix_dtypes() -> None:
         {"state_dtype": "bfloat16"},
         {"master_weights": True},
         {"state_dtype": "bfloat16", "master_weights": True},
+        {"rounding": "stochastic", "seed": 2**64 - 2},
+        {"state_dtype": "bfloat16", "rounding": "stochastic", "seed": 99},
+        {"state_dtype": "bfloat16", "master_weights": True, "rounding": "stochastic"},
     ],
-    ids=["state16", "master", "state16-master"],
+    ids=[
+        "state16",
+        "master",
+        "state16-master",
+        "stochastic",
+        "state16-stochastic",
+        "state16-master-stochastic",
+    ],
 )
 def test_checkpoints_resume_bit_exactly(tmp_path: Path, options: dict) -> None:
     """Ten steps straight, against five, save_state, load_state into a new optimizer over
-    copies of the saved parameters, and five more: the same bits, states included."""
+    copies of the saved parameters, and five more: the same bits, states included. With
+    stochastic rounding the new optimizer is built without the options: the checkpoint's groups
+    bring the rounding and the seed (and the step count the random bits depend on)."""
     straight = _params(bfloat16)
     opt = optkern.AdamW(straight, lr=1e-2, **options)
     for step in range(10):
@@ -134,8 +146,12 @@ def test_checkpoints_resume_bit_exactly(tmp_path: Path, options: dict) -> None:
         before.step(_grads(first, step))
     before.save_state(tmp_path / "checkpoint.npz")
     resumed = [p.copy() for p in first]
-    after = optkern.AdamW(resumed, lr=1e-2, **options)
+    stochastic = options.get("rounding") == "stochastic"
+    rest = {k: v for k, v in options.items() if k not in ("rounding", "seed")}
+    after = optkern.AdamW(resumed, lr=1e-2, **(rest if stochastic else options))
     after.load_state(tmp_path / "checkpoint.npz")
+    assert after.param_groups[0]["rounding"] == options.get("rounding", "nearest")
+    assert after.param_groups[0]["seed"] == options.get("seed", 0)
     for step in range(5, 10):
         after.step(_grads(resumed, step))
 
@@ -144,6 +160,21 @@ def test_checkpoints_resume_bit_exactly(tmp_path: Path, options: dict) -> None:
         assert state.keys() == after.state[i].keys()
         for key, value in state.items():
             assert identical(value, after.state[i][key]), key
+
+
+def test_old_checkpoints_without_rounding_load_with_nearest_rounding() -> None:
+    params = _params(bfloat16)
+    opt = optkern.Adam(params, state_dtype="bfloat16")
+    opt.step(_grads(params, 0))
+    saved = opt.state_dict()
+    for group in saved["param_groups"]:
+        del group["rounding"], group["seed"]
+    other = optkern.Adam(
+        [p.copy() for p in params], state_dtype="bfloat16", rounding="stochastic", seed=4
+    )
+    other.load_state_dict(saved)
+    assert other.param_groups[0]["rounding"] == "nearest"
+    assert other.param_groups[0]["seed"] == 0
 
 
 def test_state_dict_round_trip_keeps_bfloat16_state() -> None:

@@ -197,7 +197,8 @@ def test_import_star_gives_the_textbook_names() -> None:
 
 def test_textbook_defaults_and_state_attributes() -> None:
     tb = optkern.textbook
-    storage = {"state_dtype": None, "master_weights": False}  # optkern's, not the textbook's
+    # optkern's, not the textbook's
+    storage = {"state_dtype": None, "master_weights": False, "rounding": "nearest", "seed": 0}
     assert tb.SGD().defaults == {"lr": 0.01, **storage}
     assert tb.Momentum().defaults == {"lr": 0.01, "momentum": 0.9, **storage}
     assert tb.Nesterov().defaults == {"lr": 0.01, "momentum": 0.9, **storage}

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "optkern/isa_namespace.h"
+#include "optkern/rounding_hash.h"
 
 // The one place that picks a float16 path per ISA (bfloat16 has one path for all: integer
 // rounding in a loop the compiler vectorizes, as no ISA compiled here converts exactly: AVX-512
@@ -112,6 +113,19 @@ inline std::uint16_t store_bfloat16_one(float x) {
   // Round to nearest even on the 16 bits dropped; a carry runs into the exponent (to inf past the
   // largest value). Cannot wrap: the largest non-NaN input, 0xff800000, stays below 2^32.
   const std::uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const std::uint32_t nan = ((u >> 16) & 0x8000u) | 0x7fc0u;
+  return static_cast<std::uint16_t>(select((u & 0x7fffffffu) > 0x7f800000u, nan, rounded));
+}
+
+// Stochastic rounding to bfloat16 with `random`'s low 16 bits r: truncate u + r. The 16 bits
+// dropped, as a fraction f of a bfloat16 ulp, carry into the kept bits for exactly f * 2^16 of the
+// 2^16 values of r, so the result rounds up with probability f: unbiased. Exact values (f = 0)
+// never move; a carry runs into the exponent (the largest finite values may round to ±inf, the
+// smallest subnormals to the smallest normal: nothing is flushed); ±inf has no bits to drop and
+// stays ±inf; no finite input wraps (0xff7fffff + 0xffff < 2^32). NaN: as store_bfloat16_one.
+inline std::uint16_t store_bfloat16_stochastic_one(float x, std::uint32_t random) {
+  const std::uint32_t u = bits_of(x);
+  const std::uint32_t rounded = (u + (random & 0xffffu)) >> 16;
   const std::uint32_t nan = ((u >> 16) & 0x8000u) | 0x7fc0u;
   return static_cast<std::uint16_t>(select((u & 0x7fffffffu) > 0x7f800000u, nan, rounded));
 }
@@ -253,6 +267,30 @@ inline void store_float16(const float* from, std::uint16_t* to, std::int64_t n) 
 inline void store_bfloat16(const float* from, std::uint16_t* to, std::int64_t n) {
 #pragma omp simd
   for (std::int64_t i = 0; i < n; ++i) to[i] = convert_detail::store_bfloat16_one(from[i]);
+}
+
+// from[i] -> to[i] rounded stochastically, for the elements first + i of a tensor whose role keys
+// are key = (k1, k2) (rounding_hash.h has the whole function). One scalar function per element in
+// a `#pragma omp simd` loop, which GCC vectorizes (vpmulld on AVX2 and AVX-512); the loop runs in
+// pieces that do not cross a multiple of 2^32 elements, so that e_hi is constant inside each.
+inline void store_bfloat16_stochastic(const float* from, std::uint16_t* to, std::int64_t n,
+                                      const std::uint32_t key[2], std::int64_t first) {
+  for (std::int64_t i = 0; i < n;) {
+    const auto element = static_cast<std::uint64_t>(first + i);
+    const auto lo = static_cast<std::uint32_t>(element);
+    const std::uint32_t k1 = key[0];
+    const std::uint32_t k2_hi = key[1] ^ static_cast<std::uint32_t>(element >> 32);
+    const auto room = static_cast<std::int64_t>((std::uint64_t{1} << 32) - lo);
+    const std::int64_t m = n - i < room ? n - i : room;
+    const float* piece_from = from + i;
+    std::uint16_t* piece_to = to + i;
+#pragma omp simd
+    for (std::int64_t j = 0; j < m; ++j) {
+      const std::uint32_t word = rounding_word(k1, k2_hi, lo + static_cast<std::uint32_t>(j));
+      piece_to[j] = convert_detail::store_bfloat16_stochastic_one(piece_from[j], word);
+    }
+    i += m;
+  }
 }
 
 }  // namespace optkern::OPTKERN_ISA_NAMESPACE

@@ -114,10 +114,15 @@ inline void load_block(StoredAs as, const void* from, float* to, std::int64_t n)
   }
 }
 
-inline void store_block(StoredAs as, const float* from, void* to, std::int64_t n) {
+// `key` and `first` (the block's first element in its tensor) are read by the stochastic store
+// only: its random bits depend on the element's index, never on the block.
+inline void store_block(StoredAs as, const float* from, void* to, std::int64_t n,
+                        const std::uint32_t key[2], std::int64_t first) {
   auto* bits = static_cast<std::uint16_t*>(to);
   if (as == kStoredFloat16) {
     store_float16(from, bits, n);
+  } else if (as == kStoredBFloat16Stochastic) {
+    store_bfloat16_stochastic(from, bits, n, key, first);
   } else {
     store_bfloat16(from, bits, n);
   }
@@ -148,12 +153,14 @@ inline void run_converted_segment(void* const* arrays, const TensorStorage& stor
     for (int role = 0; role < kArrays; ++role) {
       const StoredAs as = storage.role[role];
       if (role != kGradRole && as != kStoredFloat32 && as != kUnbound) {
-        store_block(as, scratch[role], static_cast<std::uint16_t*>(arrays[role]) + start, n);
+        store_block(as, scratch[role], static_cast<std::uint16_t*>(arrays[role]) + start, n,
+                    storage.rounding_key[role], start);
       }
     }
     if (storage.rounded_param != nullptr) {
       store_block(storage.rounded_as, static_cast<const float*>(block[kParamRole]),
-                  static_cast<std::uint16_t*>(storage.rounded_param) + start, n);
+                  static_cast<std::uint16_t*>(storage.rounded_param) + start, n,
+                  storage.rounding_key[kParamRole], start);
     }
   }
 }

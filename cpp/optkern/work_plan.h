@@ -20,7 +20,15 @@ struct Segment {
 
 // How one array of a converted step (StorageSignature kConverted) is stored; its arithmetic runs
 // in float32. kUnbound marks a role the tensor group does not bind: never loaded or stored.
-enum StoredAs : std::uint8_t { kStoredFloat32 = 0, kStoredFloat16, kStoredBFloat16, kUnbound };
+// kStoredBFloat16Stochastic: bfloat16, loaded exactly, stored with stochastic rounding
+// (rounding="stochastic"; keys in TensorStorage::rounding_key).
+enum StoredAs : std::uint8_t {
+  kStoredFloat32 = 0,
+  kStoredFloat16,
+  kStoredBFloat16,
+  kUnbound,
+  kStoredBFloat16Stochastic
+};
 
 // The storage of one tensor of a converted step.
 struct TensorStorage {
@@ -29,7 +37,10 @@ struct TensorStorage {
   // the user's 16-bit parameter, stored as `rounded_as`, which the step then writes the rounded
   // master to; otherwise nullptr.
   void* rounded_param;
-  StoredAs rounded_as;
+  StoredAs rounded_as;  // never stochastic: the master copy rounds to nearest into the parameter
+  // Per role stored as kStoredBFloat16Stochastic: its keys (k1, k2) for this step
+  // (optkern/rounding_hash.h), set by TensorGroup::plan on every step.
+  std::uint32_t rounding_key[kMaxArrays][2];
 };
 
 struct StepCall {

@@ -29,6 +29,8 @@ class TensorGroup:
         grad_index: Sequence[int],
         state_dtype: Any = None,
         masters: list[NDArray[Any]] = ...,
+        stochastic: bool = False,
+        seed: int = 0,
     ) -> None: ...
     @property
     def params(self) -> list[NDArray[Any]]: ...

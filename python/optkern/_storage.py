@@ -14,7 +14,14 @@ follow it.
   state ``"master_weight"``: the step updates the copy and writes it, rounded to nearest even, to
   the parameter, so updates smaller than half a 16-bit ulp are not lost.
 
-Every store into a 16-bit array rounds to nearest even, bit for bit as NumPy's
+- ``rounding`` ("nearest" or "stochastic") and ``seed`` (an int in [0, 2**64)): with
+  "stochastic", every store into a bfloat16 array (the parameter without master weights, and
+  bfloat16 states) rounds stochastically, unbiased, with random bits that are a hash of (seed,
+  step, tensor, role, element) (``cpp/optkern/rounding_hash.h``), so the same on every thread
+  count and ISA. float16 arrays, float32 master copies and the master-to-parameter store are not
+  affected; a group with float16 parameters and no bfloat16 array is an error.
+
+Every other store into a 16-bit array rounds to nearest even, bit for bit as NumPy's
 ``astype(np.float16)`` and ml_dtypes' ``astype(bfloat16)``.
 """
 
@@ -27,11 +34,19 @@ from typing import Any, NamedTuple
 import numpy as np
 
 #: The options every algorithm takes, with their defaults: group keys like its hyperparameters.
-OPTIONS: Mapping[str, Any] = {"state_dtype": None, "master_weights": False}
+OPTIONS: Mapping[str, Any] = {
+    "state_dtype": None,
+    "master_weights": False,
+    "rounding": "nearest",
+    "seed": 0,
+}
 #: The state array of a parameter's float32 master copy.
 MASTER = "master_weight"
 
 _STATE_DTYPES = ("float32", "bfloat16")
+_ROUNDINGS = ("nearest", "stochastic")
+#: Seeds are 64-bit: the rounding hash takes them as two 32-bit words.
+SEED_LIMIT = 2**64
 
 
 def bfloat16() -> np.dtype[Any]:
@@ -97,6 +112,51 @@ def state_dtype(param_dtype: np.dtype[Any], option: Any, label: str) -> np.dtype
     return wanted
 
 
+def check_rounding(name: str, value: Any, where: str) -> None:
+    """The rule of the ``rounding`` option: "nearest" or "stochastic"."""
+    if not isinstance(value, str):
+        raise TypeError(f"{where}: {name} must be 'nearest' or 'stochastic', got {value!r}")
+    if value not in _ROUNDINGS:
+        raise ValueError(
+            f"{where}: invalid {name}={value!r}: expected 'nearest' or 'stochastic' "
+            "(stochastic rounding of bfloat16 stores)"
+        )
+
+
+def check_seed(name: str, value: Any, where: str) -> None:
+    """The rule of the ``seed`` option: an int (a NumPy integer too, not a bool) in [0, 2**64)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be an int in [0, 2**64), got {value!r}")
+    if not 0 <= int(value) < SEED_LIMIT:
+        raise ValueError(f"{where}: invalid {name}={value!r}: must be in [0, 2**64)")
+
+
+def stochastic(group: Mapping[str, Any]) -> tuple[bool, int]:
+    """Whether the group rounds stochastically, and its seed (checked already)."""
+    return group.get("rounding", "nearest") == "stochastic", int(group.get("seed", 0))
+
+
+def check_stochastic_group(group: Mapping[str, Any], where: str) -> None:
+    """Stochastic rounding is implemented for bfloat16 stores only: a group asking for it with a
+    float16 parameter must have a bfloat16 array somewhere (a bfloat16 parameter or bfloat16
+    state), else nothing it asked for would happen. (Non-arrays are named by the TensorGroup.)"""
+    if group.get("rounding") != "stochastic":
+        return
+    dtypes = [p.dtype for p in group.get("params", ()) if isinstance(p, np.ndarray)]
+    if not any(d == np.float16 for d in dtypes):
+        return
+    state = group.get("state_dtype")
+    if any(is_bfloat16(d) for d in dtypes) or (isinstance(state, str) and state == "bfloat16"):
+        return
+    if state is not None and not isinstance(state, str) and is_bfloat16(np.dtype(state)):
+        return
+    raise ValueError(
+        f"{where}: rounding='stochastic' is implemented for bfloat16 storage only, and this group "
+        "has float16 parameters and no bfloat16 array (for float16 parameters use "
+        "master_weights=True; or state_dtype='bfloat16')"
+    )
+
+
 def check_master_weights(param_dtype: np.dtype[Any], master_weights: bool, label: str) -> None:
     if master_weights and not is_16_bit(param_dtype):
         raise ValueError(
@@ -111,20 +171,27 @@ def dtype_name(dtype: np.dtype[Any]) -> str:
 
 class Combination(NamedTuple):
     """One way to store a step's arrays, for the self-check and the tests: the parameter's and
-    the gradient's dtype (names; "bfloat16" is ml_dtypes') and the two options."""
+    the gradient's dtype (names; "bfloat16" is ml_dtypes') and the storage options."""
 
     name: str
     param: str
     grad: str
     state_dtype: str | None = None
     master_weights: bool = False
+    rounding: str = "nearest"
+    seed: int = 0
 
     def dtype(self, which: str) -> np.dtype[Any]:
         return bfloat16() if which == "bfloat16" else np.dtype(which)
 
     @property
     def options(self) -> dict[str, Any]:
-        return {"state_dtype": self.state_dtype, "master_weights": self.master_weights}
+        return {
+            "state_dtype": self.state_dtype,
+            "master_weights": self.master_weights,
+            "rounding": self.rounding,
+            "seed": self.seed,
+        }
 
 
 #: Every combination the kernels take: each parameter dtype with its own gradients, a 16-bit
@@ -146,6 +213,36 @@ COMBINATIONS = (
         "float32",
         state_dtype="bfloat16",
         master_weights=True,
+    ),
+    # Stochastic rounding, each the twin of a combination above (bench/storage_step.py compares
+    # the two): the bfloat16 parameter, bfloat16 state beside it or beside float32 parameters,
+    # and with master weights (only the state rounds stochastically). Seeds past 2**32 and 2**63,
+    # so both halves of the seed reach the hash.
+    Combination("bfloat16-stochastic", "bfloat16", "bfloat16", rounding="stochastic", seed=7),
+    Combination(
+        "bfloat16-state16-stochastic",
+        "bfloat16",
+        "bfloat16",
+        state_dtype="bfloat16",
+        rounding="stochastic",
+        seed=2**40 + 3,
+    ),
+    Combination(
+        "float32-state16-stochastic",
+        "float32",
+        "float32",
+        state_dtype="bfloat16",
+        rounding="stochastic",
+        seed=2**64 - 1,
+    ),
+    Combination(
+        "bfloat16-master-grad32-state16-stochastic",
+        "bfloat16",
+        "float32",
+        state_dtype="bfloat16",
+        master_weights=True,
+        rounding="stochastic",
+        seed=12345,
     ),
 )
 

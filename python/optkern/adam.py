@@ -10,7 +10,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType, StepContext
+from .optimizer import (
+    Backend,
+    Coefficients,
+    Optimizer,
+    ParamsArg,
+    Rounding,
+    StateDType,
+    StepContext,
+)
 from .records import Bench, NaiveState, NaiveStep, record
 
 
@@ -74,6 +82,8 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
         state_dtype: StateDType = None,
         master_weights: bool = False,
+        rounding: Rounding = "nearest",
+        seed: int = 0,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:

@@ -41,6 +41,8 @@ Backend = Literal["fused", "reference"]
 #: The ``state_dtype`` option (see ``optkern._storage``): None is the parameter's dtype (float32
 #: for 16-bit parameters).
 StateDType = Literal["float32", "bfloat16"] | None
+#: The ``rounding`` option: how stores into bfloat16 arrays round (see ``optkern._storage``).
+Rounding = Literal["nearest", "stochastic"]
 #: The float64 scalars of one step, keyed by the fields of the kernel's Params struct
 #: (cpp/optkern/params.h): floats, and bools for the flags.
 Coefficients = dict[str, float | bool]
@@ -113,7 +115,8 @@ class _Binding:
     """The compiled-side view of one param group, rebuilt when its params or needed states change."""
 
     needed: tuple[str, ...]  # the state arrays bound
-    storage: tuple[Any, bool]  # the group's state_dtype and master_weights when bound
+    # the group's state_dtype, master_weights, stochastic rounding and seed when bound
+    storage: tuple[Any, bool, bool, int]
     tensor_groups: list[_core.TensorGroup]  # one per dtype
 
 
@@ -427,6 +430,11 @@ class Optimizer:
             _storage.check_state_dtype("state_dtype", group["state_dtype"], where)
         if "master_weights" in group:
             _validation.boolean("master_weights", group["master_weights"], where)
+        if "rounding" in group:
+            _storage.check_rounding("rounding", group["rounding"], where)
+        if "seed" in group:
+            _storage.check_seed("seed", group["seed"], where)
+        _storage.check_stochastic_group(group, where)
         self._check_group(group, where)
 
     def _check_group_keys(
@@ -474,6 +482,7 @@ class Optimizer:
             key = param.dtype if isinstance(param, np.ndarray) else None
             buckets.setdefault(key, []).append(position)
         masters = bool(group.get("master_weights", False))
+        stochastic, seed = _storage.stochastic(group)
         groups = []
         for dtype, positions in buckets.items():
             state_dtype = None
@@ -494,6 +503,8 @@ class Optimizer:
                     [first + i for i in positions],
                     state_dtype,
                     [states[i][_storage.MASTER] for i in positions] if masters and needed else [],
+                    stochastic,
+                    seed,
                 )
             )
         return groups
@@ -513,7 +524,7 @@ class Optimizer:
             )
         init = self._state_init(group)
         masters = bool(group.get("master_weights", False))
-        storage = (group.get("state_dtype"), masters)
+        storage = (group.get("state_dtype"), masters, *_storage.stochastic(group))
         needed = (*init, _storage.MASTER) if masters else tuple(init)
         bound = record.binding
         if bound is not None and bound.needed == needed and bound.storage == storage:
@@ -708,14 +719,20 @@ class Optimizer:
         every array it writes is copied first and put back unless the step was committed."""
         # the same checks as the fused path
         checked = _core.check_grads(prepared.tensor_groups, grads)
-        # Per tensor: [param, *states, master], its gradient, the coefficients.
-        calls: list[tuple[list[NDArray[Any] | None], NDArray[Any], Coefficients]] = []
-        for record, fixed, step in zip(
-            records, prepared.fixed_coefficients, step_coefficients, strict=True
+        # Per tensor: [param, *states, master], its gradient, the coefficients, and (stochastic
+        # rounding) the (seed, step, tensor) its random bits are made from.
+        calls: list[
+            tuple[
+                list[NDArray[Any] | None], NDArray[Any], Coefficients, tuple[int, int, int] | None
+            ]
+        ] = []
+        for record, fixed, step, commit in zip(
+            records, prepared.fixed_coefficients, step_coefficients, commits, strict=True
         ):
             binding = record.binding
             assert binding is not None  # bound by _prepare
             values = {**fixed, **step}
+            stochastic, seed = binding.storage[2], binding.storage[3]
             for tensor_group in binding.tensor_groups:
                 for param, states, master, index in zip(
                     tensor_group.params,
@@ -729,18 +746,19 @@ class Optimizer:
                     arrays = [_plain_view(a) for a in (param, *states, master)]
                     grad = _plain_view(checked[index])
                     assert grad is not None
-                    calls.append((arrays, grad, values))
-        written = [array for arrays, _, _ in calls for array in arrays if array is not None]
+                    rounding = (seed, commit["step"], index) if stochastic else None
+                    calls.append((arrays, grad, values, rounding))
+        written = [array for arrays, _, _, _ in calls for array in arrays if array is not None]
         backup = [array.copy() for array in written]
         try:
-            for arrays, grad, values in calls:
+            for arrays, grad, values, rounding in calls:
                 updated, *states, master = arrays
                 assert updated is not None
                 if master is None and not _converted(updated, grad, states):
                     self._reference_step(updated, grad, *states, values)
                 else:
                     reference.stored_step(
-                        self._reference_step, updated, grad, states, values, master
+                        self._reference_step, updated, grad, states, values, master, rounding
                     )
             _core.set_attributes(self, {}, owners=records, commits=commits)
         except BaseException:

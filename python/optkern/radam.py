@@ -11,7 +11,15 @@ from numpy.typing import NDArray
 
 from . import _validation as v
 from .adam import moment_coefficients
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType, StepContext
+from .optimizer import (
+    Backend,
+    Coefficients,
+    Optimizer,
+    ParamsArg,
+    Rounding,
+    StateDType,
+    StepContext,
+)
 from .records import Bench, NaiveState, NaiveStep, record
 
 
@@ -59,6 +67,8 @@ class RAdam(Optimizer):
         maximize: bool = False,
         state_dtype: StateDType = None,
         master_weights: bool = False,
+        rounding: Rounding = "nearest",
+        seed: int = 0,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:

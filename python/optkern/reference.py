@@ -21,6 +21,8 @@ from typing import Any, ParamSpec
 import numpy as np
 from numpy.typing import NDArray
 
+from ._storage import bfloat16, is_bfloat16
+
 P = ParamSpec("P")
 
 
@@ -60,6 +62,64 @@ def _prologue(
     return g
 
 
+_WORD = 0xFFFFFFFF
+
+
+def _mix32_int(x: int) -> int:
+    """mix32 of ``cpp/optkern/rounding_hash.h`` (Chris Wellons' lowbias32) on one Python int."""
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & _WORD
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & _WORD
+    return x ^ (x >> 16)
+
+
+def _mix32(x: NDArray[np.uint32]) -> NDArray[np.uint32]:
+    """mix32 on a uint32 array; NumPy's integer arrays wrap modulo 2**32, as C++'s uint32."""
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(0x7FEB352D)
+    x = x ^ (x >> np.uint32(15))
+    x = x * np.uint32(0x846CA68B)
+    out: NDArray[np.uint32] = x ^ (x >> np.uint32(16))
+    return out
+
+
+def rounding_keys(seed: int, step: int, tensor: int, role: int) -> tuple[int, int]:
+    """The keys (k1, k2) of one array's stochastically rounded store: the twin of
+    rounding_step_key, rounding_tensor_key and rounding_role_keys in ``rounding_hash.h``, which
+    documents the function."""
+    s = _mix32_int(0x9E3779B9 ^ (seed & _WORD))
+    s = _mix32_int(s ^ (seed >> 32))
+    s = _mix32_int(s ^ (step & _WORD))
+    s = _mix32_int(s ^ (step >> 32))
+    t = _mix32_int(s ^ tensor)
+    k1 = _mix32_int(t ^ role)
+    return k1, _mix32_int(k1 ^ 0x85EBCA6B)
+
+
+def random_words(keys: tuple[int, int], first: int, count: int) -> NDArray[np.uint32]:
+    """The random words of elements first, ..., first + count - 1 under ``keys``:
+    mix32(mix32(k1 ^ e_lo) ^ k2 ^ e_hi) (``rounding_word`` in ``rounding_hash.h``)."""
+    element = np.arange(first, first + count, dtype=np.uint64)
+    low = (element & np.uint64(_WORD)).astype(np.uint32)
+    high = (element >> np.uint64(32)).astype(np.uint32)
+    return _mix32(_mix32(low ^ np.uint32(keys[0])) ^ (np.uint32(keys[1]) ^ high))
+
+
+def round_bfloat16_stochastic(values: NDArray[np.float32], words: NDArray[np.uint32]) -> Any:
+    """float32 ``values`` rounded to bfloat16 stochastically with the low 16 bits r of
+    ``words``: the bits u of each value truncated after adding r, (u + r) >> 16, which rounds up
+    with probability equal to the dropped fraction of an ulp (twin of
+    store_bfloat16_stochastic_one in ``cpp/optkern/convert.h``). NaN becomes the quiet NaN of
+    its sign, as the round-to-nearest store gives it; ±inf stays (its low bits are zero)."""
+    u = np.ascontiguousarray(values, np.float32).view(np.uint32)
+    bits = ((u + (words & np.uint32(0xFFFF))) >> np.uint32(16)).astype(np.uint16)
+    nan = (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+    sign = ((u >> np.uint32(16)) & np.uint32(0x8000)).astype(np.uint16)
+    bits = np.where(nan, sign | np.uint16(0x7FC0), bits)
+    return bits.view(bfloat16())
+
+
 def stored_step(
     function: Callable[..., None],
     param: NDArray[Any],
@@ -67,22 +127,37 @@ def stored_step(
     states: list[NDArray[Any] | None],
     hp: Mapping[str, float | bool],
     master: NDArray[Any] | None = None,
+    stochastic: tuple[int, int, int] | None = None,
 ) -> None:
     """One algorithm's ``function`` on arrays stored in 16 bits (or float32 beside 16-bit ones):
     the twin of the Converted loop in ``cpp/optkern/loop.h``. Every array is loaded (exactly)
     into float32, the float32 formula runs on the copies, and each written array is stored back
     rounded to nearest even (NumPy's ``astype``; ml_dtypes' for bfloat16). With a master copy,
     the formula updates ``master`` in place of the parameter, and the parameter receives the
-    rounded master."""
+    rounded master.
+
+    ``stochastic``: (seed, step, tensor) for rounding="stochastic": then every store into a
+    bfloat16 array but the master-to-parameter one rounds stochastically
+    (``round_bfloat16_stochastic``), with the random words of its role (0 the parameter, 2 + i
+    for ``states[i]``) and each element's index in the flattened tensor."""
     updated = master if master is not None else param
     p = updated.astype(np.float32)
     s = [None if a is None else a.astype(np.float32) for a in states]
+
+    def store(array: NDArray[Any], value: NDArray[np.float32], role: int) -> None:
+        if stochastic is None or not is_bfloat16(array.dtype):
+            array[...] = value.astype(array.dtype)
+            return
+        seed, step, tensor = stochastic
+        words = random_words(rounding_keys(seed, step, tensor, role), 0, value.size)
+        array[...] = round_bfloat16_stochastic(value.reshape(-1), words).reshape(array.shape)
+
     with np.errstate(all="ignore"):  # NaN and overflow to inf round as they are
         function(p, grad.astype(np.float32), *s, hp)
-        for array, value in zip(states, s, strict=True):
+        for position, (array, value) in enumerate(zip(states, s, strict=True)):
             if array is not None and value is not None:
-                array[...] = value.astype(array.dtype)
-        updated[...] = p.astype(updated.dtype)
+                store(array, value, 2 + position)
+        store(updated, p, 0)
         if master is not None:
             param[...] = p.astype(param.dtype)
 

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType
+from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, Rounding, StateDType
 from .records import Bench, NaiveState, NaiveStep, record
 
 
@@ -54,6 +54,8 @@ class RMSprop(Optimizer):
         maximize: bool = False,
         state_dtype: StateDType = None,
         master_weights: bool = False,
+        rounding: Rounding = "nearest",
+        seed: int = 0,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:

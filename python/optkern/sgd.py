@@ -8,7 +8,15 @@ from typing import Any, ClassVar
 from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType, StepContext
+from .optimizer import (
+    Backend,
+    Coefficients,
+    Optimizer,
+    ParamsArg,
+    Rounding,
+    StateDType,
+    StepContext,
+)
 from .records import Bench, NaiveState, NaiveStep, record
 
 
@@ -53,6 +61,8 @@ class SGD(Optimizer):
         maximize: bool = False,
         state_dtype: StateDType = None,
         master_weights: bool = False,
+        rounding: Rounding = "nearest",
+        seed: int = 0,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:

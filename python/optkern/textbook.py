@@ -48,7 +48,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _validation as v
-from .optimizer import Backend, Coefficients, Optimizer, ParamsArg, StateDType, StepContext
+from .optimizer import (
+    Backend,
+    Coefficients,
+    Optimizer,
+    ParamsArg,
+    Rounding,
+    StateDType,
+    StepContext,
+)
 from .records import record
 
 __all__ = ["SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "RMSprop"]
@@ -118,6 +126,8 @@ class SGD(_Textbook):
         params: ParamsArg = None,
         state_dtype: StateDType = None,
         master_weights: bool = False,
+        rounding: Rounding = "nearest",
+        seed: int = 0,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
@@ -153,6 +163,8 @@ class _WithVelocity(_Textbook):
         params: ParamsArg = None,
         state_dtype: StateDType = None,
         master_weights: bool = False,
+        rounding: Rounding = "nearest",
+        seed: int = 0,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
@@ -207,6 +219,8 @@ class AdaGrad(_Textbook):
         params: ParamsArg = None,
         state_dtype: StateDType = None,
         master_weights: bool = False,
+        rounding: Rounding = "nearest",
+        seed: int = 0,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
@@ -243,6 +257,8 @@ class RMSprop(_Textbook):
         params: ParamsArg = None,
         state_dtype: StateDType = None,
         master_weights: bool = False,
+        rounding: Rounding = "nearest",
+        seed: int = 0,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:
@@ -287,6 +303,8 @@ class Adam(_Textbook):
         params: ParamsArg = None,
         state_dtype: StateDType = None,
         master_weights: bool = False,
+        rounding: Rounding = "nearest",
+        seed: int = 0,
         num_threads: int | None = None,
         backend: Backend = "fused",
     ) -> None:

@@ -1,0 +1,218 @@
+"""rounding="stochastic": bfloat16 stores rounded stochastically with a counter-based hash of
+(seed, step, tensor, role, element). The same bits on every thread count and ISA, unbiased, seeded,
+and better than round-to-nearest for updates below half an ulp. (Exactness against the reference
+per storage combination x ISA x thread count: test_matches_reference.py, through the stochastic
+entries of _storage.COMBINATIONS; bad options: the bad-input table in cases.py; checkpoints:
+test_storage.py.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import optkern
+import pytest
+from optkern import _core, reference
+from optkern.selfcheck import identical
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+bfloat16 = np.dtype(ml_dtypes.bfloat16)
+
+SIZES = (1, 7, 64, 1000, 4099)
+
+
+def _trajectory(options: dict, threads: int, steps: int = 5) -> list[np.ndarray]:
+    """An AdamW trajectory over bfloat16 params with bfloat16 state; every array at the end."""
+    rng = np.random.default_rng(3)
+    params = [rng.standard_normal(n).astype(bfloat16) for n in SIZES]
+    opt = optkern.AdamW(params, lr=1e-2, num_threads=threads, state_dtype="bfloat16", **options)
+    for _ in range(steps):
+        opt.step([rng.standard_normal(n).astype(np.float32) for n in SIZES])
+    return params + [a for state in opt.state.values() for a in state.values()]
+
+
+@pytest.mark.usefixtures("tiny_grain")
+def test_the_same_bits_on_every_thread_count_and_isa() -> None:
+    """tiny_grain cuts every tensor across the threads, so block and part boundaries move with
+    the thread count; the random bits must not."""
+    options = {"rounding": "stochastic", "seed": 11}
+    previous = _core.active_isa()
+    runs = {}
+    try:
+        for isa in _core.supported_isas():
+            _core._select_isa(isa)
+            for threads in (1, 2, 3):
+                runs[isa, threads] = _trajectory(options, threads)
+    finally:
+        _core._select_isa(previous)
+    first = next(iter(runs.values()))
+    for key, arrays in runs.items():
+        assert all(identical(a, b) for a, b in zip(first, arrays, strict=True)), key
+    nearest = _trajectory({}, 1)
+    assert not all(identical(a, b) for a, b in zip(first, nearest, strict=True))
+
+
+def test_seeds_decide_the_bits() -> None:
+    same = _trajectory({"rounding": "stochastic", "seed": 5}, 1)
+    again = _trajectory({"rounding": "stochastic", "seed": 5}, 2)
+    other = _trajectory({"rounding": "stochastic", "seed": 6}, 1)
+    high = _trajectory({"rounding": "stochastic", "seed": 5 + 2**32}, 1)  # the seed's upper half
+    assert all(identical(a, b) for a, b in zip(same, again, strict=True))
+    for different in (other, high):
+        assert not identical(same[-1], different[-1])  # the largest tensor's exp_avg_sq
+        assert not identical(same[len(SIZES) - 1], different[len(SIZES) - 1])  # its parameter
+
+
+def test_rounding_is_unbiased() -> None:
+    """Values between two bfloat16 neighbours, each rounded over many (seed, step, element)
+    draws: the mean of the results is the value, within a few standard errors. A fixed set of
+    draws, so the test is deterministic."""
+    low = np.float32(1.0)
+    ulp = np.float32(2.0**-7)  # bfloat16's ulp in [1, 2)
+    fractions = np.array([1 / 65536, 0.01, 0.25, 0.5, 0.7, 0.999], np.float64)
+    draws = 4096
+    for fraction in fractions:
+        x = np.float32(low + np.float32(fraction) * ulp)
+        values = np.full(draws // 16, x, np.float32)
+        results = []
+        for seed in range(4):
+            for step in range(1, 5):
+                keys = reference.rounding_keys(seed, step, 3, 0)
+                words = reference.random_words(keys, 0, values.size)
+                results.append(reference.round_bfloat16_stochastic(values, words))
+        rounded = np.concatenate(results).astype(np.float64)
+        assert set(np.unique(rounded)) <= {1.0, 1.0 + 2.0**-7}
+        exact = float(x)  # x itself, not the fraction asked for: float32 rounded it
+        p = (exact - 1.0) / 2.0**-7
+        standard_error = 2.0**-7 * np.sqrt(p * (1 - p) / rounded.size)
+        assert abs(rounded.mean() - exact) <= 4 * standard_error + 1e-12, fraction
+
+
+def test_the_kernel_rounds_like_the_reference_twin() -> None:
+    """One SGD step of lr=1 adding -x to a zero bfloat16 parameter: the kernel's stored value is
+    round_bfloat16_stochastic(x) with role 0's keys of tensor 0 at step 1. Includes ±inf, NaN,
+    subnormals, the largest finite values (which may round up to inf) and exact values."""
+    rng = np.random.default_rng(0)
+    special = np.array(
+        [np.inf, -np.inf, np.nan, -np.nan, 0.0, -0.0, 1e-40, -1e-40, 3.3895e38, -3.3895e38, 1.5],
+        np.float32,
+    )
+    x = np.concatenate([special, rng.standard_normal(5000).astype(np.float32)])
+    param = np.zeros(x.size, bfloat16)
+    optkern.SGD([param], lr=1.0, rounding="stochastic", seed=2**63 + 9).step([-x])
+    words = reference.random_words(reference.rounding_keys(2**63 + 9, 1, 0, 0), 0, x.size)
+    # 0 - (-x) is x exactly, for every x (signed zeros: 0 - (-0) = +0, 0 - 0 = +0)
+    expected = reference.round_bfloat16_stochastic(np.float32(0) - (-x), words)
+    assert identical(param, expected)
+    assert np.isposinf(param[0].astype(np.float32))
+    assert np.isneginf(param[1].astype(np.float32))
+    assert param[10] == 1.5  # exact values never move
+
+
+def test_words_of_tensors_past_2_to_the_32_elements() -> None:
+    """The element's upper half enters the hash: element 2**32 + e differs from element e."""
+    keys = reference.rounding_keys(1, 1, 0, 0)
+    below = reference.random_words(keys, 0, 1000)
+    above = reference.random_words(keys, 2**32, 1000)
+    assert not np.array_equal(below, above)
+    across = reference.random_words(keys, 2**32 - 500, 1000)
+    np.testing.assert_array_equal(across[500:], above[:500])
+
+
+def test_mix32_is_lowbias32() -> None:
+    """Published values of the finalizer would pin it; instead its defining operations, done by
+    hand in Python ints, on a few inputs, and the scalar and array forms agree."""
+    for x in (0, 1, 0x9E3779B9, 0xFFFFFFFF, 123456789):
+        y = x ^ (x >> 16)
+        y = (y * 0x7FEB352D) % 2**32
+        y ^= y >> 15
+        y = (y * 0x846CA68B) % 2**32
+        y ^= y >> 16
+        assert reference._mix32_int(x) == y
+        assert int(reference._mix32(np.array([x], np.uint32))[0]) == y
+
+
+def test_small_updates_drift_on_average_like_float32() -> None:
+    """SGD with a step far below half a bfloat16 ulp: to nearest, the parameter never moves;
+    stochastically, its mean moves as the float32 run's does (within a few percent), while
+    master weights keep it exactly as float32 does (up to the final rounding)."""
+    n, steps, lr = 4096, 64, 1e-4
+    start = np.full(n, 1.0, np.float32)  # ulp 2**-7: each update is 1/78 of an ulp
+    grad32 = np.ones(n, np.float32)
+    exact = start.copy()
+    nearest = start.astype(bfloat16)
+    stochastic = start.astype(bfloat16)
+    a = optkern.SGD([exact], lr=lr)
+    b = optkern.SGD([nearest], lr=lr)
+    c = optkern.SGD([stochastic], lr=lr, rounding="stochastic", seed=1)
+    for _ in range(steps):
+        a.step([grad32])
+        b.step([grad32])
+        c.step([grad32])
+    assert np.all(nearest == 1.0)
+    drift32 = 1.0 - float(exact.mean())
+    drift = 1.0 - float(stochastic.astype(np.float32).mean())
+    assert drift32 == pytest.approx(steps * lr, rel=1e-3)
+    assert drift == pytest.approx(drift32, rel=0.05)
+    assert len(np.unique(stochastic.astype(np.float32))) > 1  # it is random, not a shift
+
+
+def test_master_weights_store_to_nearest_and_round_the_state_stochastically() -> None:
+    """With master weights only bfloat16 state rounds stochastically: the parameter is the
+    master rounded to nearest, and float32 state is untouched by the option."""
+    rng = np.random.default_rng(1)
+    params = [rng.standard_normal(300).astype(bfloat16)]
+    grads = [rng.standard_normal(300).astype(np.float32) for _ in range(3)]
+    runs = {}
+    for rounding in ("nearest", "stochastic"):
+        ps = [p.copy() for p in params]
+        opt = optkern.Adam(ps, master_weights=True, rounding=rounding)  # float32 state
+        for g in grads:
+            opt.step([g])
+        runs[rounding] = (ps[0], opt.state[0])
+        assert identical(ps[0], opt.state[0]["master_weight"].astype(bfloat16))
+    assert identical(runs["nearest"][0], runs["stochastic"][0])
+    for key, value in runs["nearest"][1].items():
+        assert identical(value, runs["stochastic"][1][key]), key
+
+
+def test_float32_and_float16_arrays_are_unaffected() -> None:
+    """A float32 parameter's store and a float16 one's round to nearest under either option;
+    only the bfloat16 momentum buffer beside the float16 parameter rounds stochastically."""
+    rng = np.random.default_rng(2)
+    for dtype, options in ((np.float32, {}), (np.float16, {"state_dtype": "bfloat16"})):
+        start = rng.standard_normal(100).astype(dtype)
+        arrays = {}
+        for rounding in ("nearest", "stochastic"):
+            p = start.copy()
+            opt = optkern.SGD([p], lr=0.1, momentum=0.9, rounding=rounding, **options)
+            opt.step([np.full(100, 0.1, dtype)])
+            opt.step([np.full(100, 0.3, dtype)])
+            arrays[rounding] = (p, opt.state[0]["momentum_buffer"])
+        same_param = identical(arrays["nearest"][0], arrays["stochastic"][0])
+        same_state = identical(arrays["nearest"][1], arrays["stochastic"][1])
+        assert same_state == (dtype == np.float32), dtype
+        # the parameter read the other buffer, so only float32's (whose buffer is the same) is
+        assert same_param == (dtype == np.float32), dtype
+
+
+def test_rounding_is_a_group_option() -> None:
+    """Per param group, like state_dtype: one group stochastic, the other to nearest."""
+    rng = np.random.default_rng(4)
+    start = [rng.standard_normal(500).astype(bfloat16) for _ in range(2)]
+    grads = [np.full(500, 0.37, np.float32)] * 2
+    ps = [p.copy() for p in start]
+    opt = optkern.SGD(
+        [{"params": [ps[0]], "rounding": "stochastic", "seed": 3}, {"params": [ps[1]]}], lr=1e-3
+    )
+    opt.step(grads)
+    near = [p.copy() for p in start]
+    optkern.SGD(near, lr=1e-3).step(grads)
+    assert not identical(ps[0], near[0])
+    assert identical(ps[1], near[1])
+    assert opt.param_groups[1]["rounding"] == "nearest"
+    # and switching a group's rounding between steps takes effect on the next step
+    opt.param_groups[1]["rounding"] = "stochastic"
+    before = ps[1].copy()
+    opt.step(grads)
+    nearest_again = before.copy()
+    optkern.SGD([nearest_again], lr=1e-3).step(grads[:1])
+    assert not identical(ps[1], nearest_again)
