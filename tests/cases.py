@@ -573,6 +573,23 @@ ERROR_CASES: list[ErrorCase] = [
         TypeError,
         r"rounding must be 'nearest' or 'stochastic', got True",
     ),
+    ErrorCase(  # an option accepted and doing nothing would be a silent no-op
+        "stochastic rounding of float32 without bfloat16 state",
+        _construct(lambda: [np.zeros(3, np.float32)], rounding="stochastic"),
+        ValueError,
+        r"rounding='stochastic' is implemented for bfloat16 storage only, and this group stores "
+        r"no bfloat16 array \(it applies to bfloat16 parameters",
+    ),
+    ErrorCase(
+        "stochastic rounding of bfloat16 with master weights and float32 state",
+        _construct(
+            lambda: [np.zeros(3, ml_dtypes.bfloat16 if ml_dtypes else np.float32)],
+            rounding="stochastic",
+            master_weights=ml_dtypes is not None,
+        ),
+        ValueError,
+        r"stores no bfloat16 array",
+    ),
     ErrorCase(
         "stochastic rounding of float16 only",
         _construct(lambda: [np.zeros(3, np.float16)], rounding="stochastic"),

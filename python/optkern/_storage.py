@@ -137,23 +137,31 @@ def stochastic(group: Mapping[str, Any]) -> tuple[bool, int]:
 
 
 def check_stochastic_group(group: Mapping[str, Any], where: str) -> None:
-    """Stochastic rounding is implemented for bfloat16 stores only: a group asking for it with a
-    float16 parameter must have a bfloat16 array somewhere (a bfloat16 parameter or bfloat16
-    state), else nothing it asked for would happen. (Non-arrays are named by the TensorGroup.)"""
+    """Stochastic rounding is implemented for bfloat16 stores only: a group asking for it must
+    store a bfloat16 array (a bfloat16 parameter without master weights, or bfloat16 state), else
+    the option would be accepted and do nothing. A group without its arrays yet (a checkpoint's,
+    checked before loading) is not judged; non-arrays are named by the TensorGroup."""
     if group.get("rounding") != "stochastic":
         return
     dtypes = [p.dtype for p in group.get("params", ()) if isinstance(p, np.ndarray)]
-    if not any(d == np.float16 for d in dtypes):
+    if not dtypes:
         return
     state = group.get("state_dtype")
-    if any(is_bfloat16(d) for d in dtypes) or (isinstance(state, str) and state == "bfloat16"):
+    bfloat16_state = (isinstance(state, str) and state == "bfloat16") or (
+        state is not None and not isinstance(state, str) and is_bfloat16(np.dtype(state))
+    )
+    stored_parameter = not group.get("master_weights", False) and any(map(is_bfloat16, dtypes))
+    if bfloat16_state or stored_parameter:
         return
-    if state is not None and not isinstance(state, str) and is_bfloat16(np.dtype(state)):
-        return
+    hint = (
+        "for float16 parameters use master_weights=True; or state_dtype='bfloat16'"
+        if any(d == np.float16 for d in dtypes)
+        else "it applies to bfloat16 parameters without master weights and to "
+        "state_dtype='bfloat16'"
+    )
     raise ValueError(
         f"{where}: rounding='stochastic' is implemented for bfloat16 storage only, and this group "
-        "has float16 parameters and no bfloat16 array (for float16 parameters use "
-        "master_weights=True; or state_dtype='bfloat16')"
+        f"stores no bfloat16 array ({hint})"
     )
 
 
