@@ -10,13 +10,14 @@
 //    element function references to the array elements themselves: it works in place exactly as
 //    a hand-written loop would, with no copy and no extra load or store.
 //  - Converted: float32 arithmetic on arrays stored as float32, float16 or bfloat16, chosen per
-//    tensor and role at run time (StepCall::storage). The loop converts blocks of a few hundred
+//    tensor and role at run time (StepCall::storage). The loop converts blocks of kConvertBlock
 //    elements of each 16-bit array into float32 scratch (optkern/convert.h), runs the
 //    Uniform<float> loop on the block, and rounds the written arrays back. So each algorithm's
 //    element loop is compiled once per compute type, not once per combination of storage types
 //    (param x grad x each state x master weights: dozens), and the conversions are written once per
-//    storage type. The scratch stays in L1, so the only extra cost is the L1 traffic of the
-//    conversions.
+//    storage type. The price is measured (bench/results/storage-first.md): the conversions cost
+//    about as much as Adam's math in cache, and the block's conversion passes do not overlap the
+//    memory traffic as one fused loop would, so a 16-bit step is not yet faster than float32.
 #pragma once
 #include <cstddef>
 #include <cstdint>
