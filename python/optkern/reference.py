@@ -65,23 +65,20 @@ def _prologue(
 _WORD = 0xFFFFFFFF
 
 
-def _mix32_int(x: int) -> int:
-    """mix32 of ``cpp/optkern/rounding_hash.h`` (Chris Wellons' lowbias32) on one Python int."""
-    x ^= x >> 16
-    x = (x * 0x7FEB352D) & _WORD
-    x ^= x >> 15
-    x = (x * 0x846CA68B) & _WORD
-    return x ^ (x >> 16)
-
-
 def _mix32(x: NDArray[np.uint32]) -> NDArray[np.uint32]:
-    """mix32 on a uint32 array; NumPy's integer arrays wrap modulo 2**32, as C++'s uint32."""
+    """mix32 of ``cpp/optkern/rounding_hash.h`` (Chris Wellons' lowbias32) on a uint32 array;
+    NumPy's integer arrays wrap modulo 2**32, as C++'s uint32 does (its scalars would warn)."""
     x = x ^ (x >> np.uint32(16))
     x = x * np.uint32(0x7FEB352D)
     x = x ^ (x >> np.uint32(15))
     x = x * np.uint32(0x846CA68B)
     out: NDArray[np.uint32] = x ^ (x >> np.uint32(16))
     return out
+
+
+def _mix32_int(x: int) -> int:
+    """_mix32 of one Python int below 2**32."""
+    return int(_mix32(np.array([x], np.uint32))[0])
 
 
 def rounding_keys(seed: int, step: int, tensor: int, role: int) -> tuple[int, int]:
