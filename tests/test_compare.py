@@ -463,6 +463,11 @@ def test_precision_variants_store_what_they_say(
     )
 
 
+def test_precision_experiment_rejects_another_dtype() -> None:
+    with pytest.raises(ValueError, match="sets the dtype per variant"):
+        compare.Settings.create("precision", dtype="float64")
+
+
 def test_precision_experiment_backends_agree(digits: compare.Dataset) -> None:
     pytest.importorskip("ml_dtypes")
     outcomes = precision_outcomes(digits, 5, backend="both")

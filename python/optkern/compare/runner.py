@@ -50,6 +50,14 @@ class Settings:
     seed: int = 0
     eval_every: int = 100
 
+    def __post_init__(self) -> None:
+        # The precision experiment's variants name their dtypes; another would be ignored.
+        if self.experiment.sets_dtype and self.dtype != "float32":
+            raise ValueError(
+                f"dtype {self.dtype!r}: the {self.experiment.name} experiment sets the dtype per "
+                "variant (leave dtype at float32)"
+            )
+
     @classmethod
     def create(
         cls,
