@@ -25,15 +25,16 @@ from .threads import limit_blas_threads
 
 DESCRIPTION = """\
 Train the same network with several optimizers (or init schemes, batch norm, regularisation:
-the lecture's experiments) from the same initial weights on the same mini-batches, then print
-a table (final smoothed loss, train/test accuracy, total time, time in optimizer updates) and
-write results.csv, results.json (with full curves and the config), loss.png and accuracy.png.
-"time s" is the training loop without the accuracy evaluations; "update s" is the part of it
-spent inside opt.update(params, grads). The final loss is the mean of the last (up to) 50
-mini-batch losses. --dtype float16 or bfloat16 stores the parameters in 16 bits (the optimizer
-updates them in place, rounding to nearest); data, forward and backward passes stay float32.
---experiment precision sets the storage per variant (float32, bfloat16 with float32 master
-weights, bfloat16 with stochastic rounding, bfloat16 nearest, float16 nearest).
+the lecture's experiments; or parameter storage) from the same initial weights on the same
+mini-batches, then print a table (final smoothed loss, train/test accuracy, total time, time in
+optimizer updates) and write results.csv, results.json (with full curves and the config),
+loss.png and accuracy.png. "time s" is the training loop without the accuracy evaluations;
+"update s" is the part of it spent inside opt.update(params, grads). The final loss is the mean
+of the last (up to) 50 mini-batch losses. --dtype float16 or bfloat16 stores the parameters in
+16 bits (the optimizer updates them in place, rounding to nearest); data, forward and backward
+passes stay float32. --experiment precision sets the storage per variant (float32, bfloat16
+with float32 master weights, bfloat16 with stochastic rounding, bfloat16 nearest, float16
+nearest).
 """
 
 
