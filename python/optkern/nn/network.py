@@ -84,7 +84,8 @@ class MultiLayerNet:
         use_batchnorm: insert BatchNorm after every hidden Affine layer.
         dropout: dropout ratio after every hidden activation (0 disables the layers).
         weight_decay: λ of the L2 penalty ½·λ·Σ‖W‖² (weights only, not b, γ, β).
-        dtype: float32 or float64; params, activations, gradients and losses all use it.
+        dtype: float32 or float64; params (unless ``param_dtype`` says otherwise), activations,
+            gradients and losses all use it.
         param_dtype: None (``dtype``), or ``np.float16`` / bfloat16 (``"bfloat16"`` or
             ``ml_dtypes.bfloat16``; needs ml_dtypes) with ``dtype`` float32: ``params`` are
             stored in that 16-bit dtype and everything else stays float32 (see the module
@@ -168,7 +169,7 @@ class MultiLayerNet:
     def _refresh(self) -> None:
         """Copies the 16-bit ``params`` into the float32 arrays the layers hold (exact)."""
         for key, value in self._working.items():
-            np.copyto(value, self.params[key], casting="unsafe")
+            np.copyto(value, self.params[key])  # a safe cast: widening to float32 never rounds
 
     def _as_input(self, x: ArrayLike) -> NDArray[np.floating[Any]]:
         """x in the network's dtype (a float64 batch would otherwise upcast every activation)."""
