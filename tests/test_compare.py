@@ -345,7 +345,8 @@ def test_cli_several_optimizers_cross_the_settings(
         (["--batch-size", "0"], "--batch-size: must be > 0"),
         (["--batch-size", "100000"], "exceeds the 1347 training samples"),
         (["--train-size", "99999"], "exceeds the 1347 training samples"),
-        (["--dtype", "float16"], "invalid choice: 'float16'"),
+        (["--dtype", "float8"], "invalid choice: 'float8'"),
+        (["--experiment", "precision", "--dtype", "float64"], "sets the dtype per variant"),
         (["--backend", "cuda"], "invalid choice: 'cuda'"),
         (["--seed", "-1"], "--seed: must be >= 0"),
         (["--bogus-flag"], "unrecognized arguments: --bogus-flag"),
@@ -392,3 +393,120 @@ def test_cli_help_lists_compare(capsys: pytest.CaptureFixture[str]) -> None:
     help_text = capsys.readouterr().out
     for name in (*compare.KNOWN_NAMES, *compare.EXPERIMENTS):
         assert name in help_text
+
+
+# --------------------------------------------------------------------------- 16-bit storage
+
+
+def capture_networks(monkeypatch: pytest.MonkeyPatch) -> list[optkern.nn.MultiLayerNet]:
+    """Records every network the runner builds, to look at its parameters after training."""
+    built: list[optkern.nn.MultiLayerNet] = []
+    original = compare.NetworkSpec.build
+
+    def build(self: compare.NetworkSpec, *args: object, **kwargs: object) -> object:
+        net = original(self, *args, **kwargs)  # type: ignore[arg-type]
+        built.append(net)
+        return net
+
+    monkeypatch.setattr(compare.NetworkSpec, "build", build)
+    return built
+
+
+def test_dtype_float16_trains_float16_parameters(
+    digits: compare.Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = capture_networks(monkeypatch)
+    (outcome,) = train(digits, "momentum", 100, dtype="float16")
+    (net,) = built
+    initial = compare.NetworkSpec((100,) * 4).build(64, 10, "float32", 0, param_dtype="float16")
+    for key, value in net.params.items():
+        assert value.dtype == np.float16, key
+        assert not np.array_equal(value, initial.params[key]), key  # updated in place
+    assert outcome.main.test_accuracy[-1] >= 0.9
+    assert np.all(np.isfinite(outcome.main.losses))
+
+
+def precision_outcomes(
+    data: compare.Dataset, iterations: int, **options: object
+) -> dict[str, compare.Outcome]:
+    outcomes = train(data, "sgd", iterations, experiment="precision", **options)
+    return {outcome.variant.label: outcome for outcome in outcomes}
+
+
+def test_precision_variants_store_what_they_say(
+    digits: compare.Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("ml_dtypes")
+    built = capture_networks(monkeypatch)
+    outcomes = precision_outcomes(digits, 40)
+    assert list(outcomes) == [
+        "float32",
+        "bf16 master weights",
+        "bf16 stochastic",
+        "bf16 nearest",
+        "fp16 nearest",
+    ]
+    dtypes = [str(net.params["W1"].dtype) for net in built]
+    assert dtypes == ["float32", "bfloat16", "bfloat16", "bfloat16", "float16"]
+    losses = {label: outcome.main.losses for label, outcome in outcomes.items()}
+    bf16 = ["bf16 master weights", "bf16 stochastic", "bf16 nearest"]
+    # The same rounded initial weights and first batch: the same first loss ...
+    assert len({losses[label][0] for label in bf16}) == 1
+    # ... and then the storage options make a difference (they are not ignored).
+    for a, b in [(bf16[0], bf16[2]), (bf16[1], bf16[2]), (bf16[0], bf16[1])]:
+        assert not np.array_equal(losses[a], losses[b]), (a, b)
+    assert outcomes["bf16 master weights"].variant.describe() == (
+        "optkern.textbook.SGD(master_weights=True)"
+    )
+    assert outcomes["bf16 stochastic"].variant.describe() == (
+        "optkern.textbook.SGD(rounding='stochastic', seed=0)"
+    )
+
+
+def test_precision_experiment_rejects_another_dtype() -> None:
+    with pytest.raises(ValueError, match="sets the dtype per variant"):
+        compare.Settings.create("precision", dtype="float64")
+
+
+def test_precision_experiment_backends_agree(digits: compare.Dataset) -> None:
+    pytest.importorskip("ml_dtypes")
+    outcomes = precision_outcomes(digits, 5, backend="both")
+    assert all(outcome.identical for outcome in outcomes.values())
+
+
+def test_cli_precision_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ml_dtypes")
+    status, out, _ = run_cli(
+        ["--experiment", "precision", "--iters", "20", "--train-size", "200"], tmp_path, capsys
+    )
+    assert status == 0
+    assert "dtype per variant" in out.splitlines()[0]
+    assert (tmp_path / "loss.png").read_bytes().startswith(b"\x89PNG")
+    results = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert [r["storage"]["dtype"] for r in results] == [
+        "float32",
+        "bfloat16",
+        "bfloat16",
+        "bfloat16",
+        "float16",
+    ]
+    assert [r["storage"]["master_weights"] for r in results] == [False, True, False, False, False]
+    assert [r["storage"]["stochastic"] for r in results] == [False, False, True, False, False]
+    assert len(out.splitlines()) == 3 + 5 + 1  # title, header, rule, rows, "wrote"
+
+
+def test_cli_bfloat16_without_ml_dtypes_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)  # makes `import ml_dtypes` fail
+    for args, source in [
+        (["--dtype", "bfloat16"], "--dtype bfloat16"),
+        (["--experiment", "precision"], "--experiment precision"),
+    ]:
+        with pytest.raises(SystemExit) as info:
+            cli.main(["compare", "--quiet", "--out", str(tmp_path / "out"), *args])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1, err
+        assert f"error: {source}: bfloat16 needs the ml_dtypes package" in err
+        assert not (tmp_path / "out").exists()

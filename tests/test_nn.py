@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -334,6 +335,53 @@ def test_float32_stays_float32(config: dict) -> None:
         for name in ("dW", "db", "dgamma", "dbeta"):
             if getattr(layer, name, None) is not None:
                 assert getattr(layer, name).dtype == np.float32
+
+
+@pytest.mark.parametrize("config", NET_CONFIGS.values(), ids=NET_CONFIGS.keys())
+def test_float16_params_compute_in_float32(config: dict) -> None:
+    net = make_net(np.float32, param_dtype=np.float16, **config)
+    reference = make_net(np.float32, **config)
+    x, t = batch()
+    for key, value in net.params.items():
+        assert value.dtype == np.float16, key
+        # The float32 initial weights, rounded to nearest.
+        np.testing.assert_array_equal(value, reference.params[key].astype(np.float16))
+    # A float32 network holding the same (rounded) values computes the very same scores, also
+    # after an in-place update of a 16-bit parameter: the next forward pass sees it.
+    for key, value in net.params.items():
+        reference.params[key][...] = value
+    before = net.predict(x)
+    assert before.dtype == np.float32
+    np.testing.assert_array_equal(before, reference.predict(x))
+    net.params["W1"][...] = 0
+    reference.params["W1"][...] = 0
+    np.testing.assert_array_equal(net.predict(x), reference.predict(x))
+    assert not np.array_equal(before, net.predict(x))
+    grads = net.gradient(x, t)
+    assert list(grads) == list(net.params)
+    for key, grad in grads.items():
+        assert grad.dtype == np.float32, key
+
+
+def test_param_dtype_bfloat16() -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    net = make_net(np.float32, param_dtype="bfloat16")
+    assert all(value.dtype == ml_dtypes.bfloat16 for value in net.params.values())
+    optkern.SGD(lr=0.1).update(net.params, net.gradient(*batch()))
+    assert all(value.dtype == ml_dtypes.bfloat16 for value in net.params.values())
+
+
+@pytest.mark.parametrize(
+    ("dtype", "param_dtype", "message"),
+    [
+        (np.float64, np.float16, "dtype must be float32, got float64"),
+        (np.float32, np.float64, "param_dtype must be None, float16 or bfloat16, got float64"),
+        (np.float32, "bogus", "param_dtype must be None, float16 or bfloat16, got 'bogus'"),
+    ],
+)
+def test_bad_param_dtype(dtype: type, param_dtype: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_net(dtype, param_dtype=param_dtype)
 
 
 def test_float32_layers_and_scalars() -> None:

@@ -10,8 +10,9 @@ From the command line: ``optkern compare --help``. From Python::
         print(outcome.variant.label, outcome.main.test_accuracy[-1])
 
 Modules: ``registry`` (optimizer names), ``experiments`` (what each experiment trains),
-``dataset``, ``runner`` (training loop and timing), ``report`` (table, CSV, JSON), ``plots``
-(PNG, needs matplotlib), ``progress``, ``threads`` (BLAS thread limit) and ``cli``.
+``storage`` (a variant's parameter dtype and 16-bit optimizer options), ``dataset``, ``runner``
+(training loop and timing), ``report`` (table, CSV, JSON), ``plots`` (PNG, needs matplotlib),
+``progress``, ``threads`` (BLAS thread limit) and ``cli``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .dataset import load as load_dataset
 from .experiments import EXPERIMENTS, Experiment, NetworkSpec, Variant
 from .registry import KNOWN_NAMES, OptimizerChoice, parse_choice, parse_choices
 from .runner import Outcome, RunResult, Settings, run, train
+from .storage import Storage
 
 __all__ = [
     "EXPERIMENTS",
@@ -32,6 +34,7 @@ __all__ = [
     "Outcome",
     "RunResult",
     "Settings",
+    "Storage",
     "Variant",
     "load_dataset",
     "parse_choice",

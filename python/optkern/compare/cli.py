@@ -17,19 +17,24 @@ import numpy as np
 
 from .. import _core, _runtime
 from . import dataset, plots, report, runner
-from .experiments import EXPERIMENTS
+from .experiments import EXPERIMENTS, Experiment
 from .progress import Progress
 from .registry import KNOWN_NAMES, OptimizerChoice, parse_choices
+from .storage import DTYPES, check_available
 from .threads import limit_blas_threads
 
 DESCRIPTION = """\
 Train the same network with several optimizers (or init schemes, batch norm, regularisation:
-the lecture's experiments) from the same initial weights on the same mini-batches, then print
-a table (final smoothed loss, train/test accuracy, total time, time in optimizer updates) and
-write results.csv, results.json (with full curves and the config), loss.png and accuracy.png.
-"time s" is the training loop without the accuracy evaluations; "update s" is the part of it
-spent inside opt.update(params, grads). The final loss is the mean of the last (up to) 50
-mini-batch losses.
+the lecture's experiments; or parameter storage) from the same initial weights on the same
+mini-batches, then print a table (final smoothed loss, train/test accuracy, total time, time in
+optimizer updates) and write results.csv, results.json (with full curves and the config),
+loss.png and accuracy.png. "time s" is the training loop without the accuracy evaluations;
+"update s" is the part of it spent inside opt.update(params, grads). The final loss is the mean
+of the last (up to) 50 mini-batch losses. --dtype float16 or bfloat16 stores the parameters in
+16 bits (the optimizer updates them in place, rounding to nearest); data, forward and backward
+passes stay float32. --experiment precision sets the storage per variant (float32, bfloat16
+with float32 master weights, bfloat16 with stochastic rounding, bfloat16 nearest, float16
+nearest).
 """
 
 
@@ -113,7 +118,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help=f"accuracy every K iterations (default: iterations / {runner.EVAL_POINTS})",
     )
-    add("--dtype", choices=["float32", "float64"], default="float32", help="default: float32")
+    add(
+        "--dtype",
+        choices=list(DTYPES),
+        default="float32",
+        help="the parameters' dtype; 16-bit ones compute in float32 (bfloat16 needs ml_dtypes; "
+        "default: float32)",
+    )
     add(
         "--backend",
         choices=list(runner.BACKEND_MODES),
@@ -165,9 +176,19 @@ def _config(
     }
 
 
+def _dtype_source(args: argparse.Namespace, experiment: Experiment) -> str:
+    """The option that asked for a dtype, for error messages."""
+    return f"--experiment {experiment.name}" if experiment.sets_dtype else f"--dtype {args.dtype}"
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Runs ``optkern compare`` with parsed ``args``; returns the exit status."""
     experiment = EXPERIMENTS[args.experiment]
+    if experiment.sets_dtype and args.dtype != "float32":
+        parser.error(
+            f"--dtype {args.dtype}: --experiment {experiment.name} sets the dtype per variant "
+            "(leave --dtype at float32)"
+        )
     settings = runner.Settings.create(
         args.experiment,
         optimizers=args.optimizers,
@@ -178,6 +199,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         seed=args.seed,
         **({} if args.eval_every is None else {"eval_every": args.eval_every}),
     )
+    for variant in settings.variants():
+        try:
+            check_available(variant.storage.param_dtype(settings.dtype))
+        except ValueError as error:
+            parser.error(f"{_dtype_source(args, experiment)}: {error}")
     if args.data_dir is not None and args.dataset != "mnist":
         parser.error("--data-dir is only used with --dataset mnist")
     if not args.no_plots and not plots.matplotlib_available():
@@ -197,9 +223,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except OSError as error:
         parser.error(f"cannot create --out {str(out)!r}: {error.strerror or error}")
 
+    dtype = "dtype per variant" if experiment.sets_dtype else settings.dtype
     title = (
         f"{experiment.title} on {data.name} ({len(data.x_train)} training samples, "
-        f"{settings.iterations} iterations, batch {settings.batch_size}, {settings.dtype}, "
+        f"{settings.iterations} iterations, batch {settings.batch_size}, {dtype}, "
         f"backend {settings.backend})"
     )
     variants = settings.variants()

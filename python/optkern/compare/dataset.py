@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from .. import data
+from .storage import compute_dtype
 
 DATASETS = ("digits", "mnist")
 
@@ -40,11 +41,14 @@ def load(
 ) -> Dataset:
     """Loads ``name``; ``train_size`` keeps only the first N training samples (as the lecture
     did with ``x_train[:300]``; the digits split is already shuffled, MNIST's order is random
-    enough). The test set is always complete.
+    enough). The test set is always complete. A 16-bit ``dtype`` (the parameters' storage)
+    loads float32 data, the dtype such networks compute in.
 
     Raises ValueError (unknown name, missing data_dir, too few samples), FileNotFoundError (MNIST
     files) or ImportError (scikit-learn missing, for digits), each with a one-line message.
     """
+    if isinstance(dtype, str):
+        dtype = compute_dtype(dtype)
     if name == "digits":
         x_train, t_train, x_test, t_test = data.load_digits(seed=DIGITS_SPLIT_SEED, dtype=dtype)
     elif name == "mnist":

@@ -1,4 +1,4 @@
-"""The four lecture experiments as run specifications: which networks train with which optimizers.
+"""The lecture's four experiments and the precision one as run specifications: which networks train with which optimizers.
 
 Every variant of an experiment starts from the same seed, so networks of the same shape start
 from the same weights (the init experiment draws the same normal samples and only scales them
@@ -12,21 +12,27 @@ experiment varies.
   1,000-sample training subset (the lecture's subset size), SGD lr 0.01.
 * ``regularization``: 300 training samples and 6 hidden layers of 100 to over-fit on purpose,
   then the same with weight decay λ = 0.1 and with dropout 0.2 (the lecture's settings).
+* ``precision``: the optimizers experiment's network with its parameters stored in float32,
+  bfloat16 with float32 master weights, bfloat16 with stochastic rounding, bfloat16 rounded to
+  nearest and float16 (issue 15; the comparison of Zamirai et al. 2020, "Revisiting BFloat16
+  Training"). Every variant computes in float32; only the storage of the weights differs.
 
-For the last three the optimizer is fixed (``sgd``, the lecture's choice) unless the user names
+For all but the first the optimizer is fixed (``sgd``, the lecture's choice) unless the user names
 others; with several optimizers every setting runs with each (labels get the optimizer prefix).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from ..nn import MultiLayerNet
 from .registry import LECTURE_DEFAULT, OptimizerChoice
+from .storage import Storage
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,14 @@ class NetworkSpec:
     weight_decay: float = 0.0
 
     def build(
-        self, input_size: int, output_size: int, dtype: DTypeLike, seed: int
+        self,
+        input_size: int,
+        output_size: int,
+        dtype: DTypeLike,
+        seed: int,
+        param_dtype: DTypeLike | None = None,
     ) -> MultiLayerNet:
+        """``param_dtype``: the 16-bit storage of ``params`` (None: ``dtype``)."""
         return MultiLayerNet(
             input_size,
             list(self.hidden_sizes),
@@ -54,6 +66,7 @@ class NetworkSpec:
             weight_decay=self.weight_decay,
             dtype=np.dtype(dtype),
             seed=seed,
+            param_dtype=param_dtype,
         )
 
 
@@ -63,6 +76,7 @@ class Variant:
 
     ``color_key`` groups curves that share a colour and ``dashed`` picks the line style, so that
     e.g. the batch-norm plot pairs "with" (solid) and "without" (dashed) per init std.
+    ``storage`` says how the parameters are stored (and with which optimizer options).
     """
 
     label: str
@@ -70,11 +84,22 @@ class Variant:
     optimizer: OptimizerChoice
     color_key: str
     dashed: bool = False
+    storage: Storage = field(default_factory=Storage)
+
+    def describe(self) -> str:
+        """The optimizer's constructor call, with the storage options."""
+        return self.optimizer.describe(self.storage.optimizer_options())
 
 
-# A setting of an experiment: (label, network, colour group, dashed). Settings of one colour
-# group share a colour (per optimizer) and tell themselves apart by the line style.
-Setting = tuple[str, NetworkSpec, str, bool]
+class Setting(NamedTuple):
+    """A setting of an experiment. Settings of one colour group share a colour (per optimizer)
+    and tell themselves apart by the line style."""
+
+    label: str
+    network: NetworkSpec
+    group: str
+    dashed: bool = False
+    storage: Storage = Storage()
 
 
 @dataclass(frozen=True)
@@ -88,27 +113,32 @@ class Experiment:
     default_train_size: int | None
     settings: Callable[[], list[Setting]]
 
+    @property
+    def sets_dtype(self) -> bool:
+        """Whether every setting names its parameter dtype (then ``--dtype`` has no say)."""
+        return all(setting.storage.dtype is not None for setting in self.settings())
+
     def variants(self, optimizers: tuple[OptimizerChoice, ...]) -> list[Variant]:
         """Every setting with every optimizer (settings first, so the table groups by setting)."""
         prefix = len(optimizers) > 1
         out = []
-        for label, network, group, dashed in self.settings():
+        for label, network, group, dashed, storage in self.settings():
             for choice in optimizers:
                 full = f"{choice.label} {label}" if prefix and label else label or choice.label
                 color = f"{choice.label} {group}"
-                out.append(Variant(full, network, choice, color_key=color, dashed=dashed))
+                out.append(Variant(full, network, choice, color, dashed, storage))
         return out
 
 
 def _optimizer_settings() -> list[Setting]:
     # One unlabelled setting: the optimizer's name is the whole label.
-    return [("", NetworkSpec((100,) * 4, weight_init="he"), "", False)]
+    return [Setting("", NetworkSpec((100,) * 4, weight_init="he"), "")]
 
 
 def _init_settings() -> list[Setting]:
     hidden = (100,) * 5
     inits: list[tuple[str, str | float]] = [("std=0.01", 0.01), ("xavier", "xavier"), ("he", "he")]
-    return [(label, NetworkSpec(hidden, weight_init=init), label, False) for label, init in inits]
+    return [Setting(label, NetworkSpec(hidden, weight_init=init), label) for label, init in inits]
 
 
 #: The batch-norm experiment's init stds: log-spaced from 1 down to 1e-3.
@@ -121,8 +151,8 @@ def _batchnorm_settings() -> list[Setting]:
     for std in BATCHNORM_STDS:
         group = f"std={std:g}"
         with_bn = NetworkSpec(hidden, weight_init=std, use_batchnorm=True)
-        out.append((f"{group} batchnorm", with_bn, group, False))
-        out.append((f"{group} plain", NetworkSpec(hidden, weight_init=std), group, True))
+        out.append(Setting(f"{group} batchnorm", with_bn, group))
+        out.append(Setting(f"{group} plain", NetworkSpec(hidden, weight_init=std), group, True))
     return out
 
 
@@ -133,7 +163,26 @@ def _regularization_settings() -> list[Setting]:
         ("weight_decay=0.1", NetworkSpec(hidden, weight_decay=0.1)),
         ("dropout=0.2", NetworkSpec(hidden, dropout=0.2)),
     ]
-    return [(label, network, label, False) for label, network in settings]
+    return [Setting(label, network, label) for label, network in settings]
+
+
+#: The precision experiment's variants: (label, storage). Labels say dtype and rounding.
+PRECISION_VARIANTS = (
+    ("float32", Storage("float32")),
+    ("bf16 master weights", Storage("bfloat16", master_weights=True)),
+    ("bf16 stochastic", Storage("bfloat16", stochastic=True)),
+    ("bf16 nearest", Storage("bfloat16")),
+    ("fp16 nearest", Storage("float16")),
+)
+
+
+def _precision_settings() -> list[Setting]:
+    network = NetworkSpec((100,) * 4, weight_init="he")
+    # Each variant its own colour; bf16 nearest, the known failure, dashed.
+    return [
+        Setting(label, network, label, label == "bf16 nearest", storage)
+        for label, storage in PRECISION_VARIANTS
+    ]
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -174,6 +223,15 @@ EXPERIMENTS: dict[str, Experiment] = {
             1500,
             300,
             _regularization_settings,
+        ),
+        Experiment(
+            "precision",
+            "Parameter storage precision",
+            "float32 vs bf16 + master weights vs bf16 stochastic vs bf16 nearest vs fp16",
+            ("sgd",),
+            2000,
+            None,
+            _precision_settings,
         ),
     )
 }

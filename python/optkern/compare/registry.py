@@ -16,8 +16,9 @@ Two families of names:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .. import textbook
 from ..optimizer import Backend, Optimizer
@@ -64,20 +65,22 @@ class OptimizerChoice:
         module = "optkern.textbook" if self.is_lecture else "optkern"
         return target, kwargs, f"{module}.{target.__name__}"
 
-    def build(self, backend: str) -> Optimizer:
+    def build(self, backend: str, options: Mapping[str, Any] | None = None) -> Optimizer:
         """A fresh optimizer for the textbook call ``update(params, grads)``.
 
-        ``backend`` is ``"optkern"`` or ``"reference"`` (the pure-NumPy twin).
+        ``backend`` is ``"optkern"`` or ``"reference"`` (the pure-NumPy twin); ``options`` are
+        further keyword arguments every class takes (the 16-bit storage options of a variant).
         """
         cls, kwargs, _ = self._target()
         # Every registered class takes its hyperparameters (and no params) by keyword.
         factory: Callable[..., Optimizer] = cls
-        return factory(**kwargs, backend=BACKENDS[backend])
+        return factory(**kwargs, **(options or {}), backend=BACKENDS[backend])
 
-    def describe(self) -> str:
+    def describe(self, options: Mapping[str, Any] | None = None) -> str:
         """The constructor call this choice stands for, e.g. ``optkern.textbook.Adam()``."""
         _, kwargs, dotted = self._target()
-        args = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+        items = {**kwargs, **(options or {})}
+        args = ", ".join(f"{key}={value!r}" for key, value in items.items())
         return f"{dotted}({args})"
 
 

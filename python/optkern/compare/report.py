@@ -52,7 +52,7 @@ def summary_rows(outcomes: Sequence[Outcome], experiment: str) -> list[dict[str,
             "experiment": experiment,
             "variant": outcome.variant.label,
             "optimizer": outcome.variant.optimizer.label,
-            "implementation": outcome.variant.optimizer.describe(),
+            "implementation": outcome.variant.describe(),
             "backend": result.backend,
             "final_loss": final_loss,
             "train_accuracy": result.train_accuracy[-1],
@@ -142,6 +142,9 @@ def results_document(
         window = smoothing_window(len(result.losses))
         entry = {key: _finite(v) if isinstance(v, float) else v for key, v in row.items()}
         entry["network"] = dataclasses.asdict(outcome.variant.network)
+        storage = dataclasses.asdict(outcome.variant.storage)
+        storage["dtype"] = outcome.variant.storage.param_dtype(config["dtype"])
+        entry["storage"] = storage
         entry["runs"] = {
             backend: {"time_s": run.time_s, "update_s": run.update_s, "eval_s": run.eval_s}
             for backend, run in outcome.runs.items()

@@ -24,6 +24,7 @@ from .dataset import Dataset
 from .experiments import EXPERIMENTS, Experiment, Variant
 from .progress import Progress
 from .registry import OptimizerChoice, parse_choice
+from .storage import SIXTEEN_BIT, compute_dtype
 
 #: ``--backend`` values → the backends run, in order (the first one's results are reported).
 BACKEND_MODES: dict[str, tuple[str, ...]] = {
@@ -48,6 +49,14 @@ class Settings:
     backend: str = "optkern"
     seed: int = 0
     eval_every: int = 100
+
+    def __post_init__(self) -> None:
+        # The precision experiment's variants name their dtypes; another would be ignored.
+        if self.experiment.sets_dtype and self.dtype != "float32":
+            raise ValueError(
+                f"dtype {self.dtype!r}: the {self.experiment.name} experiment sets the dtype per "
+                "variant (leave dtype at float32)"
+            )
 
     @classmethod
     def create(
@@ -184,8 +193,15 @@ def _train(
     backend: str,
     progress: Progress | None,
 ) -> RunResult:
-    net = variant.network.build(data.input_size, data.num_classes, settings.dtype, settings.seed)
-    optimizer = variant.optimizer.build(backend)
+    param_dtype = variant.storage.param_dtype(settings.dtype)
+    net = variant.network.build(
+        data.input_size,
+        data.num_classes,
+        compute_dtype(param_dtype),
+        settings.seed,
+        param_dtype=param_dtype if param_dtype in SIXTEEN_BIT else None,
+    )
+    optimizer = variant.optimizer.build(backend, variant.storage.optimizer_options())
     tap = _LossTap(net)
     params = net.params
     n = settings.iterations

@@ -3,7 +3,8 @@
 Layers with hand-written backward passes, a fully connected ``MultiLayerNet`` whose ``params``
 dict of arrays is updated in place by any optimizer (``optkern.SGD().update(net.params,
 net.gradient(x, t))``), weight initialisers, mini-batch iterators and a finite-difference
-gradient checker. Everything stays in the dtype the network was built with (float32 or float64).
+gradient checker. Everything stays in the dtype the network was built with (float32 or float64);
+with ``param_dtype`` float16 or bfloat16 only ``params`` are stored in 16 bits.
 
 Datasets live in ``optkern.data``.
 """

@@ -10,6 +10,13 @@ to arrays that the layers hold by reference. The network never rebinds a key of 
 new array, so ``optimizer.update(net.params, net.gradient(x, t))`` (or ``p -= lr * g``) changes
 the very arrays the next forward pass reads. Do not assign new arrays to ``params[key]`` yourself
 (``params[key] -= …`` and ``params[key][...] = …`` are fine: both modify in place).
+
+With ``param_dtype`` float16 or bfloat16 the ``params`` arrays are 16-bit and the layers compute
+in float32 (``dtype``) with float32 copies of them, refreshed from ``params`` at the start of every
+forward pass: the optimizer updates (and rounds into) the 16-bit arrays, the arithmetic stays
+float32, and the gradients are float32 (which every optkern optimizer takes for a 16-bit
+parameter). That is 16-bit weight storage as in mixed-precision training, without 16-bit
+matrix products, which NumPy does not have for bfloat16 anyway.
 """
 
 from __future__ import annotations
@@ -21,11 +28,40 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from .. import _storage
 from . import init
 from .layers import Affine, BatchNorm, Dropout, Layer, ReLU, Sigmoid, SoftmaxWithLoss, Tanh
 
 _ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _param_dtype(value: DTypeLike | None, dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype of ``params``: ``dtype`` (None), or float16/bfloat16 with float32 compute."""
+    if value is None:
+        return dtype
+    # "bfloat16" is a NumPy dtype name only once ml_dtypes is imported: import it on demand
+    # (with a one-line error naming the extra if it is missing).
+    resolved = _storage.bfloat16() if isinstance(value, str) and value == "bfloat16" else None
+    if resolved is None:
+        try:
+            resolved = np.dtype(value)
+        except TypeError:
+            raise ValueError(
+                f"param_dtype must be None, float16 or bfloat16, got {value!r}"
+            ) from None
+    if resolved == dtype:
+        return dtype
+    if not _storage.is_16_bit(resolved):
+        raise ValueError(
+            f"param_dtype must be None, float16 or bfloat16, got {_storage.dtype_name(resolved)}"
+        )
+    if dtype != np.float32:
+        raise ValueError(
+            f"param_dtype={_storage.dtype_name(resolved)} computes in float32: dtype must be "
+            f"float32, got {dtype}"
+        )
+    return resolved
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -48,7 +84,12 @@ class MultiLayerNet:
         use_batchnorm: insert BatchNorm after every hidden Affine layer.
         dropout: dropout ratio after every hidden activation (0 disables the layers).
         weight_decay: λ of the L2 penalty ½·λ·Σ‖W‖² (weights only, not b, γ, β).
-        dtype: float32 or float64; params, activations, gradients and losses all use it.
+        dtype: float32 or float64; params (unless ``param_dtype`` says otherwise), activations,
+            gradients and losses all use it.
+        param_dtype: None (``dtype``), or ``np.float16`` / bfloat16 (``"bfloat16"`` or
+            ``ml_dtypes.bfloat16``; needs ml_dtypes) with ``dtype`` float32: ``params`` are
+            stored in that 16-bit dtype and everything else stays float32 (see the module
+            docstring). The initial weights are the float32 ones rounded to nearest.
         seed: seeds the weight init and (through an independent stream) the dropout masks.
     """
 
@@ -64,11 +105,14 @@ class MultiLayerNet:
         weight_decay: float = 0.0,
         dtype: DTypeLike = np.float32,
         seed: int | None = 0,
+        *,
+        param_dtype: DTypeLike | None = None,
     ) -> None:
         resolved = np.dtype(dtype)
         if resolved not in _DTYPES:
             raise ValueError(f"dtype must be float32 or float64, got {resolved}")
         self.dtype = cast("np.dtype[np.floating[Any]]", resolved)  # float32 or float64: checked
+        self.param_dtype = _param_dtype(param_dtype, self.dtype)
         if activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
@@ -90,28 +134,42 @@ class MultiLayerNet:
         init_rng = np.random.default_rng(init_seq)
         dropout_rng = np.random.default_rng(dropout_seq)
 
-        self.params: dict[str, NDArray[np.floating[Any]]] = {}
+        # What the layers compute with: ``params`` itself, or (16-bit ``params``) float32 copies,
+        # keyed alike, that _refresh() overwrites from ``params`` before each forward pass.
+        working: dict[str, NDArray[np.floating[Any]]] = {}
         self.layers: dict[str, Layer] = {}  # in forward order
         sizes = [self.input_size, *self.hidden_sizes, self.output_size]
         n_layers = len(sizes) - 1
         for i in range(1, n_layers + 1):
             n_in, n_out = sizes[i - 1], sizes[i]
-            W = self.params[f"W{i}"] = init.initialize(
-                (n_in, n_out), weight_init, init_rng, self.dtype
-            )
-            b = self.params[f"b{i}"] = np.zeros(n_out, self.dtype)
+            W = working[f"W{i}"] = init.initialize((n_in, n_out), weight_init, init_rng, self.dtype)
+            b = working[f"b{i}"] = np.zeros(n_out, self.dtype)
             self.layers[f"Affine{i}"] = Affine(W, b)
             if i == n_layers:
                 break
             if self.use_batchnorm:
-                gamma = self.params[f"gamma{i}"] = np.ones(n_out, self.dtype)
-                beta = self.params[f"beta{i}"] = np.zeros(n_out, self.dtype)
+                gamma = working[f"gamma{i}"] = np.ones(n_out, self.dtype)
+                beta = working[f"beta{i}"] = np.zeros(n_out, self.dtype)
                 self.layers[f"BatchNorm{i}"] = BatchNorm(gamma, beta)
             self.layers[f"Activation{i}"] = _ACTIVATIONS[activation]()
             if self.dropout > 0:
                 self.layers[f"Dropout{i}"] = Dropout(self.dropout, dropout_rng)
         self.n_layers = n_layers
         self.last_layer = SoftmaxWithLoss()
+        if self.param_dtype == self.dtype:
+            self.params: dict[str, NDArray[Any]] = working
+            self._working: dict[str, NDArray[np.floating[Any]]] = {}
+        else:
+            # Drawn in float32 and rounded, so a 16-bit network starts where the float32 one
+            # with the same seed does, up to rounding.
+            self.params = {key: value.astype(self.param_dtype) for key, value in working.items()}
+            self._working = working
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Copies the 16-bit ``params`` into the float32 arrays the layers hold (exact)."""
+        for key, value in self._working.items():
+            np.copyto(value, self.params[key])  # a safe cast: widening to float32 never rounds
 
     def _as_input(self, x: ArrayLike) -> NDArray[np.floating[Any]]:
         """x in the network's dtype (a float64 batch would otherwise upcast every activation)."""
@@ -122,6 +180,7 @@ class MultiLayerNet:
 
         ``train=False`` (the default) uses BatchNorm's running statistics and disables dropout.
         """
+        self._refresh()  # params may have been updated since the last pass
         out = self._as_input(x)
         for layer in self.layers.values():
             out = layer.forward(out, train)
@@ -132,11 +191,17 @@ class MultiLayerNet:
         ce = self.last_layer.forward(self.predict(x, train), t)
         penalty = 0.0
         if self.weight_decay:
-            weights = (self.params[f"W{i}"] for i in range(1, self.n_layers + 1))
+            # The layers' arrays: float32 even for 16-bit params (a float16 W·W could overflow).
+            weights = (self._layer_weight(i) for i in range(1, self.n_layers + 1))
             penalty = 0.5 * self.weight_decay * sum(float(np.sum(W * W)) for W in weights)
         # A NumPy scalar of the network's dtype, like every other output.
         total: np.floating[Any] = self.dtype.type(ce + penalty)
         return total
+
+    def _layer_weight(self, i: int) -> NDArray[np.floating[Any]]:
+        affine = self.layers[f"Affine{i}"]
+        assert isinstance(affine, Affine)
+        return affine.W
 
     def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
         """Fraction of samples whose arg-max score is the label (t: indices or one-hot rows)."""
@@ -149,7 +214,8 @@ class MultiLayerNet:
         """Gradients of ``loss(x, t, train=True)`` by backpropagation, keyed like ``params``.
 
         dW_i includes the weight-decay term λ·W_i. Each gradient is a new C-contiguous array of
-        the parameter's shape and dtype (never a view of a parameter). Like the training-mode
+        the parameter's shape and of ``dtype`` (the parameter's dtype, float32 for 16-bit params;
+        never a view of a parameter). Like the training-mode
         forward pass it runs, this updates BatchNorm running statistics and draws dropout masks.
         """
         self.loss(x, t, train=True)
