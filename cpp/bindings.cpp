@@ -195,24 +195,91 @@ PyObject* is_current_method(PyObject* self, PyObject* const* args, Py_ssize_t co
   });
 }
 
+// run()'s optional sixth argument, (max_norm or None, grad_scale, skip_if_nonfinite), checked by
+// Optimizer.step: a float max_norm >= 0, a finite grad_scale > 0, a bool.
+GradOptions grad_options_of(PyObject* options) {
+  if (!PyTuple_Check(options) || PyTuple_GET_SIZE(options) != 3) {
+    throw py::type_error("PreparedStep.run: grad options are (max_norm, grad_scale, skip)");
+  }
+  PyObject* max_norm = PyTuple_GET_ITEM(options, 0);
+  GradOptions result{};
+  result.clip = max_norm != Py_None;
+  result.max_norm = result.clip ? py::handle(max_norm).cast<double>() : 0.0;
+  result.grad_scale = py::handle(PyTuple_GET_ITEM(options, 1)).cast<double>();
+  result.skip_if_nonfinite = py::handle(PyTuple_GET_ITEM(options, 2)).cast<bool>();
+  return result;
+}
+
 PyObject* run_method(PyObject* self, PyObject* const* args, Py_ssize_t count) {
   return with_python_errors([&]() -> PyObject* {
-    expect_arguments("run(step_coefficients, grads, num_threads, owners, commits)", count, 5);
+    if (count != 6) {
+      expect_arguments("run(step_coefficients, grads, num_threads, owners, commits)", count, 5);
+    }
     const long threads = PyLong_AsLong(args[2]);
     if (threads == -1 && PyErr_Occurred()) throw py::error_already_set();
     if (threads < 0 || threads > std::numeric_limits<int>::max()) {
       throw py::value_error("num_threads must be >= 1 (or 0: OpenMP's maximum)");
     }
     check_commits("PreparedStep.run", args[3], args[4]);
-    py::cast<PreparedStep&>(self).run(args[0], args[1], static_cast<int>(threads), args[4]);
+    GradOptions options{};
+    if (count == 6) options = grad_options_of(args[5]);
+    const GradReport report = py::cast<PreparedStep&>(self).run(
+        args[0], args[1], static_cast<int>(threads), args[4], count == 6 ? &options : nullptr);
     // The step's bookkeeping (each group record's step count, scalar state, fresh states) is
     // committed here, in the same C call as the update: a Ctrl-C during the kernel is raised only
     // when this call returns, so a caller that catches KeyboardInterrupt finds the update and its
     // bookkeeping both done. Committed from Python after the call, the interrupt would land
-    // between the two.
-    set_each_attributes(args[3], args[4]);
-    Py_RETURN_NONE;
+    // between the two. A skipped step wrote nothing and commits nothing.
+    if (!report.skipped) set_each_attributes(args[3], args[4]);
+    if (count == 5) Py_RETURN_NONE;
+    const py::object norm = report.measured ? py::object(py::float_(report.norm)) : py::none();
+    return py::make_tuple(norm, report.skipped).release().ptr();
   });
+}
+
+// optkern.get_total_norm's kernel: (norm, every element finite) of all the arrays together.
+py::tuple grad_norm(const py::handle& arrays, int kind, int num_threads) {
+  if (kind < 0 || kind >= kNormKinds) throw py::value_error("grad_norm: kind is 0, 1 or 2");
+  std::vector<py::object> keep;
+  const std::vector<GradArray> grads = checked_grad_arrays(arrays, "tensors", false, keep);
+  GradPass pass;
+  GradNorm result{};
+  {
+    py::gil_scoped_release release;
+    result = pass.norm(grads, static_cast<NormKind>(kind), num_threads);
+  }
+  return py::make_tuple(result.norm, result.finite);
+}
+
+// optkern.clip_grad_norm_'s kernels: the norm, then (unless the coefficient is 1, or
+// `error_if_nonfinite` and an element is not finite) the in-place multiply by the coefficient.
+// Returns (norm, finite); every array is checked before anything is written.
+py::tuple clip_grad_norm(const py::handle& arrays, double max_norm, int kind,
+                         bool error_if_nonfinite, int num_threads) {
+  if (kind < 0 || kind >= kNormKinds) throw py::value_error("clip_grad_norm: kind is 0, 1 or 2");
+  std::vector<py::object> keep;
+  const std::vector<GradArray> grads = checked_grad_arrays(arrays, "grads", true, keep);
+  GradPass pass;
+  GradNorm result{};
+  {
+    py::gil_scoped_release release;
+    result = pass.norm(grads, static_cast<NormKind>(kind), num_threads);
+    const double coefficient = clip_coefficient(max_norm, result.norm);
+    // NaN too: as in torch, a NaN norm makes every gradient NaN.
+    if ((result.finite || !error_if_nonfinite) && !(coefficient >= 1.0)) {
+      pass.scale(grads, coefficient, num_threads);
+    }
+  }
+  return py::make_tuple(result.norm, result.finite);
+}
+
+// optkern.clip_grad_value_'s in-place clamp to [-bound, bound].
+void clamp_grads(const py::handle& arrays, double bound, int num_threads) {
+  std::vector<py::object> keep;
+  const std::vector<GradArray> grads = checked_grad_arrays(arrays, "grads", true, keep);
+  GradPass pass;
+  py::gil_scoped_release release;
+  pass.clamp(grads, bound, num_threads);
 }
 
 // PyMethodDef wants the generic PyCFunction type; the cast through void(*)() is the documented
@@ -227,8 +294,9 @@ PyMethodDef is_current_def = {
     "is_current(param_groups, records): True while the groups are unchanged."};
 PyMethodDef run_def = {
     "run", as_cfunction<run_method>(), METH_FASTCALL,
-    "run(step_coefficients, grads, num_threads, owners, commits): one checked step; then "
-    "owners[i].<key> = value for each item of commits[i]."};
+    "run(step_coefficients, grads, num_threads, owners, commits[, grad_options]): one checked "
+    "step; then owners[i].<key> = value for each item of commits[i]. With grad_options "
+    "(max_norm or None, grad_scale, skip_if_nonfinite): returns (norm or None, skipped)."};
 
 void add_fast_method(const py::handle& cls, PyMethodDef* def) {
   PyObject* method = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def);
@@ -336,6 +404,14 @@ PYBIND11_MODULE(_core, m) {
 #undef OPTKERN_BIND_ALGORITHM
   m.attr("array_roles") = roles;
 
+  m.def("grad_norm", &grad_norm, py::arg("tensors"), py::arg("kind"), py::arg("num_threads"),
+        "(norm, finite) of the arrays together; kind 0: 2-norm, 1: 1-norm, 2: inf-norm.");
+  m.def("clip_grad_norm", &clip_grad_norm, py::arg("grads"), py::arg("max_norm"), py::arg("kind"),
+        py::arg("error_if_nonfinite"), py::arg("num_threads"),
+        "(norm, finite); grads multiplied in place by the clip coefficient where it is < 1.");
+  m.def("clamp_grads", &clamp_grads, py::arg("grads"), py::arg("bound"), py::arg("num_threads"));
+  m.attr("norm_block") = kNormBlock;
+  m.attr("norm_lanes") = kNormLanes;
   m.def("_convert", &convert, py::arg("isa"), py::arg("conversion"), py::arg("source"),
         py::arg("out"),
         "Tests only: one 16-bit conversion of `isa` (load_float16, load_bfloat16: uint16 bits to "

@@ -7,8 +7,8 @@
 
 namespace optkern {
 
-void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads, int num_threads,
-                CheckedStep& step, const std::vector<std::uint64_t>& steps) {
+int check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads, int num_threads,
+               CheckedStep& step, const std::vector<std::uint64_t>& steps) {
   if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
   // The one place a step's thread count is decided: a forked child must not open an OpenMP
   // region (register_fork_handler), and one thread gives the same bits.
@@ -19,6 +19,39 @@ void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads
   for (std::size_t g = 0; g < groups.size(); ++g) {
     step.calls.push_back(groups[g]->plan(threads, step.grads, steps.empty() ? 0 : steps[g]).call());
   }
+  return threads;
+}
+
+GradReport PreparedStep::apply_grad_options(const GradOptions& options, int threads) {
+  GradReport report;
+  if (options.measures()) {
+    // Every gradient of the step in the order step() received them, whatever group it is in.
+    grad_arrays_.resize(checked_.grads.size());
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+      const TensorGroup& group = *groups_[g];
+      const StepCall& call = checked_.calls[g];
+      for (std::size_t t = 0; t < group.size(); ++t) {
+        DType dtype = group.dtype();
+        if (call.storage != nullptr) {  // a 16-bit parameter's gradient: its own dtype or float32
+          const StoredAs as = call.storage[t].role[kGradRole];
+          dtype = as == kStoredFloat16 ? kFloat16 : as == kStoredBFloat16 ? kBFloat16 : kFloat32;
+        }
+        grad_arrays_[static_cast<std::size_t>(group.grad_index()[t])] = {
+            call.arrays[t * kMaxArrays + kGradRole], group.sizes()[t], dtype};
+      }
+    }
+    const GradNorm measured = grad_pass_.norm(grad_arrays_, kNormTwo, threads);
+    report.measured = true;
+    report.norm = measured.norm / options.grad_scale;
+    if (options.skip_if_nonfinite && !measured.finite) {
+      report.skipped = true;
+      return report;
+    }
+  }
+  const double coefficient = options.clip ? clip_coefficient(options.max_norm, report.norm) : 1.0;
+  const double multiplier = coefficient / options.grad_scale;
+  for (StepCall& call : checked_.calls) call.grad_multiplier = multiplier;
+  return report;
 }
 
 PreparedStep::PreparedStep(const py::list& tensor_groups, const py::list& param_groups,

@@ -13,6 +13,7 @@
 
 #include "coefficients.h"
 #include "dispatch.h"
+#include "grad_stats.h"
 #include "tensor_group.h"
 
 namespace optkern {
@@ -41,9 +42,26 @@ struct CheckedStep {
 
 // Checks the gradients against every group (throws before anything is written) and plans the
 // kernel calls on `num_threads` threads, into `step` (cleared; its bound_memory that of `groups`
-// or empty). `steps`: each group's step number (TensorGroup::plan), or empty for none.
-void check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads, int num_threads,
-                CheckedStep& step, const std::vector<std::uint64_t>& steps = {});
+// or empty). `steps`: each group's step number (TensorGroup::plan), or empty for none. Returns
+// the thread count the calls were planned for.
+int check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads, int num_threads,
+               CheckedStep& step, const std::vector<std::uint64_t>& steps = {});
+
+// What a step does with its gradients besides the update (Optimizer.step's keywords).
+struct GradOptions {
+  bool clip;               // max_grad_norm given: clip by the global norm
+  double max_norm;         // read if clip
+  double grad_scale;       // the gradients are multiplied by 1 / grad_scale; 1 for none
+  bool skip_if_nonfinite;  // skip the whole step if any gradient element is inf or NaN
+  bool measures() const { return clip || skip_if_nonfinite; }
+};
+
+// What a step with GradOptions reports.
+struct GradReport {
+  bool measured = false;  // the statistics pass ran (clip or skip_if_nonfinite)
+  double norm = 0;        // then: the norm of the gradients divided by grad_scale, before clipping
+  bool skipped = false;   // a non-finite gradient skipped the step: nothing was written
+};
 
 class PreparedStep {
  public:
@@ -66,9 +84,12 @@ class PreparedStep {
   // runs the kernels with the GIL released. `num_threads` 0 means OpenMP's maximum, read now (so
   // that threadpoolctl's limits apply).
   // `commits`: the list of the step's commit dicts, one per param group, whose "step" is the
-  // group's step number; read only for groups that round stochastically.
-  virtual void run(const py::handle& step_coefficients, const py::handle& grads, int num_threads,
-                   const py::handle& commits) = 0;
+  // group's step number; read only for groups that round stochastically. `options` (or nullptr
+  // for a plain step): the statistics pass over every gradient of the step, then the gradient
+  // multiplier (clip coefficient / grad_scale) that every kernel applies, or the skip.
+  virtual GradReport run(const py::handle& step_coefficients, const py::handle& grads,
+                         int num_threads, const py::handle& commits,
+                         const GradOptions* options = nullptr) = 0;
 
   py::list tensor_groups() const;
   const py::list& fixed_coefficients() const { return fixed_coefficients_; }
@@ -85,12 +106,17 @@ class PreparedStep {
   // stochastically. Throws ValueError if a stochastic group's commit has no int "step". Fills a
   // member vector, so that a step allocates nothing here.
   const std::vector<std::uint64_t>& group_steps(const py::handle& commits);
+  // The statistics pass and the multiplier of a step with `options`, on the checked calls
+  // (checked_.calls set to the multiplier). Runs without the GIL.
+  GradReport apply_grad_options(const GradOptions& options, int threads);
 
   std::vector<TensorGroup*> groups_;  // every tensor group, param group by param group
   std::vector<std::size_t> group_ends_;
   py::list fixed_coefficients_;
-  CheckedStep checked_;               // guarded by run_mutex_; empty between runs
-  std::vector<std::uint64_t> steps_;  // group_steps' result, guarded by run_mutex_
+  CheckedStep checked_;                 // guarded by run_mutex_; empty between runs
+  std::vector<std::uint64_t> steps_;    // group_steps' result, guarded by run_mutex_
+  std::vector<GradArray> grad_arrays_;  // apply_grad_options' buffers, guarded by run_mutex_
+  GradPass grad_pass_;
 
  private:
   std::mutex run_mutex_;
@@ -115,8 +141,8 @@ class AlgorithmStep final : public PreparedStep {
     }
   }
 
-  void run(const py::handle& step_coefficients, const py::handle& grads, int num_threads,
-           const py::handle& commits) override {
+  GradReport run(const py::handle& step_coefficients, const py::handle& grads, int num_threads,
+                 const py::handle& commits, const GradOptions* options) override {
     if (!PyList_Check(step_coefficients.ptr()) ||
         static_cast<std::size_t>(PyList_GET_SIZE(step_coefficients.ptr())) != param_group_count()) {
       throw py::value_error(std::string(Params::kName) +
@@ -146,15 +172,21 @@ class AlgorithmStep final : public PreparedStep {
       CheckedStep& step;
       ~ClearAtExit() { step.clear(); }
     } clear_at_exit{checked_};
-    check_step(groups_, grads, num_threads == 0 ? max_threads() : num_threads, checked_,
-               group_steps(commits));
+    const int threads = check_step(groups_, grads, num_threads == 0 ? max_threads() : num_threads,
+                                   checked_, group_steps(commits));
     const KernelTable& table = active_kernels();
     py::gil_scoped_release release;
+    GradReport report;
+    if (options != nullptr) {
+      report = apply_grad_options(*options, threads);
+      if (report.skipped) return report;
+    }
     for (std::size_t i = 0; i < hparams.size(); ++i) {
       for (std::size_t g = group_begin(i); g < group_ends_[i]; ++g) {
         (table.*kernels)[groups_[g]->storage_signature()](checked_.calls[g], hparams[i]);
       }
     }
+    return report;
   }
 
  private:

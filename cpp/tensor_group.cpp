@@ -532,3 +532,54 @@ void checked_grads(const std::vector<TensorGroup*>& groups, const MemoryIndex& b
 }
 
 }  // namespace optkern
+
+namespace optkern {
+
+std::vector<GradArray> checked_grad_arrays(const py::handle& arrays, const std::string& name,
+                                           bool in_place, std::vector<py::object>& keep) {
+  if (!PyList_Check(arrays.ptr()) && !PyTuple_Check(arrays.ptr())) {
+    throw py::type_error(name + " must be a list or tuple of numpy arrays, got " +
+                         py::str(py::type::of(arrays).attr("__name__")).cast<std::string>());
+  }
+  const auto sequence = py::reinterpret_borrow<py::sequence>(arrays);
+  std::vector<GradArray> out;
+  std::vector<MemoryRange> ranges;
+  std::deque<std::string> labels;
+  for (std::size_t i = 0; i < sequence.size(); ++i) {
+    labels.push_back(name + "[" + std::to_string(i) + "]");
+    const std::string& label = labels.back();
+    const py::object item = sequence[i];
+    const py::array a = as_array(item, label, "gradient");
+    const int code = dtype_code(a);
+    if (code < 0) {
+      throw py::type_error(label +
+                           ": gradient must have dtype float32, float64, float16 or "
+                           "bfloat16, got " +
+                           dtype_name(a));
+    }
+    check_layout(a, label, "gradient");
+    if (in_place && !a.writeable()) {
+      throw py::value_error(label + ": gradient is read-only, and this function writes it");
+    }
+    const auto dtype = static_cast<DType>(code);
+    if (in_place && a.size() > 0) {
+      ranges.push_back({address(a), address(a) + static_cast<std::uintptr_t>(a.nbytes()), &label});
+    }
+    // Written only with in_place, checked writeable above.
+    out.push_back({const_cast<void*>(a.data()), static_cast<std::int64_t>(a.size()), dtype});
+    keep.push_back(item);
+  }
+  // Two views of the same memory would be scaled or clamped twice.
+  std::sort(ranges.begin(), ranges.end(),
+            [](const MemoryRange& a, const MemoryRange& b) { return a.begin < b.begin; });
+  for (std::size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i].begin < ranges[i - 1].end) {
+      throw py::value_error(*ranges[i].label + " shares memory with " + *ranges[i - 1].label +
+                            "; each gradient must be a distinct array, or it would be written "
+                            "twice");
+    }
+  }
+  return out;
+}
+
+}  // namespace optkern

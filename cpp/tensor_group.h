@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "grad_stats.h"
 #include "optkern/kernel_table.h"
 #include "work_plan_builder.h"
 
@@ -183,5 +184,13 @@ void check_disjoint(const std::vector<const TensorGroup*>& groups);
 // model must not allocate).
 void checked_grads(const std::vector<TensorGroup*>& groups, const MemoryIndex& bound,
                    const py::handle& grads, std::vector<py::object>& out);
+
+// The gradients of a standalone gradient function (optkern.get_total_norm, clip_grad_norm_,
+// clip_grad_value_), checked before anything is written: a list or tuple of C-contiguous, aligned
+// numpy.ndarrays of float32, float64, float16 or ml_dtypes.bfloat16; with `in_place` also writeable
+// and sharing no memory with each other. Errors name `name`[i]. Keeps a reference to each array in
+// `keep` (the GIL is released while the kernels run).
+std::vector<GradArray> checked_grad_arrays(const py::handle& arrays, const std::string& name,
+                                           bool in_place, std::vector<py::object>& keep);
 
 }  // namespace optkern

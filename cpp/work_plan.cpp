@@ -126,8 +126,12 @@ StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& s
 }
 
 StepCall StepPlan::call() const {
-  return {arrays_.data(), segments_.data(), part_offsets_.data(), parts_,
-          storage_.empty() ? nullptr : storage_.data()};
+  return {arrays_.data(),
+          segments_.data(),
+          part_offsets_.data(),
+          parts_,
+          storage_.empty() ? nullptr : storage_.data(),
+          1.0};
 }
 
 }  // namespace optkern

@@ -21,4 +21,7 @@ constexpr int kGradRole = 1;
 // (params.h). Tests lower it (optkern._core._set_min_elements_per_thread) to split tiny tensors.
 constexpr std::int64_t kDefaultMinElementsPerThread = 1 << 14;
 
+// The element types of parameters, gradients and states.
+enum DType : int { kFloat32 = 0, kFloat64 = 1, kFloat16 = 2, kBFloat16 = 3 };
+
 }  // namespace optkern

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "optkern/grad_call.h"
 #include "optkern/params.h"
 #include "optkern/work_plan.h"
 
@@ -13,11 +14,10 @@ namespace optkern {
 template <class Params>
 using StepKernel = void (*)(const StepCall&, const Params&);
 using CeilingKernel = void (*)(const StepCall&);  // optkern/ceiling.h
+using GradKernel = void (*)(const GradCall&);     // optkern/grad_ops.h
 // Tests only: one of optkern/convert.h's array conversions, n elements from `from` to `to` (the
 // storage type's bits as std::uint16_t, float32 as float).
 using ConvertKernel = void (*)(const void* from, void* to, std::int64_t n);
-
-enum DType : int { kFloat32 = 0, kFloat64 = 1, kFloat16 = 2, kBFloat16 = 3 };
 
 // The storage signatures compiled: which type every array of a step is stored in, and which type
 // its arithmetic runs in (a Signature in optkern/loop.h). A step's tensor group picks one
@@ -50,6 +50,11 @@ struct KernelTable {
   // triad is STREAM's a = b + q*c. (None yet for kConverted: nullptr.)
   CeilingKernel same_traffic[kMaxArrays - 1][kStorageSignatures];
   CeilingKernel triad[kStorageSignatures];
+  // The gradient kernels (optkern/grad_ops.h): a norm's block partials by NormKind (grad_call.h),
+  // and the in-place scaling and clamping of clip_grad_norm_ and clip_grad_value_.
+  GradKernel grad_norm[kNormKinds];
+  GradKernel scale_grads;
+  GradKernel clamp_grads;
   // Tests only (_core._convert): each ISA's conversions, which the steps inline, checked alone
   // against NumPy and ml_dtypes for every bit pattern.
   ConvertKernel convert[kConversions];

@@ -5,6 +5,7 @@
 #pragma once
 #include "optkern/ceiling.h"
 #include "optkern/convert.h"
+#include "optkern/grad_ops.h"
 #include "optkern/isa_namespace.h"
 #include "optkern/kernel_table.h"
 #include "optkern/loop.h"
@@ -49,6 +50,10 @@ const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
           {&isa::same_traffic<2, float>, &isa::same_traffic<2, double>, nullptr},
           {&isa::same_traffic<3, float>, &isa::same_traffic<3, double>, nullptr}},
       {&isa::triad<float>, &isa::triad<double>, nullptr},
+      // In NormKind order.
+      {&isa::grad_norm<kNormTwo>, &isa::grad_norm<kNormOne>, &isa::grad_norm<kNormInf>},
+      &isa::scale_grads,
+      &isa::clamp_grads,
       // In Conversion order.
       {&isa::untyped_conversion<std::uint16_t, float, &isa::load_float16>,
        &isa::untyped_conversion<std::uint16_t, float, &isa::load_bfloat16>,

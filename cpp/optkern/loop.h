@@ -129,13 +129,42 @@ inline void store_block(StoredAs as, const float* from, void* to, std::int64_t n
   }
 }
 
+// A step with a gradient multiplier (StepCall::grad_multiplier) runs on a scaled copy of each
+// block of the gradient, in L1 next to the other arrays' lines: the user's gradient is only read,
+// and the element function is the same one (its gradient is taken by value anyway).
+template <class T>
+inline void scale_block(const T* from, T* to, std::int64_t n, T multiplier) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) to[i] = from[i] * multiplier;
+}
+
+// [begin, end) of one tensor of a Uniform step whose gradient is multiplied by `multiplier`,
+// block by block through scaled copies of the gradient.
+template <class Sig, int kArrays, class Element>
+inline void run_scaled_segment(void* const* arrays, std::int64_t begin, std::int64_t end,
+                               typename Sig::Compute multiplier, const Element& element) {
+  using T = typename Sig::Compute;
+  static_assert(std::is_same_v<Sig, Uniform<T>>, "converted steps scale in their own blocks");
+  alignas(kCacheLineBytes) T scaled[kConvertBlock];
+  for (std::int64_t start = begin; start < end; start += kConvertBlock) {
+    const std::int64_t n = end - start < kConvertBlock ? end - start : kConvertBlock;
+    void* block[kMaxArrays];
+    for (int role = 0; role < kArrays; ++role) block[role] = static_cast<T*>(arrays[role]) + start;
+    scale_block(static_cast<const T*>(block[kGradRole]), scaled, n, multiplier);
+    block[kGradRole] = scaled;
+    run_segment<Sig, kArrays>(block, 0, n, element);
+  }
+}
+
 // [begin, end) of one tensor of a converted step, block by block: each 16-bit array's block
-// loaded into float32 scratch (float32 arrays are used where they are), the Uniform<float> loop
-// over the block, then the written 16-bit arrays rounded back (the gradient is read only) and,
-// with master weights, the updated master rounded into the user's parameter.
+// loaded into float32 scratch (float32 arrays are used where they are), the gradient block
+// multiplied by `multiplier` unless it is 1, the Uniform<float> loop over the block, then the
+// written 16-bit arrays rounded back (the gradient is read only) and, with master weights, the
+// updated master rounded into the user's parameter.
 template <int kArrays, class Element>
 inline void run_converted_segment(void* const* arrays, const TensorStorage& storage,
-                                  std::int64_t begin, std::int64_t end, const Element& element) {
+                                  std::int64_t begin, std::int64_t end, float multiplier,
+                                  const Element& element) {
   alignas(kCacheLineBytes) float scratch[static_cast<std::size_t>(kArrays)][kConvertBlock];
   for (std::int64_t start = begin; start < end; start += kConvertBlock) {
     const std::int64_t n = end - start < kConvertBlock ? end - start : kConvertBlock;
@@ -149,6 +178,10 @@ inline void run_converted_segment(void* const* arrays, const TensorStorage& stor
         if (as != kUnbound)
           load_block(as, static_cast<std::uint16_t*>(arrays[role]) + start, scratch[role], n);
       }
+    }
+    if (multiplier != 1.0f) {  // in place in the scratch, or from a float32 gradient into it
+      scale_block(static_cast<const float*>(block[kGradRole]), scratch[kGradRole], n, multiplier);
+      block[kGradRole] = scratch[kGradRole];
     }
     run_segment<Uniform<float>, kArrays>(block, 0, n, element);
     for (int role = 0; role < kArrays; ++role) {
@@ -168,6 +201,10 @@ inline void run_converted_segment(void* const* arrays, const TensorStorage& stor
 
 template <class Sig, int kArrays, class Element>
 inline void run_part(const StepCall& call, int part, const Element& element) {
+  // The multiplier in the compute type; one that rounds to 1 multiplies nothing (as the
+  // reference's stored_step does not), so a plain step runs exactly as before.
+  const auto multiplier = static_cast<typename Sig::Compute>(call.grad_multiplier);
+  using Compute = typename Sig::Compute;
   for (std::int64_t s = call.part_offsets[part]; s < call.part_offsets[part + 1]; ++s) {
     const Segment& segment = call.segments[s];
     void* arrays[kMaxArrays];
@@ -176,7 +213,9 @@ inline void run_part(const StepCall& call, int part, const Element& element) {
     }
     if constexpr (std::is_same_v<Sig, Converted>) {
       run_converted_segment<kArrays>(arrays, call.storage[segment.tensor], segment.begin,
-                                     segment.end, element);
+                                     segment.end, multiplier, element);
+    } else if (multiplier != Compute(1)) {
+      run_scaled_segment<Sig, kArrays>(arrays, segment.begin, segment.end, multiplier, element);
     } else {
       run_segment<Sig, kArrays>(arrays, segment.begin, segment.end, element);
     }

@@ -54,6 +54,10 @@ struct StepCall {
   // Converted steps only: storage[tensor]; nullptr for the other signatures, where every array
   // is stored in the compute type.
   const TensorStorage* storage;
+  // What every gradient element is multiplied by before the update uses it (the clip
+  // coefficient over the loss scale, optkern/loop.h), rounded to the compute type there; 1 for a
+  // plain step, which multiplies nothing.
+  double grad_multiplier;
 };
 
 }  // namespace optkern

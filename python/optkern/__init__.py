@@ -40,6 +40,8 @@ from .lion import Lion
 
 # isort: on
 from . import lr_scheduler  # after the optimizers it schedules
+from .clip import clip_grad_norm_, clip_grad_value_, get_total_norm
+from .grad_scaler import GradScaler
 
 __all__ = [
     "NAG",
@@ -52,6 +54,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "GradScaler",
     "Lion",
     "Momentum",
     "NAdam",
@@ -62,8 +65,11 @@ __all__ = [
     "RMSprop",
     "__version__",
     "active_isa",
+    "clip_grad_norm_",
+    "clip_grad_value_",
     "compiled_isas",
     "get_num_threads",
+    "get_total_norm",
     "lr_scheduler",
     "reference",
     "set_num_threads",

@@ -1,6 +1,6 @@
 # Type stub for the compiled module optkern._core (cpp/bindings.cpp).
 from collections.abc import Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, overload
 
 from numpy.typing import NDArray
 
@@ -72,6 +72,10 @@ class PreparedStep:
     # After the kernels ran, in the same call: owners[i].<key> = value for every item of
     # commits[i] (the step's bookkeeping, committed atomically with the update with respect to
     # KeyboardInterrupt; owners and commits are lists of one length, checked before the kernels).
+    # With grad_options (max_norm or None, grad_scale, skip_if_nonfinite), the statistics pass
+    # first (cpp/grad_stats.h): returns (the norm divided by grad_scale, or None when not
+    # measured; skipped), and a skipped step commits nothing.
+    @overload
     def run(
         self,
         step_coefficients: list[_Coefficients],
@@ -81,6 +85,17 @@ class PreparedStep:
         commits: list[dict[str, Any]],
         /,
     ) -> None: ...
+    @overload
+    def run(
+        self,
+        step_coefficients: list[_Coefficients],
+        grads: _Grads,
+        num_threads: int,
+        owners: list[Any],
+        commits: list[dict[str, Any]],
+        grad_options: tuple[float | None, float, bool],
+        /,
+    ) -> tuple[float | None, bool]: ...
     @property
     def tensor_groups(self) -> list[TensorGroup]: ...
     @property
@@ -91,6 +106,20 @@ class PreparedStep:
 # They are not declared one by one here: Python reaches them only by name
 # (`getattr(_core, f"{kernel}_prepare")`, typed as `optimizer.PrepareStep`), so a new algorithm
 # needs no line in this stub (.ci/stubtest-allowlist.txt accepts them by pattern).
+# The gradient kernels (cpp/grad_stats.h): kind 0, 1, 2 is the 2-, 1- and inf-norm. grad_norm
+# returns (norm, every element finite); clip_grad_norm multiplies the grads in place by the clip
+# coefficient where it is below 1 (not with error_if_nonfinite and a non-finite element) and
+# returns the same; clamp_grads clamps them in place to [-bound, bound].
+def grad_norm(tensors: _Grads, kind: int, num_threads: int) -> tuple[float, bool]: ...
+def clip_grad_norm(
+    grads: _Grads, max_norm: float, kind: int, error_if_nonfinite: bool, num_threads: int
+) -> tuple[float, bool]: ...
+def clamp_grads(grads: _Grads, bound: float, num_threads: int) -> None: ...
+
+# Elements per block of the norm's fixed order, and float64 lanes per block.
+norm_block: int
+norm_lanes: int
+
 def compiled_isas() -> list[str]: ...
 def supported_isas() -> list[str]: ...
 def active_isa() -> str: ...

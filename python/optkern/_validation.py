@@ -71,6 +71,31 @@ def closed_betas(name: str, value: Any, where: str) -> None:
     closed_unit_interval(f"{name}[1]", value[1], where)
 
 
+def grad_options(
+    max_grad_norm: Any, grad_scale: Any, skip_if_nonfinite: Any, where: str
+) -> tuple[float | None, float, bool]:
+    """``step()``'s gradient keywords as ``PreparedStep.run`` takes them: max_grad_norm None or a
+    number >= 0 (inf clips nothing but still measures), grad_scale None (1) or a finite number
+    > 0, skip_if_nonfinite a bool."""
+    max_norm = None
+    if max_grad_norm is not None:
+        if isinstance(max_grad_norm, bool) or not isinstance(max_grad_norm, numbers.Real):
+            raise TypeError(
+                f"{where}: max_grad_norm must be a real number or None, got "
+                f"{type(max_grad_norm).__name__}"
+            )
+        max_norm = float(max_grad_norm)
+        if not max_norm >= 0:  # NaN too
+            raise ValueError(f"{where}: invalid max_grad_norm={max_grad_norm!r}: must be >= 0")
+    scale = 1.0
+    if grad_scale is not None:
+        scale = _real("grad_scale", grad_scale, where)
+        if scale <= 0:
+            raise ValueError(f"{where}: invalid grad_scale={grad_scale!r}: must be > 0")
+    boolean("skip_if_nonfinite", skip_if_nonfinite, where)
+    return max_norm, scale, skip_if_nonfinite
+
+
 def boolean(name: str, value: Any, where: str) -> None:
     if not isinstance(value, bool):
         raise TypeError(f"{where}: {name} must be True or False, got {value!r}")

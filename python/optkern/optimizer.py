@@ -577,16 +577,47 @@ class Optimizer:
 
     # ----------------------------------------------------------------------------- stepping
 
-    def step(self, grads: list[NDArray[Any]] | tuple[NDArray[Any], ...]) -> None:
+    def step(
+        self,
+        grads: list[NDArray[Any]] | tuple[NDArray[Any], ...],
+        *,
+        max_grad_norm: float | None = None,
+        grad_scale: float | None = None,
+        skip_if_nonfinite: bool = False,
+    ) -> float | None:
         """Update every parameter in place from ``grads``, one array per parameter, in the order
         the parameters were given (group by group).
 
         Everything is checked first: on any error nothing is modified.
+
+        The keywords act on the gradients inside the update, without writing them:
+
+        - ``grad_scale=s``: the update uses ``grad / s`` (the gradients of a loss multiplied by
+          ``s``, as ``optkern.GradScaler`` scales it): each element is multiplied by ``1 / s``
+          rounded to the arithmetic type, exact for a power of two.
+        - ``max_grad_norm=c``: clips by the global L2 norm of all of this step's gradients
+          together (every param group; not per group or per tensor), divided by ``grad_scale``:
+          the update uses ``grad * min(1, c / (norm + 1e-6))``, torch's ``clip_grad_norm_``
+          coefficient. Returns that pre-clip norm. A non-finite gradient gives a non-finite norm
+          and, as in torch, non-finite parameters, unless ``skip_if_nonfinite`` is set.
+        - ``skip_if_nonfinite=True``: if any gradient element is inf or NaN the step is skipped:
+          parameters, states and step counts stay as they were. Returns the norm (inf or NaN
+          then), so the caller can tell.
+
+        The norm is one read-only pass over every gradient (before any array is written), in a
+        fixed order, so it is the same bits for every thread count and ISA
+        (``optkern.reference.grad_norm`` computes it in NumPy). Returns None when neither
+        ``max_grad_norm`` nor ``skip_if_nonfinite`` is given.
         """
         # This method is the whole overhead of a small model's step, so it is written for speed
         # (bench/step_benchmark.py; a 1,000-element Adam step costs about 3 µs): _exclusive's
         # guard is written out (the decorator's call costs ~0.5 µs; a positional `False` saves
         # ~0.1 µs over `blocking=False`), and a plain loop replaces a comprehension (a call less).
+        options = None
+        if max_grad_norm is not None or grad_scale is not None or skip_if_nonfinite is not False:
+            options = _validation.grad_options(
+                max_grad_norm, grad_scale, skip_if_nonfinite, f"{type(self).__name__}.step"
+            )
         if not self._in_use.acquire(False):
             raise _in_use_error(self, "step")
         try:
@@ -614,17 +645,15 @@ class Optimizer:
                 commits = [commit]
             else:
                 coefficients, commits = self._multi_group_coefficients(records)
+            # 0: set_num_threads's value is unset, so the kernels take OpenMP's maximum
+            threads = self._num_threads or _runtime._num_threads or 0
             if self.backend == "fused":
-                # 0: set_num_threads's value is unset, so the kernels take OpenMP's maximum
-                prepared.run(
-                    coefficients,
-                    grads,
-                    self._num_threads or _runtime._num_threads or 0,
-                    records,
-                    commits,
-                )
-            else:
-                self._reference_steps(prepared, coefficients, grads, records, commits)
+                if options is None:
+                    prepared.run(coefficients, grads, threads, records, commits)
+                    return None
+                # (norm or None, skipped): a skipped step committed nothing
+                return prepared.run(coefficients, grads, threads, records, commits, options)[0]
+            return self._reference_steps(prepared, coefficients, grads, records, commits, options)
         finally:
             self._in_use.release()
 
@@ -713,12 +742,20 @@ class Optimizer:
         grads: list[NDArray[Any]] | tuple[NDArray[Any], ...],
         records: list[_Group],
         commits: list[dict[str, Any]],
-    ) -> None:
+        options: tuple[float | None, float, bool] | None = None,
+    ) -> float | None:
         """The reference backend's step, as atomic as the fused one: the reference updates one
         array after another in Python, where a KeyboardInterrupt can land between any two, so
-        every array it writes is copied first and put back unless the step was committed."""
+        every array it writes is copied first and put back unless the step was committed.
+        ``options`` and the result: as ``PreparedStep.run``'s grad options (see step)."""
         # the same checks as the fused path
         checked = _core.check_grads(prepared.tensor_groups, grads)
+        norm = None
+        if options is not None:
+            norm, multiplier, skipped = reference.grad_options(checked, *options)
+            if skipped:
+                return norm
+            checked = [reference.scaled_grad(grad, multiplier) for grad in checked]
         # Per tensor: [param, *states, master], its gradient, the coefficients, and (stochastic
         # rounding) the (seed, step, tensor) its random bits are made from.
         calls: list[
@@ -766,6 +803,7 @@ class Optimizer:
                 for array, saved in zip(written, backup, strict=True):
                     np.copyto(array, saved)
             raise
+        return norm
 
     @_exclusive
     def update(self, params: Mapping[str, NDArray[Any]], grads: Mapping[str, NDArray[Any]]) -> None:

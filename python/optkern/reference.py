@@ -14,6 +14,7 @@ Maximize and weight decay come first in every algorithm that has them, in one fu
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any, ParamSpec
@@ -21,6 +22,7 @@ from typing import Any, ParamSpec
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _core
 from ._storage import bfloat16, is_bfloat16
 
 P = ParamSpec("P")
@@ -115,6 +117,122 @@ def round_bfloat16_stochastic(values: NDArray[np.float32], words: NDArray[np.uin
     sign = ((u >> np.uint32(16)) & np.uint32(0x8000)).astype(np.uint16)
     bits = np.where(nan, sign | np.uint16(0x7FC0), bits)
     return bits.view(bfloat16())
+
+
+# ----------------------------------------------------------------- gradient norms and scaling
+
+#: The kinds of norm (norm_type 2, 1, inf) in the order of the kernels' NormKind
+#: (cpp/optkern/grad_call.h).
+NORM_KINDS = (2.0, 1.0, float("inf"))
+
+
+def _norm_combine(kind: float, lane: NDArray[np.float64], x: NDArray[np.float64]) -> Any:
+    if kind == 2.0:
+        return lane + x * x
+    if kind == 1.0:
+        return lane + np.abs(x)
+    a = np.abs(x)  # the larger, and NaN once either is NaN
+    return np.where((a > lane) | np.isnan(a), a, lane)
+
+
+def _block_partials(grad: NDArray[Any], kind: float) -> NDArray[np.float64]:
+    """One gradient's block partials: blocks of ``_core.norm_block`` elements from its first,
+    each in ``_core.norm_lanes`` float64 lanes (lane j: elements j, j + lanes, ... in order),
+    the lanes then combined pairwise (j with j + 8, then + 4, + 2, + 1)."""
+    block, lanes = _core.norm_block, _core.norm_lanes
+    flat = grad.reshape(-1)
+    if flat.dtype != np.float64:
+        flat = flat.astype(np.float32)  # 16-bit through float32, as the kernels load them
+    values = np.zeros(-(-flat.size // block) * block, np.float64)
+    values[: flat.size] = flat  # zero padding: adds nothing to a lane (never -0.0) or a maximum
+    rows = values.reshape(-1, block // lanes, lanes)
+    lane = np.zeros((rows.shape[0], lanes), np.float64)
+    for row in range(rows.shape[1]):
+        lane = _norm_combine(kind, lane, rows[:, row, :])
+    width = lanes // 2
+    while width >= 1:
+        if kind == float("inf"):
+            lane = _norm_combine(kind, lane[:, :width], lane[:, width : 2 * width])
+        else:
+            lane = lane[:, :width] + lane[:, width : 2 * width]
+        width //= 2
+    return lane[:, 0]
+
+
+def grad_norm(grads: list[NDArray[Any]], norm_type: float = 2.0) -> tuple[float, bool]:
+    """(norm, every element finite) of all ``grads`` together: the twin of the statistics pass
+    (cpp/grad_stats.cpp, cpp/optkern/grad_ops.h), bit for bit. The block partials of every
+    gradient, in the order given, are summed one after another (the largest taken, for inf)."""
+    kind = float(norm_type)
+    total = 0.0
+    finite = True
+    with np.errstate(all="ignore"):  # inf and NaN elements make the norm inf or NaN
+        for grad in grads:
+            for partial in _block_partials(grad, kind).tolist():
+                if kind == float("inf"):
+                    total = partial if (partial > total or math.isnan(partial)) else total
+                else:
+                    total = total + partial
+            exact = grad if grad.dtype in (np.float32, np.float64) else grad.astype(np.float32)
+            finite = finite and bool(np.isfinite(exact).all())
+    if math.isnan(total):
+        return math.nan, finite
+    return (math.sqrt(total) if kind == 2.0 else total), finite
+
+
+def clip_coefficient(max_norm: float, norm: float) -> float:
+    """torch's clip coefficient, max_norm / (norm + 1e-6), at most 1 (NaN stays NaN)."""
+    coefficient = max_norm / (norm + 1e-6)  # norm >= 0 (or NaN): never a division by zero
+    return min(coefficient, 1.0)  # a NaN coefficient stays NaN: min keeps its first argument
+
+
+def grad_options(
+    grads: list[NDArray[Any]], max_norm: float | None, grad_scale: float, skip: bool
+) -> tuple[float | None, float, bool]:
+    """A step's (norm, gradient multiplier, skipped) for ``step()``'s keywords: the twin of
+    PreparedStep::apply_grad_options (cpp/prepared_step.cpp)."""
+    norm = None
+    if max_norm is not None or skip:
+        measured, finite = grad_norm(grads)
+        norm = measured / grad_scale
+        if skip and not finite:
+            return norm, 1.0, True
+    coefficient = 1.0
+    if max_norm is not None and norm is not None:
+        coefficient = clip_coefficient(max_norm, norm)
+    return norm, coefficient / grad_scale, False
+
+
+def scaled_grad(grad: NDArray[Any], multiplier: float) -> NDArray[Any]:
+    """The gradient a step with a multiplier uses: in the arithmetic type (float64 for float64,
+    else float32), multiplied by the multiplier rounded to that type, unless it rounds to 1."""
+    compute = np.float64 if grad.dtype == np.float64 else np.float32
+    factor = compute(multiplier)
+    if factor == 1:
+        return grad
+    with np.errstate(all="ignore"):
+        scaled: NDArray[Any] = grad.astype(compute) * factor
+    return scaled
+
+
+def scale_grads(grads: list[NDArray[Any]], factor: float) -> None:
+    """clip_grad_norm_'s in-place multiply (optkern/grad_ops.h scale_grads): each element times
+    ``factor`` rounded to the arithmetic type, stored back rounded to nearest even."""
+    with np.errstate(all="ignore"):
+        for grad in grads:
+            compute = np.float64 if grad.dtype == np.float64 else np.float32
+            grad[...] = (grad.astype(compute) * compute(factor)).astype(grad.dtype)
+
+
+def clamp_grads(grads: list[NDArray[Any]], bound: float) -> None:
+    """clip_grad_value_'s in-place clamp to [-bound, bound] (NaN stays NaN)."""
+    with np.errstate(all="ignore"):
+        for grad in grads:
+            compute = np.float64 if grad.dtype == np.float64 else np.float32
+            x = grad.astype(compute)
+            high = compute(bound)
+            low = -high
+            grad[...] = np.where(x < low, low, np.where(x > high, high, x)).astype(grad.dtype)
 
 
 def stored_step(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -52,9 +52,12 @@ def trajectories_match(
     steps: int = STEPS,
     num_threads: int = 1,
     seed: int = 0,
+    step_options: Mapping[str, Any] | None = None,
 ) -> bool:
     """Run one configuration fused and reference from the same start; True if bit-identical.
-    ``storage``: a dtype for parameters and gradients, or a storage combination."""
+    ``storage``: a dtype for parameters and gradients, or a storage combination.
+    ``step_options``: keywords of every ``step()`` (max_grad_norm, grad_scale, ...), whose
+    results (the gradient norms) must be identical too."""
     config = CONFIGS[config_index]
     if not isinstance(storage, _storage.Combination):
         name = np.dtype(storage).name
@@ -67,11 +70,13 @@ def trajectories_match(
     grads = [_gradients(rng, n, grad_dtype, steps) for n in sizes]
     a = config.build(fused, num_threads=num_threads, **storage.options)
     b = config.build(slow, backend="reference", **storage.options)
+    options = dict(step_options or {})
+    same = True
     for t in range(steps):
         step_grads = [g[t] for g in grads]
-        a.step(step_grads)
-        b.step(step_grads)
-    same = all(identical(x, y) for x, y in zip(fused, slow, strict=False))
+        norms = a.step(step_grads, **options), b.step(step_grads, **options)
+        same = same and (norms[0] == norms[1] or (norms[0] != norms[0] and norms[1] != norms[1]))
+    same = same and all(identical(x, y) for x, y in zip(fused, slow, strict=False))
     for i, state in a.state.items():
         same = same and all(identical(v, b.state[i][k]) for k, v in state.items())
     return same

@@ -14,7 +14,7 @@ from ..optimizer import Optimizer
 
 
 def measure(
-    contenders: dict[str, Callable[[], None]],
+    contenders: dict[str, Callable[[], object]],
     rounds: int,
     warmup: int,
     label: str | None = None,

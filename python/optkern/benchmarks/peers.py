@@ -38,7 +38,7 @@ except ImportError:  # not installed
 
 CEILING = "same-traffic ceiling"
 
-Step = Callable[[], None]
+Step = Callable[[], object]  # its result is ignored (optimizer.step returns None or a norm)
 
 # optkern factory (params, threads), torch.optim class name and kwargs, naive factory, state arrays
 Algorithm = tuple[

@@ -1,0 +1,46 @@
+// The gradient statistics pass of a step (max_grad_norm=, grad_scale=, skip_if_nonfinite=) and
+// the standalone gradient functions (optkern.get_total_norm, clip_grad_norm_, clip_grad_value_):
+// gradients cut into blocks in a fixed order, the active ISA's gradient kernels over them
+// (optkern/grad_ops.h), and a norm's block partials combined in block order, so that the norm is
+// the same bits for every thread count and ISA. optkern.reference.grad_norm is its twin.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "optkern/grad_call.h"
+
+namespace optkern {
+
+// One gradient: its elements, contiguous.
+struct GradArray {
+  void* data;
+  std::int64_t n;
+  DType dtype;
+};
+
+struct GradNorm {
+  double norm;  // the norm of all the gradients together (inf or NaN if any element is)
+  bool finite;  // every element of every gradient is finite
+};
+
+// Plans and runs the gradient kernels; holds its buffers, so that a PreparedStep's statistics pass
+// allocates nothing after its first step. Runs without the GIL.
+class GradPass {
+ public:
+  // `threads`: at most this many; fewer for small gradients (min_elements_per_thread per thread).
+  GradNorm norm(const std::vector<GradArray>& grads, NormKind kind, int threads);
+  void scale(const std::vector<GradArray>& grads, double factor, int threads);
+  void clamp(const std::vector<GradArray>& grads, double bound, int threads);
+
+ private:
+  GradCall plan(const std::vector<GradArray>& grads, int threads, double operand);
+  std::vector<GradBlock> blocks_;
+  std::vector<double> partials_;
+  std::vector<std::uint8_t> finite_;
+};
+
+// torch's clip coefficient for a norm: max_norm / (norm + 1e-6), at most 1 (NaN for a NaN norm,
+// as torch's clamp leaves it).
+double clip_coefficient(double max_norm, double norm);
+
+}  // namespace optkern

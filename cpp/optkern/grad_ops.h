@@ -1,0 +1,216 @@
+// The gradient kernels of one ISA, behind optkern.clip_grad_norm_, get_total_norm,
+// clip_grad_value_ and the statistics pass of a step with max_grad_norm=/grad_scale=
+// (cpp/grad_stats.cpp): a norm's per-block partials, and in-place scaling and clamping. Each runs
+// over the blocks of a GradCall in one OpenMP team, each block wholly on one thread.
+//
+// A norm's partial depends only on the block's elements: kNormLanes float64 lanes, each the sum
+// (or maximum) of its elements in index order, then combined pairwise (lane j + lane j + 8, then
+// + 4, + 2, + 1). Every lane's operations are the same IEEE float64 operations on every ISA
+// (-ffp-contract=off: no fused multiply-add), whatever the vector width, so a partial is too.
+// Squares of float32 and 16-bit values are exact in float64.
+#pragma once
+#include <cstdint>
+#include <type_traits>
+
+#include "optkern/convert.h"
+#include "optkern/grad_call.h"
+#include "optkern/isa_namespace.h"
+#include "optkern/loop.h"
+
+#if OPTKERN_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace optkern::OPTKERN_ISA_NAMESPACE {
+
+// Runs body(block) for every block of the call, blocks split among call.threads threads.
+template <class Body>
+void for_each_block(const GradCall& call, const Body& body) {
+#if OPTKERN_HAVE_OPENMP
+  if (call.threads > 1) {
+#pragma omp parallel num_threads(call.threads)
+    {
+      const KeepSubnormals keep;  // as the step's kernels: no flushed subnormal in any thread
+#pragma omp for schedule(static)
+      for (std::int64_t b = 0; b < call.count; ++b) body(b);
+    }
+    return;
+  }
+#endif
+  const KeepSubnormals keep;
+  for (std::int64_t b = 0; b < call.count; ++b) body(b);
+}
+
+// Tags for the 16-bit storage types, whose elements are std::uint16_t bits.
+struct Float16Bits {};
+struct BFloat16Bits {};
+
+// Calls visit(tag) with a value of the block's storage type (float, double) or tag (16-bit).
+template <class Visit>
+inline void with_storage(DType dtype, const Visit& visit) {
+  switch (dtype) {
+    case kFloat32:
+      visit(float{});
+      break;
+    case kFloat64:
+      visit(double{});
+      break;
+    case kFloat16:
+      visit(Float16Bits{});
+      break;
+    case kBFloat16:
+      visit(BFloat16Bits{});
+      break;
+  }
+}
+
+template <class Storage>
+constexpr bool kSixteenBit =
+    std::is_same_v<Storage, Float16Bits> || std::is_same_v<Storage, BFloat16Bits>;
+
+// n (<= kNormBlock) 16-bit elements as float32, exactly.
+template <class Storage>
+inline void load_sixteen_bit(const void* data, float* out, std::int64_t n) {
+  const auto* bits = static_cast<const std::uint16_t*>(data);
+  if constexpr (std::is_same_v<Storage, Float16Bits>) {
+    load_float16(bits, out, n);
+  } else {
+    load_bfloat16(bits, out, n);
+  }
+}
+
+template <NormKind kKind>
+inline double norm_combine(double lane, double x) {
+  if constexpr (kKind == kNormTwo) {
+    return lane + x * x;
+  } else if constexpr (kKind == kNormOne) {
+    return lane + __builtin_fabs(x);
+  } else {
+    // The larger, and NaN once either is NaN (torch's inf-norm of a NaN is NaN).
+    const double a = __builtin_fabs(x);
+    return (a > lane || a != a) ? a : lane;
+  }
+}
+
+// A block's elements as float64 (16-bit ones through float32, exactly).
+template <class Storage>
+inline void block_as_double(const void* data, std::int64_t n, double* out) {
+  if constexpr (kSixteenBit<Storage>) {
+    alignas(kCacheLineBytes) float wide[kNormBlock];
+    load_sixteen_bit<Storage>(data, wide, n);
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<double>(wide[i]);
+  } else {
+    const auto* x = static_cast<const Storage*>(data);
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<double>(x[i]);
+  }
+}
+
+template <NormKind kKind, class Storage>
+inline double norm_of_block(const void* data, std::int64_t n) {
+  alignas(kCacheLineBytes) double x[kNormBlock];
+  block_as_double<Storage>(data, n, x);
+  double lane[kNormLanes] = {};
+  const std::int64_t whole = n - n % kNormLanes;
+  for (std::int64_t i = 0; i < whole; i += kNormLanes) {
+#pragma omp simd
+    for (int j = 0; j < kNormLanes; ++j) lane[j] = norm_combine<kKind>(lane[j], x[i + j]);
+  }
+  for (std::int64_t i = whole; i < n; ++i) {
+    const auto j = static_cast<int>(i - whole);
+    lane[j] = norm_combine<kKind>(lane[j], x[i]);
+  }
+  for (int width = kNormLanes / 2; width >= 1; width /= 2) {
+    for (int j = 0; j < width; ++j) {
+      lane[j] = kKind == kNormInf ? norm_combine<kNormInf>(lane[j], lane[j + width])
+                                  : lane[j] + lane[j + width];
+    }
+  }
+  return lane[0];
+}
+
+// Whether every element of the block is finite. Read off the partial where only a non-finite
+// element can make it non-finite: float32 and 16-bit squares cannot overflow a float64 sum of
+// kNormBlock of them, and a maximum does not overflow; float64 sums can, so such a block is looked
+// at element by element.
+template <NormKind kKind, class Storage>
+inline bool block_is_finite(const void* data, std::int64_t n, double partial) {
+  if (partial - partial == 0) return true;
+  if (!std::is_same_v<Storage, double> || kKind == kNormInf) return false;
+  const auto* x = static_cast<const double*>(data);
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!(x[i] - x[i] == 0)) return false;
+  }
+  return true;
+}
+
+// Per block of the call: its partial and whether it is finite (GradCall::partials, ::finite).
+template <NormKind kKind>
+void grad_norm(const GradCall& call) {
+  for_each_block(call, [&](std::int64_t b) {
+    const GradBlock& block = call.blocks[b];
+    with_storage(block.dtype, [&](auto storage) {
+      using Storage = decltype(storage);
+      const double partial = norm_of_block<kKind, Storage>(block.data, block.n);
+      call.partials[b] = partial;
+      call.finite[b] = block_is_finite<kKind, Storage>(block.data, block.n, partial) ? 1 : 0;
+    });
+  });
+}
+
+// x = op(x, operand) for every element, in the block's arithmetic type (float32 for 16-bit
+// storage, whose results round to nearest even on the way back).
+template <class Op>
+void transform_in_place(const GradCall& call, const Op& op) {
+  for_each_block(call, [&](std::int64_t b) {
+    const GradBlock& block = call.blocks[b];
+    const std::int64_t n = block.n;
+    with_storage(block.dtype, [&](auto storage) {
+      using Storage = decltype(storage);
+      if constexpr (kSixteenBit<Storage>) {
+        alignas(kCacheLineBytes) float x[kNormBlock];
+        load_sixteen_bit<Storage>(block.data, x, n);
+        const auto operand = static_cast<float>(call.operand);
+#pragma omp simd
+        for (std::int64_t i = 0; i < n; ++i) x[i] = op(x[i], operand);
+        auto* bits = static_cast<std::uint16_t*>(block.data);
+        if constexpr (std::is_same_v<Storage, Float16Bits>) {
+          store_float16(x, bits, n);
+        } else {
+          store_bfloat16(x, bits, n);
+        }
+      } else {
+        auto* x = static_cast<Storage*>(block.data);
+        const auto operand = static_cast<Storage>(call.operand);
+#pragma omp simd
+        for (std::int64_t i = 0; i < n; ++i) x[i] = op(x[i], operand);
+      }
+    });
+  });
+}
+
+// The element operations as named types, not generic lambdas: the OpenMP outlined functions'
+// symbols then demangle (binutils cannot demangle a generic lambda's type in a template argument),
+// which tests/test_portability.py needs to tell the ISAs' code apart.
+struct Multiply {
+  template <class T>
+  T operator()(T x, T factor) const {
+    return x * factor;
+  }
+};
+struct Clamp {  // NaN stays NaN, as in torch.clamp_
+  template <class T>
+  T operator()(T x, T bound) const {
+    const T low = -bound;
+    return x < low ? low : (x > bound ? bound : x);
+  }
+};
+
+// clip_grad_norm_'s in-place multiply by the clip coefficient.
+inline void scale_grads(const GradCall& call) { transform_in_place(call, Multiply{}); }
+
+// clip_grad_value_: each element clamped to [-bound, bound].
+inline void clamp_grads(const GradCall& call) { transform_in_place(call, Clamp{}); }
+
+}  // namespace optkern::OPTKERN_ISA_NAMESPACE
