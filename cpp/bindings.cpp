@@ -241,7 +241,8 @@ PyObject* run_method(PyObject* self, PyObject* const* args, Py_ssize_t count) {
 py::tuple grad_norm(const py::handle& arrays, int kind, int num_threads) {
   if (kind < 0 || kind >= kNormKinds) throw py::value_error("grad_norm: kind is 0, 1 or 2");
   std::vector<py::object> keep;
-  const std::vector<GradArray> grads = checked_grad_arrays(arrays, "tensors", false, keep);
+  const std::vector<GradArray> grads =
+      checked_grad_arrays(arrays, "tensors", "gradient", false, keep);
   GradPass pass;
   GradNorm result{};
   {
@@ -258,7 +259,7 @@ py::tuple clip_grad_norm(const py::handle& arrays, double max_norm, int kind,
                          bool error_if_nonfinite, int num_threads) {
   if (kind < 0 || kind >= kNormKinds) throw py::value_error("clip_grad_norm: kind is 0, 1 or 2");
   std::vector<py::object> keep;
-  const std::vector<GradArray> grads = checked_grad_arrays(arrays, "grads", true, keep);
+  const std::vector<GradArray> grads = checked_grad_arrays(arrays, "grads", "gradient", true, keep);
   GradPass pass;
   GradNorm result{};
   {
@@ -273,10 +274,23 @@ py::tuple clip_grad_norm(const py::handle& arrays, double max_norm, int kind,
   return py::make_tuple(result.norm, result.finite);
 }
 
+// optkern.accumulate and optkern.EMA.update: targets[i] updated from sources[i] in place.
+template <void (GradPass::*kOperation)(const std::vector<GradArray>&, double, int)>
+void combine(const py::handle& targets, const py::handle& sources, double operand, int num_threads,
+             const std::string& target_name, const char* target_what,
+             const std::string& source_name, const char* source_what) {
+  std::vector<py::object> keep;
+  const std::vector<GradArray> pairs = checked_array_pairs(
+      targets, sources, target_name, target_what, source_name, source_what, keep);
+  GradPass pass;
+  py::gil_scoped_release release;
+  (pass.*kOperation)(pairs, operand, num_threads);
+}
+
 // optkern.clip_grad_value_'s in-place clamp to [-bound, bound].
 void clamp_grads(const py::handle& arrays, double bound, int num_threads) {
   std::vector<py::object> keep;
-  const std::vector<GradArray> grads = checked_grad_arrays(arrays, "grads", true, keep);
+  const std::vector<GradArray> grads = checked_grad_arrays(arrays, "grads", "gradient", true, keep);
   GradPass pass;
   py::gil_scoped_release release;
   pass.clamp(grads, bound, num_threads);
@@ -410,6 +424,22 @@ PYBIND11_MODULE(_core, m) {
         py::arg("error_if_nonfinite"), py::arg("num_threads"),
         "(norm, finite); grads multiplied in place by the clip coefficient where it is < 1.");
   m.def("clamp_grads", &clamp_grads, py::arg("grads"), py::arg("bound"), py::arg("num_threads"));
+  m.def(
+      "accumulate",
+      [](const py::handle& sums, const py::handle& values, double scale, int num_threads) {
+        combine<&GradPass::accumulate>(sums, values, scale, num_threads, "buffers", "buffer",
+                                       "grads", "gradient");
+      },
+      py::arg("buffers"), py::arg("grads"), py::arg("scale"), py::arg("num_threads"),
+      "buffers[i] += grads[i] * scale, in place.");
+  m.def(
+      "ema_update",
+      [](const py::handle& averages, const py::handle& params, double weight, int num_threads) {
+        combine<&GradPass::ema_update>(averages, params, weight, num_threads, "averages", "average",
+                                       "params", "parameter");
+      },
+      py::arg("averages"), py::arg("params"), py::arg("weight"), py::arg("num_threads"),
+      "averages[i] = lerp(averages[i], params[i], weight), in place.");
   m.attr("norm_block") = kNormBlock;
   m.attr("norm_lanes") = kNormLanes;
   m.def("_convert", &convert, py::arg("isa"), py::arg("conversion"), py::arg("source"),

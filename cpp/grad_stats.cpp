@@ -11,11 +11,17 @@ namespace optkern {
 GradCall GradPass::plan(const std::vector<GradArray>& grads, int threads, double operand) {
   blocks_.clear();
   std::int64_t total = 0;
+  const auto bytes = [](DType dtype) -> std::int64_t {
+    return dtype == kFloat64 ? 8 : dtype == kFloat32 ? 4 : 2;
+  };
   for (const GradArray& grad : grads) {
-    const std::int64_t bytes = grad.dtype == kFloat64 ? 8 : grad.dtype == kFloat32 ? 4 : 2;
     for (std::int64_t begin = 0; begin < grad.n; begin += kNormBlock) {
-      blocks_.push_back({static_cast<char*>(grad.data) + begin * bytes,
-                         std::min(kNormBlock, grad.n - begin), grad.dtype});
+      const void* source = grad.source == nullptr ? nullptr
+                                                  : static_cast<const char*>(grad.source) +
+                                                        begin * bytes(grad.source_dtype);
+      blocks_.push_back({static_cast<char*>(grad.data) + begin * bytes(grad.dtype),
+                         std::min(kNormBlock, grad.n - begin), grad.dtype, source,
+                         grad.source_dtype});
     }
     total += grad.n;
   }
@@ -57,6 +63,14 @@ void GradPass::scale(const std::vector<GradArray>& grads, double factor, int thr
 
 void GradPass::clamp(const std::vector<GradArray>& grads, double bound, int threads) {
   active_kernels().clamp_grads(plan(grads, threads, bound));
+}
+
+void GradPass::accumulate(const std::vector<GradArray>& pairs, double scale, int threads) {
+  active_kernels().accumulate(plan(pairs, threads, scale));
+}
+
+void GradPass::ema_update(const std::vector<GradArray>& pairs, double weight, int threads) {
+  active_kernels().ema_update(plan(pairs, threads, weight));
 }
 
 double clip_coefficient(double max_norm, double norm) {

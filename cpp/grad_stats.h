@@ -11,11 +11,14 @@
 
 namespace optkern {
 
-// One gradient: its elements, contiguous.
+// One gradient: its elements, contiguous. For the two-array kernels also the array read beside
+// it (same size), else nullptr.
 struct GradArray {
   void* data;
   std::int64_t n;
   DType dtype;
+  const void* source = nullptr;
+  DType source_dtype = kFloat32;
 };
 
 struct GradNorm {
@@ -31,6 +34,9 @@ class GradPass {
   GradNorm norm(const std::vector<GradArray>& grads, NormKind kind, int threads);
   void scale(const std::vector<GradArray>& grads, double factor, int threads);
   void clamp(const std::vector<GradArray>& grads, double bound, int threads);
+  // data += source * scale; data = lerp(data, source, weight) (optkern/averaging.h).
+  void accumulate(const std::vector<GradArray>& pairs, double scale, int threads);
+  void ema_update(const std::vector<GradArray>& pairs, double weight, int threads);
 
  private:
   GradCall plan(const std::vector<GradArray>& grads, int threads, double operand);

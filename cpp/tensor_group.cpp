@@ -536,7 +536,8 @@ void checked_grads(const std::vector<TensorGroup*>& groups, const MemoryIndex& b
 namespace optkern {
 
 std::vector<GradArray> checked_grad_arrays(const py::handle& arrays, const std::string& name,
-                                           bool in_place, std::vector<py::object>& keep) {
+                                           const char* what, bool in_place,
+                                           std::vector<py::object>& keep) {
   if (!PyList_Check(arrays.ptr()) && !PyTuple_Check(arrays.ptr())) {
     throw py::type_error(name + " must be a list or tuple of numpy arrays, got " +
                          py::str(py::type::of(arrays).attr("__name__")).cast<std::string>());
@@ -549,17 +550,16 @@ std::vector<GradArray> checked_grad_arrays(const py::handle& arrays, const std::
     labels.push_back(name + "[" + std::to_string(i) + "]");
     const std::string& label = labels.back();
     const py::object item = sequence[i];
-    const py::array a = as_array(item, label, "gradient");
+    const py::array a = as_array(item, label, what);
     const int code = dtype_code(a);
     if (code < 0) {
-      throw py::type_error(label +
-                           ": gradient must have dtype float32, float64, float16 or "
-                           "bfloat16, got " +
+      throw py::type_error(label + ": " + what +
+                           " must have dtype float32, float64, float16 or bfloat16, got " +
                            dtype_name(a));
     }
-    check_layout(a, label, "gradient");
+    check_layout(a, label, what);
     if (in_place && !a.writeable()) {
-      throw py::value_error(label + ": gradient is read-only, and this function writes it");
+      throw py::value_error(label + ": " + what + " is read-only, and this function writes it");
     }
     const auto dtype = static_cast<DType>(code);
     if (in_place && a.size() > 0) {
@@ -575,11 +575,84 @@ std::vector<GradArray> checked_grad_arrays(const py::handle& arrays, const std::
   for (std::size_t i = 1; i < ranges.size(); ++i) {
     if (ranges[i].begin < ranges[i - 1].end) {
       throw py::value_error(*ranges[i].label + " shares memory with " + *ranges[i - 1].label +
-                            "; each gradient must be a distinct array, or it would be written "
-                            "twice");
+                            "; each " + what +
+                            " must be a distinct array, or it would be written twice");
     }
   }
   return out;
+}
+
+std::vector<GradArray> checked_array_pairs(const py::handle& targets, const py::handle& sources,
+                                           const std::string& target_name, const char* target_what,
+                                           const std::string& source_name, const char* source_what,
+                                           std::vector<py::object>& keep) {
+  std::vector<GradArray> pairs = checked_grad_arrays(targets, target_name, target_what, true, keep);
+  const std::vector<GradArray> read =
+      checked_grad_arrays(sources, source_name, source_what, false, keep);
+  if (read.size() != pairs.size()) {
+    throw py::value_error(source_name + " has " + std::to_string(read.size()) + " arrays, " +
+                          target_name + " " + std::to_string(pairs.size()) +
+                          ": one is needed per array");
+  }
+  const auto target_list = py::reinterpret_borrow<py::sequence>(targets);
+  const auto source_list = py::reinterpret_borrow<py::sequence>(sources);
+  struct Range {
+    std::uintptr_t begin, end;
+    bool target;
+    std::size_t index;
+  };
+  std::vector<Range> ranges;
+  const auto bytes = [](DType d) { return static_cast<std::uintptr_t>(bytes_of(d)); };
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const std::string source_label = source_name + "[" + std::to_string(i) + "]";
+    const auto target = py::reinterpret_borrow<py::array>(target_list[i]);
+    const auto source = py::reinterpret_borrow<py::array>(source_list[i]);
+    if (!same_shape(target, source)) {
+      throw py::value_error(source_label + " has shape " + shape_of(source) + ", but " +
+                            target_name + "[" + std::to_string(i) + "] has shape " +
+                            shape_of(target));
+    }
+    if ((pairs[i].dtype == kFloat64) != (read[i].dtype == kFloat64)) {
+      throw py::type_error(source_label + " has dtype " + dtype_name(source) + " beside " +
+                           target_name + "[" + std::to_string(i) + "] of dtype " +
+                           dtype_name(target) +
+                           ": float64 goes only with float64 (the others compute in float32)");
+    }
+    pairs[i].source = read[i].data;
+    pairs[i].source_dtype = read[i].dtype;
+    const auto begin = [](const GradArray& a) { return reinterpret_cast<std::uintptr_t>(a.data); };
+    if (pairs[i].n > 0) {
+      ranges.push_back(
+          {begin(pairs[i]),
+           begin(pairs[i]) + static_cast<std::uintptr_t>(pairs[i].n) * bytes(pairs[i].dtype), true,
+           i});
+      ranges.push_back(
+          {begin(read[i]),
+           begin(read[i]) + static_cast<std::uintptr_t>(read[i].n) * bytes(read[i].dtype), false,
+           i});
+    }
+  }
+  // A source may share memory with another source, never with a target: sorted by begin, each
+  // range is checked against the furthest-reaching earlier target (and, for a target, against
+  // the furthest-reaching earlier range of either kind).
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  const Range* furthest_target = nullptr;
+  const Range* furthest_any = nullptr;
+  const auto label = [&](const Range& r) {
+    return (r.target ? target_name : source_name) + "[" + std::to_string(r.index) + "]";
+  };
+  for (const Range& range : ranges) {
+    const Range* other = range.target ? furthest_any : furthest_target;
+    if (other != nullptr && range.begin < other->end) {
+      throw py::value_error(label(range) + " shares memory with " + label(*other) +
+                            ", which this function writes");
+    }
+    if (range.target && (furthest_target == nullptr || range.end > furthest_target->end))
+      furthest_target = &range;
+    if (furthest_any == nullptr || range.end > furthest_any->end) furthest_any = &range;
+  }
+  return pairs;
 }
 
 }  // namespace optkern

@@ -188,9 +188,20 @@ void checked_grads(const std::vector<TensorGroup*>& groups, const MemoryIndex& b
 // The gradients of a standalone gradient function (optkern.get_total_norm, clip_grad_norm_,
 // clip_grad_value_), checked before anything is written: a list or tuple of C-contiguous, aligned
 // numpy.ndarrays of float32, float64, float16 or ml_dtypes.bfloat16; with `in_place` also writeable
-// and sharing no memory with each other. Errors name `name`[i]. Keeps a reference to each array in
-// `keep` (the GIL is released while the kernels run).
+// and sharing no memory with each other. Errors name `name`[i] and call it `what` ("gradient").
+// Keeps a reference to each array in `keep` (the GIL is released while the kernels run).
 std::vector<GradArray> checked_grad_arrays(const py::handle& arrays, const std::string& name,
-                                           bool in_place, std::vector<py::object>& keep);
+                                           const char* what, bool in_place,
+                                           std::vector<py::object>& keep);
+
+// The arrays of a two-array function (optkern.accumulate: sums and values; optkern.EMA: averages
+// and parameters), checked before anything is written: `targets` as checked_grad_arrays with
+// in_place, `sources` read only, the same count, each source the shape of its target and float64
+// exactly where the target is, and no source sharing memory with any target. Errors name
+// `target_name`[i] or `source_name`[i].
+std::vector<GradArray> checked_array_pairs(const py::handle& targets, const py::handle& sources,
+                                           const std::string& target_name, const char* target_what,
+                                           const std::string& source_name, const char* source_what,
+                                           std::vector<py::object>& keep);
 
 }  // namespace optkern

@@ -26,6 +26,10 @@ struct GradBlock {
   void* data;  // the block's first element (read only by the norm)
   std::int64_t n;
   DType dtype;
+  // The two-array kernels (accumulate, EMA): the block of the array read beside `data`, or
+  // nullptr; float64 only beside float64 data.
+  const void* source;
+  DType source_dtype;
 };
 
 struct GradCall {
@@ -37,7 +41,8 @@ struct GradCall {
   double* partials;
   std::uint8_t* finite;
   // scale_grads: the factor each element is multiplied by; clamp_grads: the bound (elements are
-  // clamped to [-bound, bound]). Cast to the arithmetic type: float32 for 16-bit arrays.
+  // clamped to [-bound, bound]); accumulate: the factor of the source (1: none); ema_update: the
+  // weight of the source (optkern/ema.h). Cast to the arithmetic type: float32 but for float64.
   double operand;
 };
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "optkern/averaging.h"
 #include "optkern/convert.h"
 #include "optkern/grad_call.h"
 #include "optkern/isa_namespace.h"
@@ -206,6 +207,68 @@ struct Clamp {  // NaN stays NaN, as in torch.clamp_
     return x < low ? low : (x > bound ? bound : x);
   }
 };
+
+struct Accumulate {
+  template <class T>
+  T operator()(T sum, T value, T scale) const {
+    return accumulate_element(sum, value, scale);
+  }
+};
+struct EmaLerp {
+  template <class T>
+  T operator()(T average, T value, T weight) const {
+    return ema_element(average, value, weight);
+  }
+};
+
+// n elements of a 16-bit array as float32 into `out`, or a float32 array where it is.
+inline const float* as_float(DType dtype, const void* data, float* out, std::int64_t n) {
+  if (dtype == kFloat32) return static_cast<const float*>(data);
+  const auto* bits = static_cast<const std::uint16_t*>(data);
+  if (dtype == kFloat16) {
+    load_float16(bits, out, n);
+  } else {
+    load_bfloat16(bits, out, n);
+  }
+  return out;
+}
+
+// x = op(x, source, operand) for every element: the two-array kernels. float64 data has a float64
+// source; any other data and source compute in float32 (16-bit data stored back rounded to
+// nearest even).
+template <class Op>
+void combine_in_place(const GradCall& call, const Op& op) {
+  for_each_block(call, [&](std::int64_t b) {
+    const GradBlock& block = call.blocks[b];
+    const std::int64_t n = block.n;
+    if (block.dtype == kFloat64) {
+      auto* x = static_cast<double*>(block.data);
+      const auto* source = static_cast<const double*>(block.source);
+      const double operand = call.operand;
+#pragma omp simd
+      for (std::int64_t i = 0; i < n; ++i) x[i] = op(x[i], source[i], operand);
+      return;
+    }
+    alignas(kCacheLineBytes) float data_block[kNormBlock];
+    alignas(kCacheLineBytes) float source_block[kNormBlock];
+    auto* x = block.dtype == kFloat32
+                  ? static_cast<float*>(block.data)
+                  : const_cast<float*>(as_float(block.dtype, block.data, data_block, n));
+    const float* source = as_float(block.source_dtype, block.source, source_block, n);
+    const auto operand = static_cast<float>(call.operand);
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) x[i] = op(x[i], source[i], operand);
+    auto* bits = static_cast<std::uint16_t*>(block.data);
+    if (block.dtype == kFloat16) store_float16(x, bits, n);
+    if (block.dtype == kBFloat16) store_bfloat16(x, bits, n);
+  });
+}
+
+// optkern.accumulate: sum += value * scale.
+inline void accumulate(const GradCall& call) { combine_in_place(call, Accumulate{}); }
+
+// optkern.EMA.update: average = lerp(average, value, weight).
+inline void ema_update(const GradCall& call) { combine_in_place(call, EmaLerp{}); }
 
 // clip_grad_norm_'s in-place multiply by the clip coefficient.
 inline void scale_grads(const GradCall& call) { transform_in_place(call, Multiply{}); }

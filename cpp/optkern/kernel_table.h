@@ -51,10 +51,13 @@ struct KernelTable {
   CeilingKernel same_traffic[kMaxArrays - 1][kStorageSignatures];
   CeilingKernel triad[kStorageSignatures];
   // The gradient kernels (optkern/grad_ops.h): a norm's block partials by NormKind (grad_call.h),
-  // and the in-place scaling and clamping of clip_grad_norm_ and clip_grad_value_.
+  // the in-place scaling and clamping of clip_grad_norm_ and clip_grad_value_,
   GradKernel grad_norm[kNormKinds];
   GradKernel scale_grads;
   GradKernel clamp_grads;
+  // The two-array kernels of optkern.accumulate and optkern.EMA (optkern/averaging.h).
+  GradKernel accumulate;
+  GradKernel ema_update;
   // Tests only (_core._convert): each ISA's conversions, which the steps inline, checked alone
   // against NumPy and ml_dtypes for every bit pattern.
   ConvertKernel convert[kConversions];

@@ -54,6 +54,8 @@ const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
       {&isa::grad_norm<kNormTwo>, &isa::grad_norm<kNormOne>, &isa::grad_norm<kNormInf>},
       &isa::scale_grads,
       &isa::clamp_grads,
+      &isa::accumulate,
+      &isa::ema_update,
       // In Conversion order.
       {&isa::untyped_conversion<std::uint16_t, float, &isa::load_float16>,
        &isa::untyped_conversion<std::uint16_t, float, &isa::load_bfloat16>,

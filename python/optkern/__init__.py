@@ -40,10 +40,13 @@ from .lion import Lion
 
 # isort: on
 from . import lr_scheduler  # after the optimizers it schedules
+from .accumulation import MultiSteps, accumulate
 from .clip import clip_grad_norm_, clip_grad_value_, get_total_norm
+from .ema import EMA
 from .grad_scaler import GradScaler
 
 __all__ = [
+    "EMA",
     "NAG",
     "SGD",
     "AdaDelta",
@@ -57,6 +60,7 @@ __all__ = [
     "GradScaler",
     "Lion",
     "Momentum",
+    "MultiSteps",
     "NAdam",
     "Nesterov",
     "Optimizer",
@@ -64,6 +68,7 @@ __all__ = [
     "RMSProp",
     "RMSprop",
     "__version__",
+    "accumulate",
     "active_isa",
     "clip_grad_norm_",
     "clip_grad_value_",

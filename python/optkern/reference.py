@@ -235,6 +235,28 @@ def clamp_grads(grads: list[NDArray[Any]], bound: float) -> None:
             grad[...] = np.where(x < low, low, np.where(x > high, high, x)).astype(grad.dtype)
 
 
+def accumulate(buffers: list[NDArray[Any]], grads: list[NDArray[Any]], scale: float) -> None:
+    """optkern.accumulate's twin (cpp/optkern/averaging.h): buffer + grad * scale in place, in
+    float64 for float64 and float32 otherwise (16-bit buffers stored back rounded to nearest)."""
+    with np.errstate(all="ignore"):
+        for buffer, grad in zip(buffers, grads, strict=True):
+            compute = np.float64 if buffer.dtype == np.float64 else np.float32
+            total = buffer.astype(compute) + grad.astype(compute) * compute(scale)
+            buffer[...] = total.astype(buffer.dtype)
+
+
+def ema_update(averages: list[NDArray[Any]], params: list[NDArray[Any]], weight: float) -> None:
+    """optkern.EMA.update's twin (cpp/optkern/averaging.h): lerp(average, param, weight) in
+    torch's two-sided form, in place, without fused multiply-adds."""
+    with np.errstate(all="ignore"):
+        for average, param in zip(averages, params, strict=True):
+            compute = np.float64 if average.dtype == np.float64 else np.float32
+            a, p, w = average.astype(compute), param.astype(compute), compute(weight)
+            difference = p - a
+            result = a + w * difference if w < 0.5 else p - difference * (compute(1) - w)
+            average[...] = result.astype(average.dtype)
+
+
 def stored_step(
     function: Callable[..., None],
     param: NDArray[Any],
