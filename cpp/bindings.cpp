@@ -195,11 +195,14 @@ PyObject* is_current_method(PyObject* self, PyObject* const* args, Py_ssize_t co
   });
 }
 
-// run()'s optional sixth argument, (max_norm or None, grad_scale, skip_if_nonfinite), checked by
-// Optimizer.step: a float max_norm >= 0, a finite grad_scale > 0, a bool.
+// run()'s optional sixth argument, (max_norm or None, grad_scale, skip_if_nonfinite,
+// ema_averages or None, ema_weight), checked by Optimizer.step: a float max_norm >= 0, a finite
+// grad_scale > 0, a bool, a list of arrays (checked here), a float.
 GradOptions grad_options_of(PyObject* options) {
-  if (!PyTuple_Check(options) || PyTuple_GET_SIZE(options) != 3) {
-    throw py::type_error("PreparedStep.run: grad options are (max_norm, grad_scale, skip)");
+  if (!PyTuple_Check(options) || PyTuple_GET_SIZE(options) != 5) {
+    throw py::type_error(
+        "PreparedStep.run: grad options are (max_norm, grad_scale, skip, ema_averages, "
+        "ema_weight)");
   }
   PyObject* max_norm = PyTuple_GET_ITEM(options, 0);
   GradOptions result{};
@@ -207,6 +210,8 @@ GradOptions grad_options_of(PyObject* options) {
   result.max_norm = result.clip ? py::handle(max_norm).cast<double>() : 0.0;
   result.grad_scale = py::handle(PyTuple_GET_ITEM(options, 1)).cast<double>();
   result.skip_if_nonfinite = py::handle(PyTuple_GET_ITEM(options, 2)).cast<bool>();
+  result.ema_averages = PyTuple_GET_ITEM(options, 3);
+  result.ema_weight = py::handle(PyTuple_GET_ITEM(options, 4)).cast<double>();
   return result;
 }
 

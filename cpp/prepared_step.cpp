@@ -2,6 +2,8 @@
 #include "prepared_step.h"
 
 #include <algorithm>
+
+#include "numpy_access.h"
 #include <string>
 #include <utility>
 
@@ -20,6 +22,47 @@ int check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads,
     step.calls.push_back(groups[g]->plan(threads, step.grads, steps.empty() ? 0 : steps[g]).call());
   }
   return threads;
+}
+
+void PreparedStep::bind_ema_averages(const GradOptions& options) {
+  PyObject* averages = options.ema_averages;
+  if (!PyList_Check(averages) ||
+      static_cast<std::size_t>(PyList_GET_SIZE(averages)) != checked_.grads.size()) {
+    throw py::value_error("EMA: one average is needed per parameter of the step (got " +
+                          std::to_string(PyList_Check(averages) ? PyList_GET_SIZE(averages) : -1) +
+                          " for " + std::to_string(checked_.grads.size()) + ")");
+  }
+  ema_arrays_.clear();
+  ema_pointers_.resize(groups_.size());
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    const TensorGroup& group = *groups_[g];
+    // The average has the step's arithmetic type: float64 for float64 groups, else float32.
+    const bool float64 = group.dtype() == kFloat64;
+    ema_pointers_[g].resize(group.size());
+    for (std::size_t t = 0; t < group.size(); ++t) {
+      const auto index = group.grad_index()[t];
+      const std::string label = "EMA average " + std::to_string(index);
+      PyObject* item = PyList_GET_ITEM(averages, static_cast<Py_ssize_t>(index));
+      if (!numpy_access::is_ndarray(item)) throw py::type_error(label + " is not a numpy array");
+      auto array = py::reinterpret_borrow<py::array>(item);
+      const bool right_dtype = float64 ? array.dtype().is(py::dtype::of<double>())
+                                       : array.dtype().is(py::dtype::of<float>());
+      if (!right_dtype || array.size() != group.sizes()[t] ||
+          (numpy_access::flags(item) & numpy_access::kCContiguous) == 0 || !array.writeable()) {
+        throw py::value_error(label + " must be a writeable, C-contiguous " +
+                              (float64 ? "float64" : "float32") + " array of " +
+                              std::to_string(group.sizes()[t]) + " elements");
+      }
+      const auto begin = reinterpret_cast<std::uintptr_t>(array.data());
+      const std::string* bound = checked_.bound_memory->overlapping(
+          begin, begin + static_cast<std::uintptr_t>(array.nbytes()));
+      if (bound != nullptr) throw py::value_error(label + " shares memory with " + *bound);
+      ema_pointers_[g][t] = array.mutable_data();
+      ema_arrays_.push_back(array);
+    }
+    checked_.calls[g].ema_averages = ema_pointers_[g].data();
+    checked_.calls[g].ema_weight = options.ema_weight;
+  }
 }
 
 GradReport PreparedStep::apply_grad_options(const GradOptions& options, int threads) {

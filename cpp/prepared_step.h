@@ -53,7 +53,12 @@ struct GradOptions {
   double max_norm;         // read if clip
   double grad_scale;       // the gradients are multiplied by 1 / grad_scale; 1 for none
   bool skip_if_nonfinite;  // skip the whole step if any gradient element is inf or NaN
+  // An EMA fused into the step: its averages, one per parameter in step() order (a list of
+  // arrays), or None; and the update's weight, 1 - decay.
+  PyObject* ema_averages;
+  double ema_weight;
   bool measures() const { return clip || skip_if_nonfinite; }
+  bool has_ema() const { return ema_averages != nullptr && ema_averages != Py_None; }
 };
 
 // What a step with GradOptions reports.
@@ -109,6 +114,9 @@ class PreparedStep {
   // The statistics pass and the multiplier of a step with `options`, on the checked calls
   // (checked_.calls set to the multiplier). Runs without the GIL.
   GradReport apply_grad_options(const GradOptions& options, int threads);
+  // Checks the EMA averages of `options` against the step's tensors (with the GIL, before
+  // anything is written) and points the checked calls at them.
+  void bind_ema_averages(const GradOptions& options);
 
   std::vector<TensorGroup*> groups_;  // every tensor group, param group by param group
   std::vector<std::size_t> group_ends_;
@@ -117,6 +125,8 @@ class PreparedStep {
   std::vector<std::uint64_t> steps_;    // group_steps' result, guarded by run_mutex_
   std::vector<GradArray> grad_arrays_;  // apply_grad_options' buffers, guarded by run_mutex_
   GradPass grad_pass_;
+  std::vector<std::vector<void*>> ema_pointers_;  // per tensor group, bind_ema_averages'
+  std::vector<py::object> ema_arrays_;            // held while the kernels run
 
  private:
   std::mutex run_mutex_;
@@ -174,6 +184,7 @@ class AlgorithmStep final : public PreparedStep {
     } clear_at_exit{checked_};
     const int threads = check_step(groups_, grads, num_threads == 0 ? max_threads() : num_threads,
                                    checked_, group_steps(commits));
+    if (options != nullptr && options->has_ema()) bind_ema_averages(*options);
     const KernelTable& table = active_kernels();
     py::gil_scoped_release release;
     GradReport report;

@@ -131,7 +131,9 @@ StepCall StepPlan::call() const {
           part_offsets_.data(),
           parts_,
           storage_.empty() ? nullptr : storage_.data(),
-          1.0};
+          1.0,  // no gradient multiplier
+          nullptr,
+          0.0};  // no EMA
 }
 
 }  // namespace optkern

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import optkern
 import pytest
-from optkern import reference
+from optkern import _storage, reference
 from optkern.selfcheck import identical
 
 SIZES = (1, 15, 16, 17, 2047, 2049, 5000)
@@ -268,3 +268,77 @@ def test_bad_ema_params() -> None:
         optkern.EMA([np.zeros(3, np.float32), [1.0]])
     with pytest.raises(TypeError, match=r"params\[0\]: parameter must have dtype"):
         optkern.EMA([np.zeros(3, np.int32)])
+
+
+# ------------------------------------------------------------------------ EMA fused into a step
+
+STORAGES = list(_storage.available_combinations())
+
+
+@pytest.mark.usefixtures("isa", "tiny_grain")
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("storage", STORAGES, ids=[c.name for c in STORAGES])
+@pytest.mark.parametrize("clip", [False, True], ids=["plain", "clipped"])
+def test_fused_ema_is_step_then_update(storage: Any, clip: bool, threads: int) -> None:
+    """opt.step(grads, ema=ema) gives the bits of opt.step(grads); ema.update(), and of the
+    reference backend's fused step, for every storage combination."""
+    rng = np.random.default_rng(12)
+    sizes = (1, 17, 1000, 2049)
+    param_dtype, grad_dtype = storage.dtype(storage.param), storage.dtype(storage.grad)
+    start = [rng.standard_normal(n).astype(np.float32).astype(param_dtype) for n in sizes]
+    runs = []
+    for backend in ("fused", "fused-separate", "reference"):
+        params = [p.copy() for p in start]
+        opt = optkern.Adam(
+            params,
+            lr=0.01,
+            num_threads=threads,
+            backend="reference" if backend == "reference" else "fused",
+            **storage.options,
+        )
+        ema = optkern.EMA(params, decay=0.8, update_after_step=1)
+        runs.append((backend, params, opt, ema))
+    for _ in range(4):
+        grads = [rng.standard_normal(n).astype(np.float32).astype(grad_dtype) for n in sizes]
+        options: dict[str, Any] = {"max_grad_norm": 0.5, "grad_scale": 2.0} if clip else {}
+        for backend, _, opt, ema in runs:
+            if backend == "fused-separate":
+                opt.step(grads, **options)
+                ema.update()
+            else:
+                opt.step(grads, ema=ema, **options)
+    _, params, _, ema = runs[0]
+    for _, other_params, _, other_ema in runs[1:]:
+        assert all(identical(a, b) for a, b in zip(params, other_params, strict=True))
+        assert all(identical(a, b) for a, b in zip(ema.averaged, other_ema.averaged, strict=True))
+    assert ema.num_updates == 4
+
+
+def test_fused_ema_skipped_step_updates_nothing() -> None:
+    params = [np.ones(10, np.float32)]
+    opt = optkern.SGD(params, lr=0.1)
+    ema = optkern.EMA(params, decay=0.5)
+    opt.step([np.ones(10, np.float32)], ema=ema)
+    averages = [a.copy() for a in ema.averaged]
+    bad = np.ones(10, np.float32)
+    bad[3] = np.inf
+    opt.step([bad], ema=ema, skip_if_nonfinite=True)
+    assert ema.num_updates == 1
+    assert identical(ema.averaged[0], averages[0])
+
+
+def test_fused_ema_must_average_the_optimizers_parameters() -> None:
+    params = [np.ones(10, np.float32), np.ones(3, np.float32)]
+    opt = optkern.SGD(params, lr=0.1)
+    grads = [np.ones(10, np.float32), np.ones(3, np.float32)]
+    with pytest.raises(ValueError, match="ema averages other arrays"):
+        opt.step(grads, ema=optkern.EMA([params[1], params[0]]))
+    with pytest.raises(ValueError, match="ema averages other arrays"):
+        opt.step(grads, ema=optkern.EMA([p.copy() for p in params]))
+    with pytest.raises(TypeError, match="ema must be an optkern.EMA"):
+        opt.step(grads, ema=[p.copy() for p in params])  # type: ignore[arg-type]
+    ema = optkern.EMA(params)
+    with ema.average_parameters(), pytest.raises(ValueError, match="swap"):
+        opt.step(grads, ema=ema)
+    assert opt.step_count == 0
+    assert all((p == 1).all() for p in params)

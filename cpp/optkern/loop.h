@@ -24,6 +24,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "optkern/averaging.h"
 #include "optkern/config.h"
 #include "optkern/convert.h"
 #include "optkern/isa_namespace.h"
@@ -138,21 +139,37 @@ inline void scale_block(const T* from, T* to, std::int64_t n, T multiplier) {
   for (std::int64_t i = 0; i < n; ++i) to[i] = from[i] * multiplier;
 }
 
-// [begin, end) of one tensor of a Uniform step whose gradient is multiplied by `multiplier`,
-// block by block through scaled copies of the gradient.
+// The EMA fused into a step: average = lerp(average, value, weight) over one block, reading the
+// parameter's block just written (still in L1).
+template <class T>
+inline void ema_block(T* average, const T* value, std::int64_t n, T weight) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) average[i] = ema_element(average[i], value[i], weight);
+}
+
+// [begin, end) of one tensor of a Uniform step, block by block, for what needs a block at a time:
+// a gradient multiplied by `multiplier` (unless it is 1) through scaled copies, and an EMA
+// (`average`, or nullptr) updated from each block of the parameter after the step wrote it.
 template <class Sig, int kArrays, class Element>
-inline void run_scaled_segment(void* const* arrays, std::int64_t begin, std::int64_t end,
-                               typename Sig::Compute multiplier, const Element& element) {
+inline void run_blocked_segment(void* const* arrays, std::int64_t begin, std::int64_t end,
+                                typename Sig::Compute multiplier, void* average,
+                                typename Sig::Compute ema_weight, const Element& element) {
   using T = typename Sig::Compute;
-  static_assert(std::is_same_v<Sig, Uniform<T>>, "converted steps scale in their own blocks");
+  static_assert(std::is_same_v<Sig, Uniform<T>>, "converted steps run blocks of their own");
   alignas(kCacheLineBytes) T scaled[kConvertBlock];
   for (std::int64_t start = begin; start < end; start += kConvertBlock) {
     const std::int64_t n = end - start < kConvertBlock ? end - start : kConvertBlock;
     void* block[kMaxArrays];
     for (int role = 0; role < kArrays; ++role) block[role] = static_cast<T*>(arrays[role]) + start;
-    scale_block(static_cast<const T*>(block[kGradRole]), scaled, n, multiplier);
-    block[kGradRole] = scaled;
+    if (multiplier != T(1)) {
+      scale_block(static_cast<const T*>(block[kGradRole]), scaled, n, multiplier);
+      block[kGradRole] = scaled;
+    }
     run_segment<Sig, kArrays>(block, 0, n, element);
+    if (average != nullptr) {
+      ema_block(static_cast<T*>(average) + start, static_cast<const T*>(block[kParamRole]), n,
+                ema_weight);
+    }
   }
 }
 
@@ -160,11 +177,12 @@ inline void run_scaled_segment(void* const* arrays, std::int64_t begin, std::int
 // loaded into float32 scratch (float32 arrays are used where they are), the gradient block
 // multiplied by `multiplier` unless it is 1, the Uniform<float> loop over the block, then the
 // written 16-bit arrays rounded back (the gradient is read only) and, with master weights, the
-// updated master rounded into the user's parameter.
+// updated master rounded into the user's parameter. `average` (or nullptr): a float32 EMA updated
+// from the user's parameter as stored, block by block.
 template <int kArrays, class Element>
 inline void run_converted_segment(void* const* arrays, const TensorStorage& storage,
                                   std::int64_t begin, std::int64_t end, float multiplier,
-                                  const Element& element) {
+                                  float* average, float ema_weight, const Element& element) {
   alignas(kCacheLineBytes) float scratch[static_cast<std::size_t>(kArrays)][kConvertBlock];
   for (std::int64_t start = begin; start < end; start += kConvertBlock) {
     const std::int64_t n = end - start < kConvertBlock ? end - start : kConvertBlock;
@@ -196,6 +214,23 @@ inline void run_converted_segment(void* const* arrays, const TensorStorage& stor
                   static_cast<std::uint16_t*>(storage.rounded_param) + start, n,
                   storage.rounding_key[kParamRole], start);
     }
+    if (average != nullptr) {
+      // The parameter as the user sees it: a float32 one where it is, a 16-bit one (or the
+      // rounded master copy) loaded back from the block just stored.
+      const float* value = static_cast<const float*>(block[kParamRole]);
+      if (storage.rounded_param != nullptr) {
+        load_block(storage.rounded_as,
+                   static_cast<const std::uint16_t*>(storage.rounded_param) + start,
+                   scratch[kParamRole], n);
+        value = scratch[kParamRole];
+      } else if (storage.role[kParamRole] != kStoredFloat32) {
+        load_block(storage.role[kParamRole],
+                   static_cast<const std::uint16_t*>(arrays[kParamRole]) + start,
+                   scratch[kParamRole], n);
+        value = scratch[kParamRole];
+      }
+      ema_block(average + start, value, n, ema_weight);
+    }
   }
 }
 
@@ -203,19 +238,23 @@ template <class Sig, int kArrays, class Element>
 inline void run_part(const StepCall& call, int part, const Element& element) {
   // The multiplier in the compute type; one that rounds to 1 multiplies nothing (as the
   // reference's stored_step does not), so a plain step runs exactly as before.
-  const auto multiplier = static_cast<typename Sig::Compute>(call.grad_multiplier);
   using Compute = typename Sig::Compute;
+  const auto multiplier = static_cast<Compute>(call.grad_multiplier);
+  const auto ema_weight = static_cast<Compute>(call.ema_weight);
   for (std::int64_t s = call.part_offsets[part]; s < call.part_offsets[part + 1]; ++s) {
     const Segment& segment = call.segments[s];
     void* arrays[kMaxArrays];
     for (int role = 0; role < kMaxArrays; ++role) {
       arrays[role] = call.arrays[segment.tensor * kMaxArrays + role];
     }
+    void* average = call.ema_averages == nullptr ? nullptr : call.ema_averages[segment.tensor];
     if constexpr (std::is_same_v<Sig, Converted>) {
       run_converted_segment<kArrays>(arrays, call.storage[segment.tensor], segment.begin,
-                                     segment.end, multiplier, element);
-    } else if (multiplier != Compute(1)) {
-      run_scaled_segment<Sig, kArrays>(arrays, segment.begin, segment.end, multiplier, element);
+                                     segment.end, multiplier, static_cast<float*>(average),
+                                     ema_weight, element);
+    } else if (multiplier != Compute(1) || average != nullptr) {
+      run_blocked_segment<Sig, kArrays>(arrays, segment.begin, segment.end, multiplier, average,
+                                        ema_weight, element);
     } else {
       run_segment<Sig, kArrays>(arrays, segment.begin, segment.end, element);
     }

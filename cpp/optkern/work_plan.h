@@ -58,6 +58,11 @@ struct StepCall {
   // coefficient over the loss scale, optkern/loop.h), rounded to the compute type there; 1 for a
   // plain step, which multiplies nothing.
   double grad_multiplier;
+  // An EMA fused into the step (optkern.EMA, Optimizer.step(ema=)): per tensor the float32 (float64
+  // for a float64 group) array of its average, updated from each block of the parameter right
+  // after the block is written (optkern/averaging.h, weight = 1 - decay); nullptr for none.
+  void* const* ema_averages;
+  double ema_weight;
 };
 
 }  // namespace optkern

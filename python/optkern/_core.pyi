@@ -72,9 +72,9 @@ class PreparedStep:
     # After the kernels ran, in the same call: owners[i].<key> = value for every item of
     # commits[i] (the step's bookkeeping, committed atomically with the update with respect to
     # KeyboardInterrupt; owners and commits are lists of one length, checked before the kernels).
-    # With grad_options (max_norm or None, grad_scale, skip_if_nonfinite), the statistics pass
-    # first (cpp/grad_stats.h): returns (the norm divided by grad_scale, or None when not
-    # measured; skipped), and a skipped step commits nothing.
+    # With grad_options (max_norm or None, grad_scale, skip_if_nonfinite, ema_averages or None,
+    # ema_weight), the statistics pass first (cpp/grad_stats.h): returns (the norm divided by
+    # grad_scale, or None when not measured; skipped), and a skipped step commits nothing.
     @overload
     def run(
         self,
@@ -93,7 +93,7 @@ class PreparedStep:
         num_threads: int,
         owners: list[Any],
         commits: list[dict[str, Any]],
-        grad_options: tuple[float | None, float, bool],
+        grad_options: tuple[float | None, float, bool, list[NDArray[Any]] | None, float],
         /,
     ) -> tuple[float | None, bool]: ...
     @property

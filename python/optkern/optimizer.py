@@ -26,13 +26,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, ParamSpec, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeGuard, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import _arena, _checkpoint, _core, _runtime, _storage, _validation, reference
 from ._validation import Rule
+
+if TYPE_CHECKING:
+    from .ema import EMA
 
 ParamsArg = Iterable[NDArray[Any]] | Iterable[Mapping[str, Any]] | None
 StateDict = dict[str, Any]
@@ -43,6 +46,9 @@ Backend = Literal["fused", "reference"]
 StateDType = Literal["float32", "bfloat16"] | None
 #: The ``rounding`` option: how stores into bfloat16 arrays round (see ``optkern._storage``).
 Rounding = Literal["nearest", "stochastic"]
+#: step()'s keywords as PreparedStep.run takes them: (max_grad_norm or None, grad_scale,
+#: skip_if_nonfinite, the EMA's averages or None, the EMA update's weight).
+GradOptions = tuple[float | None, float, bool, list[NDArray[Any]] | None, float]
 #: The float64 scalars of one step, keyed by the fields of the kernel's Params struct
 #: (cpp/optkern/params.h): floats, and bools for the flags.
 Coefficients = dict[str, float | bool]
@@ -584,6 +590,7 @@ class Optimizer:
         max_grad_norm: float | None = None,
         grad_scale: float | None = None,
         skip_if_nonfinite: bool = False,
+        ema: EMA | None = None,
     ) -> float | None:
         """Update every parameter in place from ``grads``, one array per parameter, in the order
         the parameters were given (group by group).
@@ -603,6 +610,10 @@ class Optimizer:
         - ``skip_if_nonfinite=True``: if any gradient element is inf or NaN the step is skipped:
           parameters, states and step counts stay as they were. Returns the norm (inf or NaN
           then), so the caller can tell.
+        - ``ema=ema``: also updates ``ema`` (an ``optkern.EMA`` of exactly this optimizer's
+          parameters, in order) from each block of the parameters right after the kernel wrote
+          it, so each parameter is read once for both: the same bits as ``ema.update()`` after
+          the step. A skipped step updates nothing.
 
         The norm is one read-only pass over every gradient (before any array is written), in a
         fixed order, so it is the same bits for every thread count and ISA
@@ -614,9 +625,16 @@ class Optimizer:
         # guard is written out (the decorator's call costs ~0.5 µs; a positional `False` saves
         # ~0.1 µs over `blocking=False`), and a plain loop replaces a comprehension (a call less).
         options = None
-        if max_grad_norm is not None or grad_scale is not None or skip_if_nonfinite is not False:
-            options = _validation.grad_options(
-                max_grad_norm, grad_scale, skip_if_nonfinite, f"{type(self).__name__}.step"
+        if (
+            max_grad_norm is not None
+            or grad_scale is not None
+            or skip_if_nonfinite is not False
+            or ema is not None
+        ):
+            where = f"{type(self).__name__}.step"
+            options = (
+                *_validation.grad_options(max_grad_norm, grad_scale, skip_if_nonfinite, where),
+                *self._ema_option(ema, where),
             )
         if not self._in_use.acquire(False):
             raise _in_use_error(self, "step")
@@ -652,10 +670,35 @@ class Optimizer:
                     prepared.run(coefficients, grads, threads, records, commits)
                     return None
                 # (norm or None, skipped): a skipped step committed nothing
-                return prepared.run(coefficients, grads, threads, records, commits, options)[0]
-            return self._reference_steps(prepared, coefficients, grads, records, commits, options)
+                norm, skipped = prepared.run(coefficients, grads, threads, records, commits, options)
+            else:
+                norm, skipped = self._reference_steps(
+                    prepared, coefficients, grads, records, commits, options
+                )
+            if ema is not None and not skipped:
+                ema.num_updates += 1
+            return norm
         finally:
             self._in_use.release()
+
+    def _ema_option(self, ema: Any, where: str) -> tuple[list[NDArray[Any]] | None, float]:
+        """step()'s ``ema``, checked: (its averages, the update's weight), or (None, 0.0)."""
+        if ema is None:
+            return None, 0.0
+        from .ema import EMA  # noqa: PLC0415 (optkern.ema imports this module)
+
+        if not isinstance(ema, EMA):
+            raise TypeError(f"{where}: ema must be an optkern.EMA, got {type(ema).__name__}")
+        flat = [p for record in self._groups for p in record.params]
+        own = ema._params
+        if len(own) != len(flat) or any(a is not b for a, b in zip(own, flat, strict=False)):
+            raise ValueError(
+                f"{where}: ema averages other arrays than this optimizer's parameters (it must be "
+                "an EMA of exactly the optimizer's parameters, in the same order)"
+            )
+        if ema._swapped is not None:
+            raise ValueError(f"{where}: the parameters hold the EMA's averages (swap() back first)")
+        return ema._averages, 1.0 - ema.get_decay()
 
     def _multi_group_coefficients(
         self, records: list[_Group]
@@ -742,19 +785,21 @@ class Optimizer:
         grads: list[NDArray[Any]] | tuple[NDArray[Any], ...],
         records: list[_Group],
         commits: list[dict[str, Any]],
-        options: tuple[float | None, float, bool] | None = None,
-    ) -> float | None:
+        options: GradOptions | None = None,
+    ) -> tuple[float | None, bool]:
         """The reference backend's step, as atomic as the fused one: the reference updates one
         array after another in Python, where a KeyboardInterrupt can land between any two, so
         every array it writes is copied first and put back unless the step was committed.
-        ``options`` and the result: as ``PreparedStep.run``'s grad options (see step)."""
+        ``options`` and the result (norm, skipped): as ``PreparedStep.run``'s (see step)."""
         # the same checks as the fused path
         checked = _core.check_grads(prepared.tensor_groups, grads)
         norm = None
+        averages: list[NDArray[Any]] | None = None
         if options is not None:
-            norm, multiplier, skipped = reference.grad_options(checked, *options)
+            max_norm, scale, skip, averages, ema_weight = options
+            norm, multiplier, skipped = reference.grad_options(checked, max_norm, scale, skip)
             if skipped:
-                return norm
+                return norm, True
             checked = [reference.scaled_grad(grad, multiplier) for grad in checked]
         # Per tensor: [param, *states, master], its gradient, the coefficients, and (stochastic
         # rounding) the (seed, step, tensor) its random bits are made from.
@@ -786,6 +831,8 @@ class Optimizer:
                     rounding = (seed, commit["step"], index) if stochastic else None
                     calls.append((arrays, grad, values, rounding))
         written = [array for arrays, _, _, _ in calls for array in arrays if array is not None]
+        if averages is not None:
+            written += averages
         backup = [array.copy() for array in written]
         try:
             for arrays, grad, values, rounding in calls:
@@ -797,13 +844,16 @@ class Optimizer:
                     reference.stored_step(
                         self._reference_step, updated, grad, states, values, master, rounding
                     )
+            if averages is not None:
+                params = [p for record in records for p in record.params]
+                reference.ema_update(averages, [_plain_view(p) for p in params], ema_weight)
             _core.set_attributes(self, {}, owners=records, commits=commits)
         except BaseException:
             if records[0].step != commits[0]["step"]:  # not committed: undo the writes
                 for array, saved in zip(written, backup, strict=True):
                     np.copyto(array, saved)
             raise
-        return norm
+        return norm, False
 
     @_exclusive
     def update(self, params: Mapping[str, NDArray[Any]], grads: Mapping[str, NDArray[Any]]) -> None:
