@@ -138,13 +138,15 @@ def contenders(shapes: list[tuple[int, ...]], threads: int) -> tuple[dict[str, A
             out[name] = torch_step
 
     out[CEILING] = same_traffic_ceiling(adam(_copies(start)), _copies(grads), threads)
+    # Each read over its own copy: the rotation keeps the contenders' order, so x2 runs right
+    # after x1 in most rounds and would find shared data in cache.
     flat = np.concatenate([g.reshape(-1) for g in grads]).view(np.uint32)
-    tiny = flat[:16].copy()
+    flat2, tiny = flat.copy(), flat[:16].copy()
     out[READ1] = flat.max
 
     def read_twice() -> None:
-        flat.max()
-        flat.max()
+        flat2.max()
+        flat2.max()
 
     out[READ2] = read_twice
     out[READ_CALL] = tiny.max
@@ -153,8 +155,9 @@ def contenders(shapes: list[tuple[int, ...]], threads: int) -> tuple[dict[str, A
 
 def default_rounds(elements: int, contenders: int) -> int:
     """About 1e10 bytes of Adam traffic (28 bytes per element) per contender, 48 ... 2000 rounds,
-    rounded up to whole rotations of the contenders' order, so that each follows every other
-    equally often (a contender right after a long one finds colder caches and clocks)."""
+    rounded up to whole rotations of the contenders' order, so that each is first in a round
+    equally often. (The rotation keeps the cyclic order: each contender follows the same one in
+    almost every round, and one right after a long call finds colder caches and clocks.)"""
     rounds = max(48, min(2000, int(1e10 // (elements * 28))))
     return -(-rounds // contenders) * contenders
 
