@@ -2,10 +2,10 @@
 #include "prepared_step.h"
 
 #include <algorithm>
-
-#include "numpy_access.h"
 #include <string>
 #include <utility>
+
+#include "numpy_access.h"
 
 namespace optkern {
 

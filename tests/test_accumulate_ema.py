@@ -335,7 +335,7 @@ def test_fused_ema_must_average_the_optimizers_parameters() -> None:
         opt.step(grads, ema=optkern.EMA([params[1], params[0]]))
     with pytest.raises(ValueError, match="ema averages other arrays"):
         opt.step(grads, ema=optkern.EMA([p.copy() for p in params]))
-    with pytest.raises(TypeError, match="ema must be an optkern.EMA"):
+    with pytest.raises(TypeError, match=r"ema must be an optkern\.EMA"):
         opt.step(grads, ema=[p.copy() for p in params])  # type: ignore[arg-type]
     ema = optkern.EMA(params)
     with ema.average_parameters(), pytest.raises(ValueError, match="swap"):

@@ -670,7 +670,9 @@ class Optimizer:
                     prepared.run(coefficients, grads, threads, records, commits)
                     return None
                 # (norm or None, skipped): a skipped step committed nothing
-                norm, skipped = prepared.run(coefficients, grads, threads, records, commits, options)
+                norm, skipped = prepared.run(
+                    coefficients, grads, threads, records, commits, options
+                )
             else:
                 norm, skipped = self._reference_steps(
                     prepared, coefficients, grads, records, commits, options
@@ -685,7 +687,7 @@ class Optimizer:
         """step()'s ``ema``, checked: (its averages, the update's weight), or (None, 0.0)."""
         if ema is None:
             return None, 0.0
-        from .ema import EMA  # noqa: PLC0415 (optkern.ema imports this module)
+        from .ema import EMA  # here: optkern.ema imports this module
 
         if not isinstance(ema, EMA):
             raise TypeError(f"{where}: ema must be an optkern.EMA, got {type(ema).__name__}")
