@@ -847,8 +847,9 @@ class Optimizer:
                         self._reference_step, updated, grad, states, values, master, rounding
                     )
             if averages is not None:
-                params = [p for record in records for p in record.params]
-                reference.ema_update(averages, [_plain_view(p) for p in params], ema_weight)
+                # plain ndarray views, as the parameters above
+                params = [p.view(np.ndarray) for record in records for p in record.params]
+                reference.ema_update(averages, params, ema_weight)
             _core.set_attributes(self, {}, owners=records, commits=commits)
         except BaseException:
             if records[0].step != commits[0]["step"]:  # not committed: undo the writes
