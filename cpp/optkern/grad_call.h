@@ -14,10 +14,10 @@ namespace optkern {
 
 // Elements per block of a gradient kernel, and lanes per block of a norm: a block's sum runs in
 // kNormLanes float64 partial sums, lane j holding the elements j, j + kNormLanes, ... in order,
-// which any vector width computes alike. The reference (optkern.reference.grad_norm) reads both
-// from _core.
+// which any vector width computes alike (optkern/grad_ops.h says why 32). The reference
+// (optkern.reference.grad_norm) reads both from _core.
 constexpr std::int64_t kNormBlock = 2048;
-constexpr int kNormLanes = 16;
+constexpr int kNormLanes = 32;
 
 // Which norm: the sum of squares (2), of absolute values (1), or the largest absolute value (inf).
 enum NormKind : int { kNormTwo = 0, kNormOne = 1, kNormInf = 2, kNormKinds };

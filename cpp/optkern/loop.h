@@ -130,15 +130,6 @@ inline void store_block(StoredAs as, const float* from, void* to, std::int64_t n
   }
 }
 
-// A step with a gradient multiplier (StepCall::grad_multiplier) runs on a scaled copy of each
-// block of the gradient, in L1 next to the other arrays' lines: the user's gradient is only read,
-// and the element function is the same one (its gradient is taken by value anyway).
-template <class T>
-inline void scale_block(const T* from, T* to, std::int64_t n, T multiplier) {
-#pragma omp simd
-  for (std::int64_t i = 0; i < n; ++i) to[i] = from[i] * multiplier;
-}
-
 // The EMA fused into a step: average = lerp(average, value, weight) over one block, reading the
 // parameter's block just written (still in L1).
 template <class T>
@@ -147,42 +138,33 @@ inline void ema_block(T* average, const T* value, std::int64_t n, T weight) {
   for (std::int64_t i = 0; i < n; ++i) average[i] = ema_element(average[i], value[i], weight);
 }
 
-// [begin, end) of one tensor of a Uniform step, block by block, for what needs a block at a time:
-// a gradient multiplied by `multiplier` (unless it is 1) through scaled copies, and an EMA
-// (`average`, or nullptr) updated from each block of the parameter after the step wrote it.
+// [begin, end) of one tensor of a Uniform step with an EMA, block by block: `average` updated
+// from each block of the parameter right after the step wrote it.
 template <class Sig, int kArrays, class Element>
-inline void run_blocked_segment(void* const* arrays, std::int64_t begin, std::int64_t end,
-                                typename Sig::Compute multiplier, void* average,
-                                typename Sig::Compute ema_weight, const Element& element) {
+inline void run_segment_with_ema(void* const* arrays, std::int64_t begin, std::int64_t end,
+                                 void* average, typename Sig::Compute ema_weight,
+                                 const Element& element) {
   using T = typename Sig::Compute;
   static_assert(std::is_same_v<Sig, Uniform<T>>, "converted steps run blocks of their own");
-  alignas(kCacheLineBytes) T scaled[kConvertBlock];
   for (std::int64_t start = begin; start < end; start += kConvertBlock) {
     const std::int64_t n = end - start < kConvertBlock ? end - start : kConvertBlock;
     void* block[kMaxArrays];
     for (int role = 0; role < kArrays; ++role) block[role] = static_cast<T*>(arrays[role]) + start;
-    if (multiplier != T(1)) {
-      scale_block(static_cast<const T*>(block[kGradRole]), scaled, n, multiplier);
-      block[kGradRole] = scaled;
-    }
     run_segment<Sig, kArrays>(block, 0, n, element);
-    if (average != nullptr) {
-      ema_block(static_cast<T*>(average) + start, static_cast<const T*>(block[kParamRole]), n,
-                ema_weight);
-    }
+    ema_block(static_cast<T*>(average) + start, static_cast<const T*>(block[kParamRole]), n,
+              ema_weight);
   }
 }
 
 // [begin, end) of one tensor of a converted step, block by block: each 16-bit array's block
-// loaded into float32 scratch (float32 arrays are used where they are), the gradient block
-// multiplied by `multiplier` unless it is 1, the Uniform<float> loop over the block, then the
-// written 16-bit arrays rounded back (the gradient is read only) and, with master weights, the
-// updated master rounded into the user's parameter. `average` (or nullptr): a float32 EMA updated
-// from the user's parameter as stored, block by block.
+// loaded into float32 scratch (float32 arrays are used where they are), the Uniform<float> loop
+// over the block, then the written 16-bit arrays rounded back (the gradient is read only) and,
+// with master weights, the updated master rounded into the user's parameter. `average` (or
+// nullptr): a float32 EMA updated from the user's parameter as stored, block by block.
 template <int kArrays, class Element>
 inline void run_converted_segment(void* const* arrays, const TensorStorage& storage,
-                                  std::int64_t begin, std::int64_t end, float multiplier,
-                                  float* average, float ema_weight, const Element& element) {
+                                  std::int64_t begin, std::int64_t end, float* average,
+                                  float ema_weight, const Element& element) {
   alignas(kCacheLineBytes) float scratch[static_cast<std::size_t>(kArrays)][kConvertBlock];
   for (std::int64_t start = begin; start < end; start += kConvertBlock) {
     const std::int64_t n = end - start < kConvertBlock ? end - start : kConvertBlock;
@@ -196,10 +178,6 @@ inline void run_converted_segment(void* const* arrays, const TensorStorage& stor
         if (as != kUnbound)
           load_block(as, static_cast<std::uint16_t*>(arrays[role]) + start, scratch[role], n);
       }
-    }
-    if (multiplier != 1.0f) {  // in place in the scratch, or from a float32 gradient into it
-      scale_block(static_cast<const float*>(block[kGradRole]), scratch[kGradRole], n, multiplier);
-      block[kGradRole] = scratch[kGradRole];
     }
     run_segment<Uniform<float>, kArrays>(block, 0, n, element);
     for (int role = 0; role < kArrays; ++role) {
@@ -236,11 +214,7 @@ inline void run_converted_segment(void* const* arrays, const TensorStorage& stor
 
 template <class Sig, int kArrays, class Element>
 inline void run_part(const StepCall& call, int part, const Element& element) {
-  // The multiplier in the compute type; one that rounds to 1 multiplies nothing (as the
-  // reference's stored_step does not), so a plain step runs exactly as before.
-  using Compute = typename Sig::Compute;
-  const auto multiplier = static_cast<Compute>(call.grad_multiplier);
-  const auto ema_weight = static_cast<Compute>(call.ema_weight);
+  const auto ema_weight = static_cast<typename Sig::Compute>(call.ema_weight);
   for (std::int64_t s = call.part_offsets[part]; s < call.part_offsets[part + 1]; ++s) {
     const Segment& segment = call.segments[s];
     void* arrays[kMaxArrays];
@@ -250,11 +224,11 @@ inline void run_part(const StepCall& call, int part, const Element& element) {
     void* average = call.ema_averages == nullptr ? nullptr : call.ema_averages[segment.tensor];
     if constexpr (std::is_same_v<Sig, Converted>) {
       run_converted_segment<kArrays>(arrays, call.storage[segment.tensor], segment.begin,
-                                     segment.end, multiplier, static_cast<float*>(average),
-                                     ema_weight, element);
-    } else if (multiplier != Compute(1) || average != nullptr) {
-      run_blocked_segment<Sig, kArrays>(arrays, segment.begin, segment.end, multiplier, average,
-                                        ema_weight, element);
+                                     segment.end, static_cast<float*>(average), ema_weight,
+                                     element);
+    } else if (average != nullptr) {
+      run_segment_with_ema<Sig, kArrays>(arrays, segment.begin, segment.end, average, ema_weight,
+                                         element);
     } else {
       run_segment<Sig, kArrays>(arrays, segment.begin, segment.end, element);
     }

@@ -59,11 +59,16 @@ struct NoFlags {
 template <template <class> class Params, class Sig, auto... kFlags>
 void kernel_variant(const StepCall& call, const Params<typename Sig::Compute>& coefficients) {
   constexpr int kArrays = static_cast<int>(Params<double>::kArrays.size());
+  using T = typename Sig::Compute;
   // The coefficients are captured by value: the compiler then knows no store to an array changes
-  // them, and keeps them in registers.
-  run_plan<Sig, kArrays>(call, [c = coefficients](auto&... arrays) {
-    math::Algorithm<Params>::template element<kFlags...>(c, arrays...);
-  });
+  // them, and keeps them in registers. Every gradient element is multiplied by the step's gradient
+  // multiplier (1 for a plain step; the clip coefficient over the loss scale) as it is read: one
+  // multiply, where a separate scaled copy of the gradient cost a pass of its own.
+  run_plan<Sig, kArrays>(
+      call, [c = coefficients, multiplier = static_cast<T>(call.grad_multiplier)](T& p, T g,
+                                                                                  auto&... states) {
+        math::Algorithm<Params>::template element<kFlags...>(c, p, g * multiplier, states...);
+      });
 }
 
 template <template <class> class Params, class Sig>

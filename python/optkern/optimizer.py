@@ -797,12 +797,13 @@ class Optimizer:
         checked = _core.check_grads(prepared.tensor_groups, grads)
         norm = None
         averages: list[NDArray[Any]] | None = None
+        multiplier = 1.0
         if options is not None:
             max_norm, scale, skip, averages, ema_weight = options
             norm, multiplier, skipped = reference.grad_options(checked, max_norm, scale, skip)
             if skipped:
                 return norm, True
-            checked = [reference.scaled_grad(grad, multiplier) for grad in checked]
+        checked = [reference.scaled_grad(grad, multiplier) for grad in checked]
         # Per tensor: [param, *states, master], its gradient, the coefficients, and (stochastic
         # rounding) the (seed, step, tensor) its random bits are made from.
         calls: list[

@@ -138,7 +138,7 @@ def _norm_combine(kind: float, lane: NDArray[np.float64], x: NDArray[np.float64]
 def _block_partials(grad: NDArray[Any], kind: float) -> NDArray[np.float64]:
     """One gradient's block partials: blocks of ``_core.norm_block`` elements from its first,
     each in ``_core.norm_lanes`` float64 lanes (lane j: elements j, j + lanes, ... in order),
-    the lanes then combined pairwise (j with j + 8, then + 4, + 2, + 1)."""
+    the lanes then combined pairwise (j with j + lanes / 2, then + lanes / 4, ..., + 1)."""
     block, lanes = _core.norm_block, _core.norm_lanes
     flat = grad.reshape(-1)
     if flat.dtype != np.float64:
@@ -204,14 +204,12 @@ def grad_options(
 
 
 def scaled_grad(grad: NDArray[Any], multiplier: float) -> NDArray[Any]:
-    """The gradient a step with a multiplier uses: in the arithmetic type (float64 for float64,
-    else float32), multiplied by the multiplier rounded to that type, unless it rounds to 1."""
+    """The gradient a step uses: in the arithmetic type (float64 for float64, else float32),
+    multiplied by the step's gradient multiplier rounded to that type, as every kernel does with
+    each element it reads (1 for a plain step: the same values, with a signalling NaN quieted)."""
     compute = np.float64 if grad.dtype == np.float64 else np.float32
-    factor = compute(multiplier)
-    if factor == 1:
-        return grad
     with np.errstate(all="ignore"):
-        scaled: NDArray[Any] = grad.astype(compute) * factor
+        scaled: NDArray[Any] = grad.astype(compute) * compute(multiplier)
     return scaled
 
 
