@@ -542,40 +542,60 @@ std::vector<GradArray> checked_grad_arrays(const py::handle& arrays, const std::
     throw py::type_error(name + " must be a list or tuple of numpy arrays, got " +
                          py::str(py::type::of(arrays).attr("__name__")).cast<std::string>());
   }
-  const auto sequence = py::reinterpret_borrow<py::sequence>(arrays);
+  // Labels are made only for an error: with 2,000 gradients, making each one's string cost more
+  // than the kernel.
+  const auto label = [&](std::size_t i) { return name + "[" + std::to_string(i) + "]"; };
+  static PyObject* const float64_descr = py::dtype::of<double>().release().ptr();  // never freed
+  constexpr int kLayout = numpy_access::kCContiguous | numpy_access::kAligned;
+  PyObject** items = PySequence_Fast_ITEMS(arrays.ptr());
+  const auto count = static_cast<std::size_t>(PySequence_Fast_GET_SIZE(arrays.ptr()));
   std::vector<GradArray> out;
-  std::vector<MemoryRange> ranges;
-  std::deque<std::string> labels;
-  for (std::size_t i = 0; i < sequence.size(); ++i) {
-    labels.push_back(name + "[" + std::to_string(i) + "]");
-    const std::string& label = labels.back();
-    const py::object item = sequence[i];
-    const py::array a = as_array(item, label, what);
-    const int code = dtype_code(a);
-    if (code < 0) {
-      throw py::type_error(label + ": " + what +
-                           " must have dtype float32, float64, float16 or bfloat16, got " +
-                           dtype_name(a));
+  out.reserve(count);
+  struct Range {
+    std::uintptr_t begin, end;
+    std::size_t index;
+  };
+  std::vector<Range> ranges;
+  for (std::size_t i = 0; i < count; ++i) {
+    PyObject* item = items[i];
+    const auto a = py::reinterpret_borrow<py::array>(item);
+    DType dtype;
+    PyObject* descr = numpy_access::is_exact_ndarray(item) ? numpy_access::descr(item) : nullptr;
+    const bool writeable_enough = !in_place || a.writeable();
+    if ((descr == float32_descr() || descr == float64_descr) &&
+        (numpy_access::flags(item) & kLayout) == kLayout && writeable_enough) {
+      dtype = descr == float64_descr ? kFloat64 : kFloat32;  // the usual case, from the struct
+    } else {
+      const std::string at = label(i);
+      as_array(item, at, what);
+      const int code = dtype_code(a);
+      if (code < 0) {
+        throw py::type_error(at + ": " + what +
+                             " must have dtype float32, float64, float16 or bfloat16, got " +
+                             dtype_name(a));
+      }
+      check_layout(a, at, what);
+      if (!writeable_enough) {
+        throw py::value_error(at + ": " + what + " is read-only, and this function writes it");
+      }
+      dtype = static_cast<DType>(code);
     }
-    check_layout(a, label, what);
-    if (in_place && !a.writeable()) {
-      throw py::value_error(label + ": " + what + " is read-only, and this function writes it");
-    }
-    const auto dtype = static_cast<DType>(code);
-    if (in_place && a.size() > 0) {
-      ranges.push_back({address(a), address(a) + static_cast<std::uintptr_t>(a.nbytes()), &label});
+    const auto size = static_cast<std::int64_t>(a.size());
+    if (in_place && size > 0) {
+      const std::uintptr_t begin = address(a);
+      ranges.push_back({begin, begin + static_cast<std::uintptr_t>(a.nbytes()), i});
     }
     // Written only with in_place, checked writeable above.
-    out.push_back({const_cast<void*>(a.data()), static_cast<std::int64_t>(a.size()), dtype});
-    keep.push_back(item);
+    out.push_back({const_cast<void*>(a.data()), size, dtype});
+    keep.push_back(a);
   }
   // Two views of the same memory would be scaled or clamped twice.
   std::sort(ranges.begin(), ranges.end(),
-            [](const MemoryRange& a, const MemoryRange& b) { return a.begin < b.begin; });
+            [](const Range& x, const Range& y) { return x.begin < y.begin; });
   for (std::size_t i = 1; i < ranges.size(); ++i) {
     if (ranges[i].begin < ranges[i - 1].end) {
-      throw py::value_error(*ranges[i].label + " shares memory with " + *ranges[i - 1].label +
-                            "; each " + what +
+      throw py::value_error(label(ranges[i].index) + " shares memory with " +
+                            label(ranges[i - 1].index) + "; each " + what +
                             " must be a distinct array, or it would be written twice");
     }
   }
