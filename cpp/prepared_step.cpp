@@ -45,8 +45,12 @@ void PreparedStep::bind_ema_averages(const GradOptions& options) {
       PyObject* item = PyList_GET_ITEM(averages, static_cast<Py_ssize_t>(index));
       if (!numpy_access::is_ndarray(item)) throw py::type_error(label + " is not a numpy array");
       auto array = py::reinterpret_borrow<py::array>(item);
-      const bool right_dtype = float64 ? array.dtype().is(py::dtype::of<double>())
-                                       : array.dtype().is(py::dtype::of<float>());
+      // The descriptor pointer first (the usual case), then NumPy's equivalence of dtypes.
+      static PyObject* const float32 = py::dtype::of<float>().release().ptr();  // never freed
+      static PyObject* const float64_dtype = py::dtype::of<double>().release().ptr();
+      PyObject* const wanted = float64 ? float64_dtype : float32;
+      const bool right_dtype = numpy_access::descr(item) == wanted ||
+                               array.dtype().is(py::reinterpret_borrow<py::dtype>(wanted));
       if (!right_dtype || array.size() != group.sizes()[t] ||
           (numpy_access::flags(item) & numpy_access::kCContiguous) == 0 || !array.writeable()) {
         throw py::value_error(label + " must be a writeable, C-contiguous " +

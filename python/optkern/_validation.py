@@ -77,8 +77,12 @@ def grad_options(
     """``step()``'s gradient keywords as ``PreparedStep.run`` takes them: max_grad_norm None or a
     number >= 0 (inf clips nothing but still measures), grad_scale None (1) or a finite number
     > 0, skip_if_nonfinite a bool."""
+    # The plain float first: numbers.Real is an ABC, and its isinstance costs a step of a small
+    # model a microsecond.
     max_norm = None
-    if max_grad_norm is not None:
+    if type(max_grad_norm) is float and max_grad_norm >= 0:
+        max_norm = max_grad_norm
+    elif max_grad_norm is not None:
         if isinstance(max_grad_norm, bool) or not isinstance(max_grad_norm, numbers.Real):
             raise TypeError(
                 f"{where}: max_grad_norm must be a real number or None, got "
@@ -88,11 +92,14 @@ def grad_options(
         if not max_norm >= 0:  # NaN too
             raise ValueError(f"{where}: invalid max_grad_norm={max_grad_norm!r}: must be >= 0")
     scale = 1.0
-    if grad_scale is not None:
+    if type(grad_scale) is float and 0 < grad_scale < math.inf:
+        scale = grad_scale
+    elif grad_scale is not None:
         scale = _real("grad_scale", grad_scale, where)
         if scale <= 0:
             raise ValueError(f"{where}: invalid grad_scale={grad_scale!r}: must be > 0")
-    boolean("skip_if_nonfinite", skip_if_nonfinite, where)
+    if skip_if_nonfinite is not True and skip_if_nonfinite is not False:
+        boolean("skip_if_nonfinite", skip_if_nonfinite, where)
     return max_norm, scale, skip_if_nonfinite
 
 

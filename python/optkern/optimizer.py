@@ -26,16 +26,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeGuard, TypeVar
+from typing import Any, ClassVar, Literal, ParamSpec, TypeGuard, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import _arena, _checkpoint, _core, _runtime, _storage, _validation, reference
 from ._validation import Rule
-
-if TYPE_CHECKING:
-    from .ema import EMA
+from .ema import EMA
 
 ParamsArg = Iterable[NDArray[Any]] | Iterable[Mapping[str, Any]] | None
 StateDict = dict[str, Any]
@@ -687,8 +685,6 @@ class Optimizer:
         """step()'s ``ema``, checked: (its averages, the update's weight), or (None, 0.0)."""
         if ema is None:
             return None, 0.0
-        from .ema import EMA  # here: optkern.ema imports this module
-
         if not isinstance(ema, EMA):
             raise TypeError(f"{where}: ema must be an optkern.EMA, got {type(ema).__name__}")
         flat = [p for record in self._groups for p in record.params]
