@@ -33,9 +33,9 @@ accuracy, total time, time in optimizer updates) and write results.csv, results.
 curves and the config), loss.png and accuracy.png (and lr.png when a schedule is used). "time s"
 is the training loop without the accuracy evaluations; "update s" is the part of it spent inside
 the optimizer's step (opt.step(grads), what the textbook's opt.update(params, grads) calls). The
-final loss is the mean of the last (up to) 50 mini-batch losses. --dtype float16 or bfloat16 stores the parameters in
-16 bits (the optimizer updates them in place, rounding to nearest); data, forward and backward
-passes stay float32. --experiment precision sets the storage per variant (float32, bfloat16
+final loss is the mean of the last (up to) 50 mini-batch losses. --dtype float16 or bfloat16
+stores the parameters in 16 bits (the optimizer updates them in place, rounding to nearest);
+data, forward and backward passes stay float32. --experiment precision sets the storage per variant (float32, bfloat16
 with float32 master weights, bfloat16 with stochastic rounding, bfloat16 nearest, float16
 nearest).
 
