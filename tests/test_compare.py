@@ -510,3 +510,197 @@ def test_cli_bfloat16_without_ml_dtypes_is_one_line(
         assert len(err.splitlines()) == 1, err
         assert f"error: {source}: bfloat16 needs the ml_dtypes package" in err
         assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- training options
+
+
+def with_training(data: compare.Dataset, names: str, iterations: int, **options: object):
+    """``train`` with ``compare.Training(**options)`` (the schedule given as its spec)."""
+    if "schedule" in options:
+        options["schedule"] = compare.parse_schedule(str(options["schedule"]))
+    extra = {k: options.pop(k) for k in ("backend", "dtype", "batch_size") if k in options}
+    return train(data, names, iterations, training=compare.Training(**options), **extra)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("constant", "constant"),
+        (" Cosine ", "cosine"),
+        ("onecycle", "onecycle"),
+        ("step", "step"),
+        ("step:30", "step:30:0.1"),
+        ("step:30:0.5", "step:30:0.5"),
+        ("warmup-cosine:100", "warmup-cosine:100"),
+    ],
+)
+def test_parse_schedule(text: str, label: str) -> None:
+    schedule = compare.parse_schedule(text)
+    assert schedule.label == label
+    assert compare.parse_schedule(label) == schedule
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("linear", "unknown schedule 'linear'; known: constant, step[:STEP_SIZE[:GAMMA]]"),
+        ("cosine:10", "takes no arguments"),
+        ("step:0", "bad step size in 'step:0': must be >= 1"),
+        ("step:x", "not an integer"),
+        ("step:10:-1", "must be finite and > 0"),
+        ("step:10:0.1:3", "write step[:STEP_SIZE[:GAMMA]]"),
+        ("warmup-cosine", "write warmup-cosine:WARMUP"),
+        ("warmup-cosine:0", "must be >= 1"),
+    ],
+)
+def test_bad_schedules(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        compare.parse_schedule(text)
+
+
+def test_schedules_set_the_lr_of_every_step(digits: compare.Dataset) -> None:
+    # 12 steps of the lecture's SGD (lr 0.01); lrs[i] is the lr of step i + 1. No warning may
+    # come from the schedulers (filterwarnings=error).
+    lrs = {}
+    losses = {}
+    for spec in ("constant", "step:4:0.5", "step", "cosine", "onecycle", "warmup-cosine:4"):
+        (outcome,) = with_training(digits, "sgd", 12, schedule=spec)
+        lrs[spec] = outcome.main.lrs
+        losses[spec] = outcome.main.losses
+    np.testing.assert_array_equal(lrs["constant"], np.full(12, 0.01))
+    np.testing.assert_allclose(lrs["step:4:0.5"], np.repeat([0.01, 0.005, 0.0025], 4))
+    np.testing.assert_allclose(lrs["step"], np.repeat([0.01, 0.001, 0.0001], 4))  # thirds
+    assert lrs["cosine"][0] == 0.01
+    assert np.all(np.diff(lrs["cosine"]) < 0)
+    assert lrs["onecycle"][0] == pytest.approx(0.01 / 25)
+    # up over 30 % of the steps (the peak at step 0.3 * 11 falls between two), then down
+    assert 0.0099 < lrs["onecycle"].max() <= 0.01
+    assert np.argmax(lrs["onecycle"]) in (3, 4)
+    assert lrs["onecycle"][-1] < 0.01 / 25
+    np.testing.assert_allclose(lrs["warmup-cosine:4"][:5], [0, 0.0025, 0.005, 0.0075, 0.01])
+    assert np.all(np.diff(lrs["warmup-cosine:4"][4:]) < 0)
+    for spec, curve in losses.items():
+        assert curve[0] == losses["constant"][0]  # the first step's loss is before any update
+        if spec != "constant":
+            assert not np.array_equal(curve, losses["constant"]), spec
+
+
+def test_clip_changes_training_only_when_it_clips(digits: compare.Dataset) -> None:
+    (plain,) = with_training(digits, "momentum", 15)
+    (tiny,) = with_training(digits, "momentum", 15, clip=1e-3)
+    (huge,) = with_training(digits, "momentum", 15, clip=1e9)
+    assert plain.main.grad_norms is None
+    assert tiny.main.grad_norms is not None
+    assert np.all(tiny.main.grad_norms > 1e-3)
+    assert not np.array_equal(tiny.main.losses, plain.main.losses)
+    # A clip coefficient that rounds to 1 multiplies nothing: the very same training.
+    np.testing.assert_array_equal(huge.main.losses, plain.main.losses)
+    # The first step's norm is that of the first gradients, the same with any threshold.
+    assert tiny.main.grad_norms[0] == huge.main.grad_norms[0]
+    rows = compare.report.summary_rows([tiny], "optimizers", compare.Training(clip=1e-3))
+    assert rows[0]["clipped_fraction"] == 1.0
+    assert rows[0]["grad_norm_last"] == tiny.main.grad_norms[-1]
+
+
+def test_ema_changes_the_evaluation_not_the_training(digits: compare.Dataset) -> None:
+    (plain,) = with_training(digits, "momentum", 20)
+    (averaged,) = with_training(digits, "momentum", 20, ema=0.9)
+    np.testing.assert_array_equal(averaged.main.losses, plain.main.losses)
+    # Before the first step the average is a copy of the weights.
+    assert averaged.main.test_accuracy[0] == plain.main.test_accuracy[0]
+    assert averaged.main.test_accuracy[1:] != plain.main.test_accuracy[1:]
+
+
+def test_accumulate_two_micro_batches_is_one_step_on_the_doubled_batch() -> None:
+    # 200 samples: 10 batches of 20 or 5 of 40 per epoch, so two consecutive micro-batches of 20
+    # are exactly one batch of 40 (random_batches takes consecutive slices of a permutation). In
+    # float64 the mean of their gradients equals the big batch's to rounding.
+    data = compare.load_dataset("digits", None, "float64", 200)
+    (micro,) = with_training(data, "adam", 12, dtype="float64", batch_size=20, accumulate=2)
+    (big,) = with_training(data, "adam", 12, dtype="float64", batch_size=40)
+    np.testing.assert_allclose(micro.main.losses, big.main.losses, rtol=1e-9)
+    assert micro.main.test_accuracy == big.main.test_accuracy
+    assert micro.main.optimizer_steps == big.main.optimizer_steps == 12
+
+
+def test_training_options_keep_the_backends_bit_identical(digits: compare.Dataset) -> None:
+    options = {"schedule": "onecycle", "clip": 0.5, "ema": 0.9, "accumulate": 2}
+    outcomes = with_training(digits, "momentum,adam", 12, backend="both", **options)
+    for outcome in outcomes:
+        assert outcome.identical is True, outcome.variant.label
+        assert outcome.main.optimizer_steps == 12
+
+
+def test_schedules_experiment_rejects_another_schedule() -> None:
+    with pytest.raises(ValueError, match="sets the schedule per variant"):
+        compare.Settings.create(
+            "schedules", training=compare.Training(compare.parse_schedule("cosine"))
+        )
+
+
+def test_cli_schedules_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run_cli(
+        ["--experiment", "schedules", "--iters", "12", "--train-size", "200", "--clip", "5"],
+        tmp_path,
+        capsys,
+    )
+    assert status == 0
+    title = out.splitlines()[0]
+    assert "schedule per variant, clip 5" in title
+    assert (tmp_path / "lr.png").read_bytes().startswith(b"\x89PNG")
+    document = json.loads((tmp_path / "results.json").read_text())
+    results = document["results"]
+    assert [r["variant"] for r in results] == ["constant", "step", "cosine", "one-cycle"]
+    assert [r["schedule"] for r in results] == ["constant", "step", "cosine", "onecycle"]
+    assert document["config"]["optimizers"] == ["sgd:lr=0.1"]
+    assert document["config"]["clip"] == 5.0
+    assert results[0]["curves"]["lr"] == [0.1] * 12
+    assert len(results[0]["curves"]["grad_norm"]) == 12
+    assert "clipped" in out.splitlines()[1]
+    assert len(out.splitlines()) == 3 + 4 + 1  # title, header, rule, rows, "wrote"
+
+
+def test_cli_training_options_in_the_title_and_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--optimizers", "sgd", "--iters", "6", "--no-plots", "--schedule", "warmup-cosine:2"]
+    args += ["--ema", "0.9", "--accumulate", "3"]
+    status, out, _ = run_cli(args, tmp_path, capsys)
+    assert status == 0
+    assert out.splitlines()[0].endswith(
+        "schedule warmup-cosine:2, EMA 0.9 (accuracy of the averaged weights), 3 micro-batches "
+        "per step)"
+    )
+    config = json.loads((tmp_path / "results.json").read_text())["config"]
+    assert (config["schedule"], config["clip"], config["ema"]) == ("warmup-cosine:2", None, 0.9)
+    assert config["accumulate"] == 3
+    (result,) = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert result["optimizer_steps"] == 6
+    assert len(result["curves"]["loss"]) == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--schedule", "linear"], "argument --schedule: unknown schedule 'linear'"),
+        (["--schedule", "step:0"], "must be >= 1"),
+        (["--schedule", "warmup-cosine:50", "--iters", "50"], "must be shorter than the run"),
+        (["--experiment", "schedules", "--schedule", "constant"], "sets the schedule per variant"),
+        (["--clip", "0"], "argument --clip: must be finite and > 0"),
+        (["--clip", "inf"], "must be finite and > 0"),
+        (["--ema", "1"], "argument --ema: the decay must be in (0, 1)"),
+        (["--ema", "x"], "not a number"),
+        (["--accumulate", "0"], "argument --accumulate: must be > 0"),
+    ],
+)
+def test_cli_bad_training_options_exit_2_with_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["compare", "--quiet", "--out", str(tmp_path / "out"), *args])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert message in err
+    assert not (tmp_path / "out").exists()

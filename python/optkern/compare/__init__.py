@@ -10,7 +10,8 @@ From the command line: ``optkern compare --help``. From Python::
         print(outcome.variant.label, outcome.main.test_accuracy[-1])
 
 Modules: ``registry`` (optimizer names), ``experiments`` (what each experiment trains),
-``storage`` (a variant's parameter dtype and 16-bit optimizer options), ``dataset``, ``runner``
+``storage`` (a variant's parameter dtype and 16-bit optimizer options), ``training`` (schedule,
+clipping, EMA, accumulation), ``dataset``, ``runner``
 (training loop and timing), ``report`` (table, CSV, JSON), ``plots`` (PNG, needs matplotlib),
 ``progress``, ``threads`` (BLAS thread limit) and ``cli``.
 """
@@ -23,6 +24,7 @@ from .experiments import EXPERIMENTS, Experiment, NetworkSpec, Variant
 from .registry import KNOWN_NAMES, OptimizerChoice, parse_choice, parse_choices
 from .runner import Outcome, RunResult, Settings, run, train
 from .storage import Storage
+from .training import Schedule, Training, parse_schedule
 
 __all__ = [
     "EXPERIMENTS",
@@ -33,12 +35,15 @@ __all__ = [
     "OptimizerChoice",
     "Outcome",
     "RunResult",
+    "Schedule",
     "Settings",
     "Storage",
+    "Training",
     "Variant",
     "load_dataset",
     "parse_choice",
     "parse_choices",
+    "parse_schedule",
     "run",
     "train",
 ]

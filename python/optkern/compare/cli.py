@@ -8,6 +8,7 @@ data that cannot be loaded) is reported through ``parser.error``: one line, exit
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import sys
 from pathlib import Path
@@ -22,19 +23,34 @@ from .progress import Progress
 from .registry import KNOWN_NAMES, OptimizerChoice, parse_choices
 from .storage import DTYPES, check_available
 from .threads import limit_blas_threads
+from .training import Schedule, Training, parse_schedule
 
 DESCRIPTION = """\
 Train the same network with several optimizers (or init schemes, batch norm, regularisation:
-the lecture's experiments; or parameter storage) from the same initial weights on the same
-mini-batches, then print a table (final smoothed loss, train/test accuracy, total time, time in
-optimizer updates) and write results.csv, results.json (with full curves and the config),
-loss.png and accuracy.png. "time s" is the training loop without the accuracy evaluations;
-"update s" is the part of it spent inside opt.update(params, grads). The final loss is the mean
-of the last (up to) 50 mini-batch losses. --dtype float16 or bfloat16 stores the parameters in
-16 bits (the optimizer updates them in place, rounding to nearest); data, forward and backward
-passes stay float32. --experiment precision sets the storage per variant (float32, bfloat16
+the lecture's experiments; or parameter storage, or learning-rate schedules) from the same
+initial weights on the same mini-batches, then print a table (final smoothed loss, train/test
+accuracy, total time, time in optimizer updates) and write results.csv, results.json (with full
+curves and the config), loss.png and accuracy.png (and lr.png when a schedule is used). "time s"
+is the training loop without the accuracy evaluations; "update s" is the part of it spent inside
+the optimizer's step (opt.step(grads), what the textbook's opt.update(params, grads) calls). The
+final loss is the mean of the last (up to) 50 mini-batch losses. --dtype float16 or bfloat16
+stores the parameters in 16 bits (the optimizer updates them in place, rounding to nearest);
+data, forward and backward passes stay float32. --experiment precision sets the storage per variant (float32, bfloat16
 with float32 master weights, bfloat16 with stochastic rounding, bfloat16 nearest, float16
 nearest).
+
+--schedule, --clip, --ema and --accumulate apply to every variant alike. --schedule is one of
+constant, step[:STEP_SIZE[:GAMMA]] (StepLR; default: the lr / 10 every third of the run),
+cosine (CosineAnnealingLR over the run), onecycle (OneCycleLR with max_lr = the optimizer's lr,
+momentum or beta1 cycled where there is one) or warmup-cosine:WARMUP (linear warm-up from 0 over
+WARMUP steps, then cosine decay to 0; LambdaLR of warmup_cosine_decay_schedule); the scheduler
+steps after every optimizer step. --clip C clips by the global gradient norm inside the step
+(max_grad_norm=C; results.json gets the pre-clip norms). --ema D keeps optkern.EMA averages of
+the weights (decay D, updated inside the step) and evaluates the accuracies with them (the loss
+curve stays that of the trained weights). --accumulate K makes each iteration one optimizer step
+on the mean gradient of K micro-batches of --batch-size samples (optkern.MultiSteps): the
+iterations, the schedule and the curves count optimizer steps. --experiment schedules sets the
+schedule per variant (constant, step, cosine, one-cycle).
 """
 
 
@@ -88,6 +104,33 @@ def _optimizer_list(text: str) -> tuple[OptimizerChoice, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _schedule(text: str) -> Schedule:
+    try:
+        return parse_schedule(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be finite and > 0, got {text}")
+    return value
+
+
+def _decay(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"the decay must be in (0, 1), got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.epilog = _epilog()
@@ -124,6 +167,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="float32",
         help="the parameters' dtype; 16-bit ones compute in float32 (bfloat16 needs ml_dtypes; "
         "default: float32)",
+    )
+    add(
+        "--schedule",
+        type=_schedule,
+        metavar="SPEC",
+        help="the learning-rate schedule of every variant: constant (default), "
+        "step[:STEP_SIZE[:GAMMA]], cosine, onecycle or warmup-cosine:WARMUP",
+    )
+    add(
+        "--clip",
+        type=_positive_float,
+        metavar="C",
+        help="clip the gradients to global L2 norm C inside the step (default: no clipping)",
+    )
+    add(
+        "--ema",
+        type=_decay,
+        metavar="DECAY",
+        help="keep an EMA of the weights and evaluate the accuracies with it (e.g. 0.99)",
+    )
+    add(
+        "--accumulate",
+        type=_positive_int,
+        default=1,
+        metavar="K",
+        help="one optimizer step per K micro-batches of --batch-size (default: 1)",
     )
     add(
         "--backend",
@@ -189,16 +258,31 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"--dtype {args.dtype}: --experiment {experiment.name} sets the dtype per variant "
             "(leave --dtype at float32)"
         )
-    settings = runner.Settings.create(
-        args.experiment,
-        optimizers=args.optimizers,
-        iterations=args.iters,
-        batch_size=args.batch_size,
-        dtype=args.dtype,
-        backend=args.backend,
-        seed=args.seed,
-        **({} if args.eval_every is None else {"eval_every": args.eval_every}),
+    if experiment.sets_schedule and args.schedule is not None:
+        parser.error(
+            f"--schedule {args.schedule.label}: --experiment {experiment.name} sets the schedule "
+            "per variant (leave --schedule out)"
+        )
+    training = Training(
+        schedule=args.schedule or Schedule(),
+        clip=args.clip,
+        ema=args.ema,
+        accumulate=args.accumulate,
     )
+    try:
+        settings = runner.Settings.create(
+            args.experiment,
+            optimizers=args.optimizers,
+            iterations=args.iters,
+            batch_size=args.batch_size,
+            dtype=args.dtype,
+            backend=args.backend,
+            seed=args.seed,
+            training=training,
+            **({} if args.eval_every is None else {"eval_every": args.eval_every}),
+        )
+    except ValueError as error:  # a schedule that does not fit the run (warm-up too long)
+        parser.error(f"--schedule: {error}")
     for variant in settings.variants():
         try:
             check_available(variant.storage.param_dtype(settings.dtype))
@@ -224,10 +308,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"cannot create --out {str(out)!r}: {error.strerror or error}")
 
     dtype = "dtype per variant" if experiment.sets_dtype else settings.dtype
+    options = training.describe()
+    if experiment.sets_schedule:
+        options = ", ".join(filter(None, ["schedule per variant", options]))
     title = (
         f"{experiment.title} on {data.name} ({len(data.x_train)} training samples, "
         f"{settings.iterations} iterations, batch {settings.batch_size}, {dtype}, "
-        f"backend {settings.backend})"
+        f"backend {settings.backend}{', ' if options else ''}{options})"
     )
     variants = settings.variants()
     runs = len(variants) * len(runner.BACKEND_MODES[settings.backend])
@@ -239,7 +326,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print("\noptkern compare: interrupted", file=sys.stderr)
         return 130
 
-    rows = report.summary_rows(outcomes, experiment.name)
+    rows = report.summary_rows(outcomes, experiment.name, training)
     print(report.format_table(rows, title))
     report.write_csv(out / "results.csv", rows)
     document = report.results_document(outcomes, rows, _config(args, settings, data, blas))
@@ -249,6 +336,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         plots.plot_loss(out / "loss.png", outcomes, f"{experiment.title} ({data.name})")
         plots.plot_accuracy(out / "accuracy.png", outcomes, f"{experiment.title} ({data.name})")
         written += ["loss.png", "accuracy.png"]
+        if any(settings.schedule_of(v).kind != "constant" for v in variants):
+            plots.plot_lr(out / "lr.png", outcomes, f"{experiment.title} ({data.name})")
+            written.append("lr.png")
     print(f"wrote {', '.join(written)} to {out}")
 
     differing = [outcome.variant.label for outcome in outcomes if outcome.identical is False]

@@ -1,4 +1,4 @@
-"""The lecture's four experiments and the precision one as run specifications: which networks train with which optimizers.
+"""The lecture's four experiments, the precision one and the schedules one as run specifications: which networks train with which optimizers.
 
 Every variant of an experiment starts from the same seed, so networks of the same shape start
 from the same weights (the init experiment draws the same normal samples and only scales them
@@ -16,9 +16,13 @@ experiment varies.
   bfloat16 with float32 master weights, bfloat16 with stochastic rounding, bfloat16 rounded to
   nearest and float16 (issue 15; the comparison of Zamirai et al. 2020, "Revisiting BFloat16
   Training"). Every variant computes in float32; only the storage of the weights differs.
+* ``schedules``: the optimizers experiment's network trained with the lecture's SGD at lr 0.1
+  under a constant lr, a step decay (÷10 every third of the run), a cosine decay and the
+  one-cycle policy (issue 16). SGD has no momentum for one-cycle to cycle: only the learning
+  rate's course differs.
 
-For all but the first the optimizer is fixed (``sgd``, the lecture's choice) unless the user names
-others; with several optimizers every setting runs with each (labels get the optimizer prefix).
+For all but the first and the last the optimizer is fixed (``sgd``, the lecture's choice) unless
+the user names others; with several optimizers every setting runs with each (labels get the optimizer prefix).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from numpy.typing import DTypeLike
 from ..nn import MultiLayerNet
 from .registry import LECTURE_DEFAULT, OptimizerChoice
 from .storage import Storage
+from .training import Schedule
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,8 @@ class Variant:
 
     ``color_key`` groups curves that share a colour and ``dashed`` picks the line style, so that
     e.g. the batch-norm plot pairs "with" (solid) and "without" (dashed) per init std.
-    ``storage`` says how the parameters are stored (and with which optimizer options).
+    ``storage`` says how the parameters are stored (and with which optimizer options);
+    ``schedule`` is the variant's learning-rate schedule (None: the run's ``--schedule``).
     """
 
     label: str
@@ -85,6 +91,7 @@ class Variant:
     color_key: str
     dashed: bool = False
     storage: Storage = field(default_factory=Storage)
+    schedule: Schedule | None = None
 
     def describe(self) -> str:
         """The optimizer's constructor call, with the storage options."""
@@ -100,6 +107,7 @@ class Setting(NamedTuple):
     group: str
     dashed: bool = False
     storage: Storage = Storage()
+    schedule: Schedule | None = None
 
 
 @dataclass(frozen=True)
@@ -118,15 +126,20 @@ class Experiment:
         """Whether every setting names its parameter dtype (then ``--dtype`` has no say)."""
         return all(setting.storage.dtype is not None for setting in self.settings())
 
+    @property
+    def sets_schedule(self) -> bool:
+        """Whether every setting names its schedule (then ``--schedule`` has no say)."""
+        return all(setting.schedule is not None for setting in self.settings())
+
     def variants(self, optimizers: tuple[OptimizerChoice, ...]) -> list[Variant]:
         """Every setting with every optimizer (settings first, so the table groups by setting)."""
         prefix = len(optimizers) > 1
         out = []
-        for label, network, group, dashed, storage in self.settings():
+        for label, network, group, dashed, storage, schedule in self.settings():
             for choice in optimizers:
                 full = f"{choice.label} {label}" if prefix and label else label or choice.label
                 color = f"{choice.label} {group}"
-                out.append(Variant(full, network, choice, color, dashed, storage))
+                out.append(Variant(full, network, choice, color, dashed, storage, schedule))
         return out
 
 
@@ -185,6 +198,22 @@ def _precision_settings() -> list[Setting]:
     ]
 
 
+#: The schedules experiment's variants: (label, schedule), over the whole run.
+SCHEDULE_VARIANTS = (
+    ("constant", Schedule("constant")),
+    ("step", Schedule("step")),
+    ("cosine", Schedule("cosine")),
+    ("one-cycle", Schedule("onecycle")),
+)
+
+
+def _schedule_settings() -> list[Setting]:
+    network = NetworkSpec((100,) * 4, weight_init="he")
+    return [
+        Setting(label, network, label, schedule=schedule) for label, schedule in SCHEDULE_VARIANTS
+    ]
+
+
 EXPERIMENTS: dict[str, Experiment] = {
     experiment.name: experiment
     for experiment in (
@@ -232,6 +261,15 @@ EXPERIMENTS: dict[str, Experiment] = {
             2000,
             None,
             _precision_settings,
+        ),
+        Experiment(
+            "schedules",
+            "Learning-rate schedules",
+            "constant vs step (/10 every third) vs cosine vs one-cycle; the optimizers network",
+            ("sgd:lr=0.1",),
+            2000,
+            None,
+            _schedule_settings,
         ),
     )
 }

@@ -1,4 +1,5 @@
-"""``loss.png`` (smoothed mini-batch loss) and ``accuracy.png`` (train and test accuracy).
+"""``loss.png`` (smoothed mini-batch loss), ``accuracy.png`` (train and test accuracy) and
+``lr.png`` (the learning rate of every step, when a schedule is used).
 
 matplotlib is optional (the ``examples`` extra) and imported only here, when plotting. Figures
 are drawn on the non-interactive Agg canvas directly, without pyplot, so plotting never opens a
@@ -96,4 +97,17 @@ def plot_accuracy(path: Path, outcomes: Sequence[Outcome], title: str) -> None:
     train_axes.set_title(f"{title}: train accuracy")
     test_axes.set_title(f"{title}: test accuracy")
     test_axes.legend(fontsize="small", loc="lower right")
+    figure.savefig(path, dpi=100)
+
+
+def plot_lr(path: Path, outcomes: Sequence[Outcome], title: str) -> None:
+    """The learning rate of every optimizer step (param group 0's), one line per variant."""
+    figure = _new_figure(8, 4)
+    axes = figure.add_subplot()
+    for outcome, style in zip(outcomes, _styles(outcomes), strict=True):
+        lrs = outcome.main.lrs
+        axes.plot(np.arange(1, len(lrs) + 1), lrs, linewidth=1.2, **style)
+    axes.set(title=f"{title}: learning rate", xlabel="iteration", ylabel="learning rate")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
     figure.savefig(path, dpi=100)

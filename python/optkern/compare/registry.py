@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from numpy.typing import NDArray
+
 from .. import textbook
 from ..optimizer import Backend, Optimizer
 from ..records import records
@@ -65,16 +67,23 @@ class OptimizerChoice:
         module = "optkern.textbook" if self.is_lecture else "optkern"
         return target, kwargs, f"{module}.{target.__name__}"
 
-    def build(self, backend: str, options: Mapping[str, Any] | None = None) -> Optimizer:
-        """A fresh optimizer for the textbook call ``update(params, grads)``.
+    def build(
+        self,
+        backend: str,
+        options: Mapping[str, Any] | None = None,
+        params: list[NDArray[Any]] | None = None,
+    ) -> Optimizer:
+        """A fresh optimizer: for the textbook call ``update(params, grads)``, or with
+        ``params`` (a list of arrays) bound to them for ``step(grads)``.
 
         ``backend`` is ``"optkern"`` or ``"reference"`` (the pure-NumPy twin); ``options`` are
         further keyword arguments every class takes (the 16-bit storage options of a variant).
         """
         cls, kwargs, _ = self._target()
-        # Every registered class takes its hyperparameters (and no params) by keyword.
+        # Every registered class takes its hyperparameters and params by keyword.
         factory: Callable[..., Optimizer] = cls
-        return factory(**kwargs, **(options or {}), backend=BACKENDS[backend])
+        bound = {} if params is None else {"params": params}
+        return factory(**bound, **kwargs, **(options or {}), backend=BACKENDS[backend])
 
     def describe(self, options: Mapping[str, Any] | None = None) -> str:
         """The constructor call this choice stands for, e.g. ``optkern.textbook.Adam()``."""

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .runner import Outcome
+from .training import Training
 
 #: The smoothed loss is the mean of the last ``window`` mini-batch losses (fewer at the start).
 MAX_SMOOTHING_WINDOW = 50
@@ -41,8 +42,15 @@ def smooth(losses: NDArray[np.float64], window: int) -> NDArray[np.float64]:
     return means
 
 
-def summary_rows(outcomes: Sequence[Outcome], experiment: str) -> list[dict[str, Any]]:
-    """One flat dict per variant: the columns of the CSV (and of the table, rounded)."""
+def summary_rows(
+    outcomes: Sequence[Outcome], experiment: str, training: Training | None = None
+) -> list[dict[str, Any]]:
+    """One flat dict per variant: the columns of the CSV (and of the table, rounded).
+
+    ``training``: the run's training options (its schedule is that of the variants without
+    their own; with clipping the rows get the pre-clip gradient norms and how often they were
+    clipped)."""
+    training = training or Training()
     rows = []
     for outcome in outcomes:
         result = outcome.main
@@ -53,6 +61,7 @@ def summary_rows(outcomes: Sequence[Outcome], experiment: str) -> list[dict[str,
             "variant": outcome.variant.label,
             "optimizer": outcome.variant.optimizer.label,
             "implementation": outcome.variant.describe(),
+            "schedule": (outcome.variant.schedule or training.schedule).label,
             "backend": result.backend,
             "final_loss": final_loss,
             "train_accuracy": result.train_accuracy[-1],
@@ -61,6 +70,12 @@ def summary_rows(outcomes: Sequence[Outcome], experiment: str) -> list[dict[str,
             "update_s": result.update_s,
             "eval_s": result.eval_s,
         }
+        norms = result.grad_norms
+        if training.clip is not None and norms is not None and len(norms):
+            row["grad_norm_mean"] = float(np.mean(norms))
+            row["grad_norm_last"] = float(norms[-1])
+            # Clipped when torch's coefficient c / (norm + 1e-6) is below 1.
+            row["clipped_fraction"] = float(np.mean(norms + 1e-6 > training.clip))
         if len(outcome.runs) > 1:  # --backend both
             row["reference_update_s"] = outcome.runs["reference"].update_s
             row["speedup"] = outcome.speedup
@@ -78,6 +93,7 @@ _COLUMNS = [
     ("time s", "time_s", "{:.2f}"),
     ("update s", "update_s", "{:.3f}"),
 ]
+_CLIP_COLUMNS = [("clipped", "clipped_fraction", "{:.0%}")]
 _BOTH_COLUMNS = [
     ("ref update s", "reference_update_s", "{:.3f}"),
     ("speed-up", "speedup", "{:.1f}x"),
@@ -95,7 +111,11 @@ def _cell(fmt: str, value: Any) -> str:
 
 def format_table(rows: Sequence[dict[str, Any]], title: str) -> str:
     """A plain-text table: ``title``, a header, one line per row; numbers right-aligned."""
-    columns = _COLUMNS + (_BOTH_COLUMNS if rows and "speedup" in rows[0] else [])
+    columns = list(_COLUMNS)
+    if rows and "clipped_fraction" in rows[0]:
+        columns += _CLIP_COLUMNS
+    if rows and "speedup" in rows[0]:
+        columns += _BOTH_COLUMNS
     cells = [[_cell(fmt, row.get(key)) for _, key, fmt in columns] for row in rows]
     widths = [
         max([len(heading)] + [len(line[i]) for line in cells])
@@ -149,14 +169,19 @@ def results_document(
             backend: {"time_s": run.time_s, "update_s": run.update_s, "eval_s": run.eval_s}
             for backend, run in outcome.runs.items()
         }
-        entry["curves"] = {
+        curves: dict[str, Any] = {
             "loss": _curve(result.losses),
             "smoothing_window": window,
             "smoothed_loss": _curve(smooth(result.losses, window)),
             "eval_iterations": list(result.eval_iterations),
             "train_accuracy": list(result.train_accuracy),
             "test_accuracy": list(result.test_accuracy),
+            "lr": [float(lr) for lr in result.lrs],
         }
+        if result.grad_norms is not None:
+            curves["grad_norm"] = _curve(result.grad_norms)
+        entry["curves"] = curves
+        entry["optimizer_steps"] = result.optimizer_steps
         results.append(entry)
     return {"config": config, "results": results}
 

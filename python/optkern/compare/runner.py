@@ -5,13 +5,23 @@ Each run builds its network from ``seed`` and draws its mini-batches with
 of the same variant on the ``optkern`` and ``reference`` backends must then give bit-identical
 curves, since the two backends compute bit-identical updates.
 
-Time is measured with ``time.perf_counter``: ``update_s`` sums the ``opt.update(params, grads)``
-calls alone; ``time_s`` is the whole training loop (drawing batches, forward/backward passes,
-updates) without the accuracy evaluations, which ``eval_s`` counts separately.
+The optimizer is bound to the network's parameters (``params=``, in the order of
+``net.params``) and stepped with ``opt.step(grads)``, the call that the textbook-style
+``opt.update(params, grads)`` makes after binding (the same bits): ``step`` is the method that
+takes the training options of ``Settings.training`` (``max_grad_norm=``, ``ema=``), and
+``optkern.MultiSteps`` wraps it for ``--accumulate``. A schedule's scheduler steps after each
+optimizer step (except the last, after which no step uses the lr).
+
+Time is measured with ``time.perf_counter``: ``update_s`` sums the optimizer's step calls alone
+(with accumulation: every ``MultiSteps.step`` call, the summing of the micro-batch gradients
+included); ``time_s`` is the whole training loop (drawing batches, forward/backward passes,
+updates, scheduler steps) without the accuracy evaluations, which ``eval_s`` counts separately.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +29,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..accumulation import MultiSteps
+from ..ema import EMA
 from ..nn import MultiLayerNet, random_batches
+from ..optimizer import Optimizer
 from .dataset import Dataset
 from .experiments import EXPERIMENTS, Experiment, Variant
 from .progress import Progress
 from .registry import OptimizerChoice, parse_choice
 from .storage import SIXTEEN_BIT, compute_dtype
+from .training import Schedule, Training
 
 #: ``--backend`` values → the backends run, in order (the first one's results are reported).
 BACKEND_MODES: dict[str, tuple[str, ...]] = {
@@ -49,6 +63,7 @@ class Settings:
     backend: str = "optkern"
     seed: int = 0
     eval_every: int = 100
+    training: Training = field(default_factory=Training)
 
     def __post_init__(self) -> None:
         # The precision experiment's variants name their dtypes; another would be ignored.
@@ -57,6 +72,14 @@ class Settings:
                 f"dtype {self.dtype!r}: the {self.experiment.name} experiment sets the dtype per "
                 "variant (leave dtype at float32)"
             )
+        # Likewise the schedules experiment's variants name their schedules.
+        if self.experiment.sets_schedule and self.training.schedule != Schedule():
+            raise ValueError(
+                f"schedule {self.training.schedule.label!r}: the {self.experiment.name} "
+                "experiment sets the schedule per variant (leave the schedule constant)"
+            )
+        for variant in self.variants():
+            self.schedule_of(variant).check(self.iterations)
 
     @classmethod
     def create(
@@ -78,6 +101,10 @@ class Settings:
     def variants(self) -> list[Variant]:
         return self.experiment.variants(self.optimizers)
 
+    def schedule_of(self, variant: Variant) -> Schedule:
+        """The variant's own schedule, else the run's."""
+        return variant.schedule or self.training.schedule
+
     def as_dict(self) -> dict[str, Any]:
         """For results.json."""
         return {
@@ -89,21 +116,32 @@ class Settings:
             "backend": self.backend,
             "seed": self.seed,
             "eval_every": self.eval_every,
+            **self.training.as_dict(),
         }
 
 
 @dataclass
 class RunResult:
-    """One variant trained on one backend."""
+    """One variant trained on one backend.
+
+    Per iteration (optimizer step): ``losses``, the mini-batch loss (exact: float32 → float64;
+    with accumulation the mean of the micro-batch losses), ``lrs``, the learning rate of the step
+    (param group 0's), and with clipping ``grad_norms``, the global gradient norm before
+    clipping. The accuracies are those of the EMA's averaged weights when there is an EMA.
+    """
 
     backend: str
-    losses: NDArray[np.float64]  # the loss of every mini-batch (exact: float32 → float64)
+    losses: NDArray[np.float64]
     eval_iterations: list[int]
     train_accuracy: list[float]
     test_accuracy: list[float]
     time_s: float
     update_s: float
     eval_s: float
+    lrs: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    grad_norms: NDArray[np.float64] | None = None
+    #: The inner optimizer's step count at the end (with accumulation: iterations, not calls).
+    optimizer_steps: int = 0
 
 
 @dataclass
@@ -139,10 +177,18 @@ def _same_curves(a: RunResult, b: RunResult) -> bool:
     # equal_nan: a diverging run has NaN losses on both backends, and that is agreement.
     return (
         np.array_equal(a.losses, b.losses, equal_nan=True)
+        and np.array_equal(a.lrs, b.lrs)
+        and _same_norms(a.grad_norms, b.grad_norms)
         and a.eval_iterations == b.eval_iterations
         and a.train_accuracy == b.train_accuracy
         and a.test_accuracy == b.test_accuracy
     )
+
+
+def _same_norms(a: NDArray[np.float64] | None, b: NDArray[np.float64] | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return np.array_equal(a, b, equal_nan=True)
 
 
 class _LossTap:
@@ -201,36 +247,60 @@ def _train(
         settings.seed,
         param_dtype=param_dtype if param_dtype in SIXTEEN_BIT else None,
     )
-    optimizer = variant.optimizer.build(backend, variant.storage.optimizer_options())
-    tap = _LossTap(net)
-    params = net.params
+    training = settings.training
+    keys = list(net.params)  # the order of the optimizer's parameters and of each step's grads
+    arrays = [net.params[key] for key in keys]
+    optimizer = variant.optimizer.build(backend, variant.storage.optimizer_options(), params=arrays)
+    ema = None if training.ema is None else EMA(arrays, decay=training.ema)
+    micro = training.accumulate
+    stepper: Optimizer | MultiSteps = (
+        optimizer if micro == 1 else MultiSteps(optimizer, micro, skip_nonfinite=False)
+    )
+    step_options: dict[str, Any] = training.step_options()
+    if ema is not None:
+        step_options["ema"] = ema
     n = settings.iterations
+    scheduler = settings.schedule_of(variant).build(optimizer, n)
+    tap = _LossTap(net)
     losses = np.empty(n, dtype=np.float64)
+    lrs = np.empty(n, dtype=np.float64)
+    grad_norms = None if training.clip is None else np.empty(n, dtype=np.float64)
     checkpoints = eval_iterations(n, settings.eval_every)
     train_accuracy: list[float] = []
     test_accuracy: list[float] = []
 
     def evaluate() -> float:
         started = time.perf_counter()
-        train_accuracy.append(net.accuracy(data.x_train, data.t_train))
-        test_accuracy.append(net.accuracy(data.x_test, data.t_test))
+        with ema.average_parameters() if ema is not None else contextlib.nullcontext():
+            train_accuracy.append(net.accuracy(data.x_train, data.t_train))
+            test_accuracy.append(net.accuracy(data.x_test, data.t_test))
         return time.perf_counter() - started
 
     initial_eval_s = evaluate()  # iteration 0, before the loop's clock starts
     loop_eval_s = 0.0
     next_check = 1  # index into checkpoints
     update_s = 0.0
-    batches = random_batches(data.x_train, data.t_train, settings.batch_size, n, settings.seed)
+    batches = random_batches(
+        data.x_train, data.t_train, settings.batch_size, n * micro, settings.seed
+    )
     started = time.perf_counter()
-    for i, (x_batch, t_batch) in enumerate(batches, start=1):
-        tap.value = None
-        grads = net.gradient(x_batch, t_batch)
-        before = time.perf_counter()
-        optimizer.update(params, grads)
-        update_s += time.perf_counter() - before
-        if tap.value is None:  # the tap's premise (see _LossTap) no longer holds
-            raise RuntimeError("MultiLayerNet.gradient() no longer evaluates self.loss()")
-        losses[i - 1] = tap.value
+    for i in range(1, n + 1):
+        lrs[i - 1] = optimizer.param_groups[0]["lr"]
+        loss = 0.0
+        for x_batch, t_batch in itertools.islice(batches, micro):
+            tap.value = None
+            grads = net.gradient(x_batch, t_batch)
+            before = time.perf_counter()
+            norm = stepper.step([grads[key] for key in keys], **step_options)
+            update_s += time.perf_counter() - before
+            if tap.value is None:  # the tap's premise (see _LossTap) no longer holds
+                raise RuntimeError("MultiLayerNet.gradient() no longer evaluates self.loss()")
+            loss += float(tap.value)
+        losses[i - 1] = loss / micro  # exact for micro == 1
+        if grad_norms is not None:
+            grad_norms[i - 1] = norm  # the optimizer step's (MultiSteps returns it on the last)
+        if scheduler is not None and i < n:
+            scheduler.step()
         if i == checkpoints[next_check]:
             next_check += 1
             loop_eval_s += evaluate()
@@ -246,6 +316,9 @@ def _train(
         time_s,
         update_s,
         initial_eval_s + loop_eval_s,
+        lrs,
+        grad_norms,
+        optimizer.step_count,
     )
 
 
