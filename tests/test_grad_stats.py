@@ -99,24 +99,33 @@ def test_non_finite_elements() -> None:
 # One configuration per algorithm (the multiplier is applied by the loop, not by the math), each
 # storage path: Uniform float32 and float64, Converted with 16-bit gradients, with a float32
 # gradient of a bfloat16 parameter and with master weights.
-ONE_PER_CLASS = [i for i, c in enumerate(CONFIGS) if i == 0 or CONFIGS[i - 1].cls is not c.cls]
+# The multiplier is applied by the generic step's element loop, the same code for every algorithm:
+# a few configurations keep the suite's time in bounds under qemu and the sanitizers (SGD with
+# momentum copies the first gradient into its buffer; the textbook's Adam updates in float64 under
+# NumPy 2).
+CLIPPED_CONFIGS = [
+    i
+    for i, c in enumerate(CONFIGS)
+    if c.name in ("sgd-momentum", "adagrad", "adam-amsgrad", "nadam", "lion", "textbook-adam")
+]
 STORAGES = [
     c
     for c in _storage.available_combinations()
-    if c.name in ("float32", "float64", "bfloat16", "float16-master", "bfloat16-grad32")
+    if c.name in ("float32", "float64", "float16-master", "bfloat16-grad32")
 ]
 STEP_OPTIONS = [
     {"max_grad_norm": 1.0, "grad_scale": 4.0},
     {"grad_scale": 3.0, "skip_if_nonfinite": True},
-    {"max_grad_norm": 1e300},  # coefficient 1: the plain loop
 ]
 
 
 @pytest.mark.usefixtures("isa", "tiny_grain")
 @pytest.mark.parametrize("threads", [1, 3])
-@pytest.mark.parametrize("options", STEP_OPTIONS, ids=["clip-scale4", "scale3-skip", "no-clip"])
+@pytest.mark.parametrize("options", STEP_OPTIONS, ids=["clip-scale4", "scale3-skip"])
 @pytest.mark.parametrize("storage", STORAGES, ids=[c.name for c in STORAGES])
-@pytest.mark.parametrize("config", ONE_PER_CLASS, ids=[CONFIGS[i].name for i in ONE_PER_CLASS])
+@pytest.mark.parametrize(
+    "config", CLIPPED_CONFIGS, ids=[CONFIGS[i].name for i in CLIPPED_CONFIGS]
+)
 def test_clipped_and_scaled_steps_match_reference(
     config: int, storage: _storage.Combination, options: dict[str, Any], threads: int
 ) -> None:
