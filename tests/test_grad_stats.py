@@ -123,9 +123,7 @@ STEP_OPTIONS = [
 @pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("options", STEP_OPTIONS, ids=["clip-scale4", "scale3-skip"])
 @pytest.mark.parametrize("storage", STORAGES, ids=[c.name for c in STORAGES])
-@pytest.mark.parametrize(
-    "config", CLIPPED_CONFIGS, ids=[CONFIGS[i].name for i in CLIPPED_CONFIGS]
-)
+@pytest.mark.parametrize("config", CLIPPED_CONFIGS, ids=[CONFIGS[i].name for i in CLIPPED_CONFIGS])
 def test_clipped_and_scaled_steps_match_reference(
     config: int, storage: _storage.Combination, options: dict[str, Any], threads: int
 ) -> None:

@@ -275,6 +275,17 @@ inline const float* as_float(DType dtype, const void* data, float* out, std::int
   return out;
 }
 
+// Elements before x's next cache-line boundary (at most n): a scalar head there makes the vector
+// body's stores aligned, as the step's loop does (loop.h run_segment).
+template <class T>
+inline std::int64_t aligned_head(const T* x, std::int64_t n) {
+  const auto address = reinterpret_cast<std::uintptr_t>(x);
+  const auto bytes =
+      static_cast<std::int64_t>((kCacheLineBytes - address % kCacheLineBytes) % kCacheLineBytes);
+  const std::int64_t head = bytes / static_cast<std::int64_t>(sizeof(T));
+  return head < n ? head : n;
+}
+
 // x = op(x, source, operand) for every element: the two-array kernels. float64 data has a float64
 // source; any other data and source compute in float32 (16-bit data stored back rounded to
 // nearest even).
@@ -287,8 +298,10 @@ void combine_in_place(const GradCall& call, const Op& op) {
       auto* x = static_cast<double*>(block.data);
       const auto* source = static_cast<const double*>(block.source);
       const double operand = call.operand;
+      const std::int64_t head = aligned_head(x, n);
+      for (std::int64_t i = 0; i < head; ++i) x[i] = op(x[i], source[i], operand);
 #pragma omp simd
-      for (std::int64_t i = 0; i < n; ++i) x[i] = op(x[i], source[i], operand);
+      for (std::int64_t i = head; i < n; ++i) x[i] = op(x[i], source[i], operand);
       return;
     }
     alignas(kCacheLineBytes) float data_block[kNormBlock];
@@ -298,8 +311,10 @@ void combine_in_place(const GradCall& call, const Op& op) {
                   : const_cast<float*>(as_float(block.dtype, block.data, data_block, n));
     const float* source = as_float(block.source_dtype, block.source, source_block, n);
     const auto operand = static_cast<float>(call.operand);
+    const std::int64_t head = aligned_head(x, n);
+    for (std::int64_t i = 0; i < head; ++i) x[i] = op(x[i], source[i], operand);
 #pragma omp simd
-    for (std::int64_t i = 0; i < n; ++i) x[i] = op(x[i], source[i], operand);
+    for (std::int64_t i = head; i < n; ++i) x[i] = op(x[i], source[i], operand);
     auto* bits = static_cast<std::uint16_t*>(block.data);
     if (block.dtype == kFloat16) store_float16(x, bits, n);
     if (block.dtype == kBFloat16) store_bfloat16(x, bits, n);

@@ -138,6 +138,13 @@ inline void ema_block(T* average, const T* value, std::int64_t n, T weight) {
   for (std::int64_t i = 0; i < n; ++i) average[i] = ema_element(average[i], value[i], weight);
 }
 
+// Elements per block of a Uniform step with an EMA; the average's block is prefetched before the
+// step runs on the parameter's (which the EMA then reads from L1). Measured at 1e7 float32 on
+// one thread (bench/averaging_step.py, noisy): blocks of 1024 without the prefetch made the fused
+// step slower than step + ema.update() (7.6 vs 7.0 ms), blocks of 16384 3 % slower, blocks of
+// 2048 with it even; with 2 threads and with 2,000 tensors the fused step is 5-25 % faster.
+constexpr std::int64_t kEmaBlock = 2048;
+
 // [begin, end) of one tensor of a Uniform step with an EMA, block by block: `average` updated
 // from each block of the parameter right after the step wrote it.
 template <class Sig, int kArrays, class Element>
@@ -146,10 +153,15 @@ inline void run_segment_with_ema(void* const* arrays, std::int64_t begin, std::i
                                  const Element& element) {
   using T = typename Sig::Compute;
   static_assert(std::is_same_v<Sig, Uniform<T>>, "converted steps run blocks of their own");
-  for (std::int64_t start = begin; start < end; start += kConvertBlock) {
-    const std::int64_t n = end - start < kConvertBlock ? end - start : kConvertBlock;
+  for (std::int64_t start = begin; start < end; start += kEmaBlock) {
+    const std::int64_t n = end - start < kEmaBlock ? end - start : kEmaBlock;
     void* block[kMaxArrays];
     for (int role = 0; role < kArrays; ++role) block[role] = static_cast<T*>(arrays[role]) + start;
+    // The average's block is fetched while the step runs on the same block of the parameter.
+    T* const average_block = static_cast<T*>(average) + start;
+    for (std::int64_t i = 0; i < n; i += kCacheLineBytes / static_cast<std::int64_t>(sizeof(T))) {
+      __builtin_prefetch(average_block + i, 1);
+    }
     run_segment<Sig, kArrays>(block, 0, n, element);
     ema_block(static_cast<T*>(average) + start, static_cast<const T*>(block[kParamRole]), n,
               ema_weight);

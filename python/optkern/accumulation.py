@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _core, _runtime, _storage
+from . import _arena, _core, _runtime, _storage
 from ._validation import boolean
 from .optimizer import Optimizer
 
@@ -70,7 +70,7 @@ class MultiSteps:
             raise TypeError(
                 f"MultiSteps.step: grads must be a list of numpy arrays, got {type(grads).__name__}"
             )
-        buffers = []
+        dtypes = []
         for index, grad in enumerate(grads):
             if not isinstance(grad, np.ndarray):
                 raise TypeError(
@@ -83,8 +83,9 @@ class MultiSteps:
                     f"MultiSteps.step: grads[{index}] must have dtype float32, float64, float16 "
                     f"or bfloat16, got {grad.dtype}"
                 )
-            buffers.append(np.zeros(grad.shape, dtype))
-        return buffers
+            dtypes.append(np.dtype(dtype))
+        # One buffer for all, each sum at its gradient's offset in a cache line (optkern._arena).
+        return _arena.arrays_like(grads, 0.0, dtypes)
 
     def step(self, grads: Any, **step_options: Any) -> Any:
         """Adds ``grads``; on every ``every``-th call added, steps the optimizer with the mean

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _core, _runtime
+from . import _arena, _core, _runtime
 from ._validation import boolean
 
 
@@ -90,9 +90,13 @@ class EMA:
             if not isinstance(array, np.ndarray):
                 raise TypeError(f"EMA: {label} must be a numpy.ndarray, got {type(array).__name__}")
         self._params: list[NDArray[Any]] = arrays
-        self._averages: list[NDArray[Any]] = [
-            np.array(a, dtype=_average_dtype(a.dtype)) for a in arrays
-        ]
+        # One buffer, each average at its parameter's offset in a cache line (optkern._arena):
+        # the fused step's vector stores into it are then aligned with the parameter's.
+        self._averages: list[NDArray[Any]] = _arena.arrays_like(
+            arrays, None, [np.dtype(_average_dtype(a.dtype)) for a in arrays]
+        )
+        for average, array in zip(self._averages, arrays, strict=True):
+            average[...] = array  # exact: float32 holds every 16-bit value
         # A dry run of the kernel's checks (dtypes, layout, shared memory) on the arrays as bound.
         _core.ema_update(self._averages, self._params, 0.0, 1)
         #: Updates done.
