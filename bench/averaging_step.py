@@ -149,11 +149,8 @@ def main() -> None:
 def _cpu() -> str:
     try:
         with open("/proc/cpuinfo") as info:
-            fields = dict(
-                line.split(":", 1)
-                for line in info.read().split("\n\n")[0].splitlines()
-                if ":" in line
-            )
+            pairs = [line.split(":", 1) for line in info.read().split("\n\n")[0].splitlines()]
+            fields = {key.strip(): value for key, value in (p for p in pairs if len(p) == 2)}
         return (
             f"{fields['model name'].strip()}, family {fields['cpu family'].strip()}, "
             f"model {fields['model'].strip()}"
