@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <new>
@@ -258,7 +259,7 @@ py::tuple grad_norm(const py::handle& arrays, int kind, int num_threads) {
 }
 
 // optkern.clip_grad_norm_'s kernels: the norm, then (unless the coefficient is 1, or
-// `error_if_nonfinite` and an element is not finite) the in-place multiply by the coefficient.
+// `error_if_nonfinite` and the norm is not finite) the in-place multiply by the coefficient.
 // Returns (norm, finite); every array is checked before anything is written.
 py::tuple clip_grad_norm(const py::handle& arrays, double max_norm, int kind,
                          bool error_if_nonfinite, int num_threads) {
@@ -271,8 +272,10 @@ py::tuple clip_grad_norm(const py::handle& arrays, double max_norm, int kind,
     py::gil_scoped_release release;
     result = pass.norm(grads, static_cast<NormKind>(kind), num_threads);
     const double coefficient = clip_coefficient(max_norm, result.norm);
-    // NaN too: as in torch, a NaN norm makes every gradient NaN.
-    if ((result.finite || !error_if_nonfinite) && !(coefficient >= 1.0)) {
+    // As torch: error_if_nonfinite refuses a non-finite norm (also one that overflowed from
+    // finite float64 elements), writing nothing; otherwise a NaN norm makes every gradient NaN.
+    const bool refused = error_if_nonfinite && !std::isfinite(result.norm);
+    if (!refused && !(coefficient >= 1.0)) {
       pass.scale(grads, coefficient, num_threads);
     }
   }
@@ -315,7 +318,8 @@ PyMethodDef run_def = {
     "run", as_cfunction<run_method>(), METH_FASTCALL,
     "run(step_coefficients, grads, num_threads, owners, commits[, grad_options]): one checked "
     "step; then owners[i].<key> = value for each item of commits[i]. With grad_options "
-    "(max_norm or None, grad_scale, skip_if_nonfinite): returns (norm or None, skipped)."};
+    "(max_norm or None, grad_scale, skip_if_nonfinite, ema_averages or None, ema_weight): "
+    "returns (norm or None, skipped)."};
 
 void add_fast_method(const py::handle& cls, PyMethodDef* def) {
   PyObject* method = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def);
@@ -437,6 +441,14 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("buffers"), py::arg("grads"), py::arg("scale"), py::arg("num_threads"),
       "buffers[i] += grads[i] * scale, in place.");
+  m.def(
+      "check_array_pairs",
+      [](const py::handle& targets, const py::handle& sources) {
+        std::vector<py::object> keep;
+        checked_array_pairs(targets, sources, "averages", "average", "params", "parameter", keep);
+      },
+      py::arg("averages"), py::arg("params"),
+      "Raises what ema_update would for these arrays; writes nothing.");
   m.def(
       "ema_update",
       [](const py::handle& averages, const py::handle& params, double weight, int num_threads) {

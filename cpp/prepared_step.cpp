@@ -57,10 +57,22 @@ void PreparedStep::bind_ema_averages(const GradOptions& options) {
                               (float64 ? "float64" : "float32") + " array of " +
                               std::to_string(group.sizes()[t]) + " elements");
       }
+      if ((numpy_access::flags(item) & numpy_access::kAligned) == 0) {
+        throw py::value_error(label + " is not aligned to its element size");
+      }
       const auto begin = reinterpret_cast<std::uintptr_t>(array.data());
-      const std::string* bound = checked_.bound_memory->overlapping(
-          begin, begin + static_cast<std::uintptr_t>(array.nbytes()));
+      const auto end = begin + static_cast<std::uintptr_t>(array.nbytes());
+      const std::string* bound = checked_.bound_memory->overlapping(begin, end);
       if (bound != nullptr) throw py::value_error(label + " shares memory with " + *bound);
+      // Nor with any gradient of the step (written while another tensor's update reads it).
+      for (std::size_t k = 0; k < checked_.grads.size(); ++k) {
+        const auto grad = py::reinterpret_borrow<py::array>(checked_.grads[k]);
+        const auto grad_begin = reinterpret_cast<std::uintptr_t>(grad.data());
+        if (begin < grad_begin + static_cast<std::uintptr_t>(grad.nbytes()) && grad_begin < end &&
+            array.nbytes() > 0 && grad.nbytes() > 0) {
+          throw py::value_error(label + " shares memory with gradient " + std::to_string(k));
+        }
+      }
       ema_pointers_[g][t] = array.mutable_data();
       ema_arrays_.push_back(array);
     }
@@ -153,7 +165,7 @@ const std::vector<std::uint64_t>& PreparedStep::group_steps(const py::handle& co
     if (!stochastic) continue;  // only stochastic rounding reads the step number
     PyObject* commit =
         PyList_Check(commits.ptr()) &&
-                static_cast<std::size_t>(PyList_GET_SIZE(commits.ptr())) == param_group_count()
+                static_cast<std::size_t>(PyList_GET_SIZE(commits.ptr())) >= param_group_count()
             ? PyList_GET_ITEM(commits.ptr(), static_cast<Py_ssize_t>(i))
             : nullptr;
     PyObject* step =

@@ -88,7 +88,8 @@ class PreparedStep {
   // coefficients leave out (an empty dict when none depend on the step). Checks everything, then
   // runs the kernels with the GIL released. `num_threads` 0 means OpenMP's maximum, read now (so
   // that threadpoolctl's limits apply).
-  // `commits`: the list of the step's commit dicts, one per param group, whose "step" is the
+  // `commits`: the list of the step's commit dicts, one per param group first (then any other
+  // owner's, such as a fused EMA's update count), whose "step" is the
   // group's step number; read only for groups that round stochastically. `options` (or nullptr
   // for a plain step): the statistics pass over every gradient of the step, then the gradient
   // multiplier (clip coefficient / grad_scale) that every kernel applies, or the skip.

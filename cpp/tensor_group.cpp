@@ -558,16 +558,17 @@ std::vector<GradArray> checked_grad_arrays(const py::handle& arrays, const std::
   std::vector<Range> ranges;
   for (std::size_t i = 0; i < count; ++i) {
     PyObject* item = items[i];
-    const auto a = py::reinterpret_borrow<py::array>(item);
     DType dtype;
     PyObject* descr = numpy_access::is_exact_ndarray(item) ? numpy_access::descr(item) : nullptr;
-    const bool writeable_enough = !in_place || a.writeable();
     if ((descr == float32_descr() || descr == float64_descr) &&
-        (numpy_access::flags(item) & kLayout) == kLayout && writeable_enough) {
+        (numpy_access::flags(item) & kLayout) == kLayout &&
+        (!in_place || py::reinterpret_borrow<py::array>(item).writeable())) {
       dtype = descr == float64_descr ? kFloat64 : kFloat32;  // the usual case, from the struct
     } else {
       const std::string at = label(i);
-      as_array(item, at, what);
+      as_array(item, at, what);  // a TypeError for anything but an ndarray, before any field read
+      const auto a = py::reinterpret_borrow<py::array>(item);
+      const bool writeable_enough = !in_place || a.writeable();
       const int code = dtype_code(a);
       if (code < 0) {
         throw py::type_error(at + ": " + what +
@@ -580,6 +581,7 @@ std::vector<GradArray> checked_grad_arrays(const py::handle& arrays, const std::
       }
       dtype = static_cast<DType>(code);
     }
+    const auto a = py::reinterpret_borrow<py::array>(item);
     const auto size = static_cast<std::int64_t>(a.size());
     if (in_place && size > 0) {
       const std::uintptr_t begin = address(a);

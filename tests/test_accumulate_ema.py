@@ -115,6 +115,19 @@ def test_multisteps_steps_with_the_mean() -> None:
     assert all(identical(a, b) for a, b in zip(params, twin_params, strict=True))
 
 
+def test_multisteps_bad_step_option_adds_nothing() -> None:
+    params = [np.ones(5, np.float32)]
+    steps = optkern.MultiSteps(optkern.SGD(params, lr=0.1), every=2)
+    steps.step([np.ones(5, np.float32)])
+    with pytest.raises(ValueError, match="max_grad_norm"):
+        steps.step([np.ones(5, np.float32)], max_grad_norm=-1.0)
+    with pytest.raises(TypeError, match="unexpected keyword 'max_grad_nrom'"):
+        steps.step([np.ones(5, np.float32)], max_grad_nrom=1.0)
+    assert steps.micro_step == 1
+    assert steps.buffers is not None
+    assert identical(steps.buffers[0], np.ones(5, np.float32))
+
+
 def test_multisteps_state_dict() -> None:
     params = [np.ones(5, np.float32)]
     steps = optkern.MultiSteps(optkern.SGD(params, lr=0.1), every=3)
@@ -160,6 +173,26 @@ def test_ema_matches_torch() -> None:
         averaged.update_parameters(model)
     theirs = averaged.module.weight.detach().numpy().reshape(-1)
     np.testing.assert_allclose(ema.averaged[0], theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_ema_first_update_is_an_exact_copy() -> None:
+    params = [np.array([np.inf, 1.0, 2.0], np.float32)]
+    ema = optkern.EMA(params, decay=0.9)
+    params[0][...] = [-0.0, np.nan, 3.0]
+    ema.update()
+    assert identical(ema.averaged[0], params[0])
+    assert np.signbit(ema.averaged[0][0])
+
+
+def test_fused_ema_average_sharing_a_gradient_is_refused() -> None:
+    params = [np.ones(8, np.float32), np.ones(8, np.float32)]
+    opt = optkern.SGD(params, lr=0.1)
+    ema = optkern.EMA(params)
+    averages = ema.averaged
+    with pytest.raises(ValueError, match="shares memory with gradient"):
+        opt.step([averages[1], np.ones(8, np.float32)], ema=ema)
+    assert opt.step_count == 0
+    assert all((p == 1).all() for p in params)
 
 
 def test_ema_warmup_is_timms() -> None:

@@ -58,6 +58,16 @@ def test_scale_multiplies() -> None:
         scaler.scale("loss")
 
 
+def test_scale_of_float16_computes_in_float32() -> None:
+    """The default scale 2**16 is beyond float16's range: the product is made in float32."""
+    scaler = optkern.GradScaler()
+    upstream = np.array([1e-3, 0.0, 0.5], np.float16)
+    scaled = scaler.scale(upstream)
+    assert scaled.dtype == np.float16
+    assert identical(scaled, (upstream.astype(np.float32) * 65536).astype(np.float16))
+    assert np.isfinite(scaled).all()
+
+
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
 def test_non_finite_gradient_skips_and_backs_off(bad: float) -> None:
     params, grads = _model()

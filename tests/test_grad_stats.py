@@ -19,8 +19,8 @@ from optkern.selfcheck import identical, trajectories_match
 
 NORM_TYPES = [2.0, 1.0, math.inf]
 DTYPES = ["float32", "float64", "float16", "bfloat16"]
-# Around the block (2048) and lane (16) boundaries, and a size over several blocks.
-SIZES = (0, 1, 15, 16, 17, 2047, 2048, 2049, 5000, 20000)
+# Around the lane (32) and block (2048) boundaries, and a size over several blocks.
+SIZES = (0, 1, 15, 31, 32, 33, 2047, 2048, 2049, 5000, 20000)
 
 
 def _dtype(name: str) -> np.dtype[Any]:
@@ -273,6 +273,16 @@ def test_clip_grad_norm_writes_nothing_when_not_clipping() -> None:
     writable = np.ones(10, np.float32)
     assert optkern.clip_grad_norm_(writable, 100.0) == pytest.approx(math.sqrt(10))
     assert (writable == 1).all()
+
+
+def test_error_if_nonfinite_refuses_an_overflowed_norm_as_torch() -> None:
+    big = np.full(4, 1e200)
+    before = big.copy()
+    with pytest.raises(ValueError, match="non-finite"):
+        optkern.clip_grad_norm_([big], 1.0, error_if_nonfinite=True)
+    assert identical(big, before)
+    assert optkern.clip_grad_norm_([big], 1.0) == math.inf  # without it: torch's coefficient 0
+    assert (big == 0).all()
 
 
 def test_error_if_nonfinite_writes_nothing() -> None:

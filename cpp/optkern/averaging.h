@@ -13,13 +13,16 @@ inline T accumulate_element(T sum, T value, T scale) {
 }
 
 // torch's lerp(average, value, weight), the update of an exponential moving average with
-// weight = 1 - decay, in torch's two-sided form (exact at weight 0 and 1: weight 1, the first
-// update, copies the value) but without its fused multiply-add (-ffp-contract=off): so it is
-// within an ulp or so of torch, and exactly its reference.
+// weight = 1 - decay, in torch's two-sided form but without its fused multiply-add
+// (-ffp-contract=off): so it is within an ulp or so of torch, and exactly its reference. Weight 1
+// (decay 0: the first update, and those up to update_after_step) is a copy, as torch's copy_: the
+// formula would turn an inf average into NaN and a -0.0 value into +0.0.
 template <class T>
 inline T ema_element(T average, T value, T weight) {
   const T difference = value - average;
-  return weight < T(0.5) ? average + weight * difference : value - difference * (T(1) - weight);
+  const T lerp =
+      weight < T(0.5) ? average + weight * difference : value - difference * (T(1) - weight);
+  return weight == T(1) ? value : lerp;
 }
 
 }  // namespace optkern::OPTKERN_ISA_NAMESPACE

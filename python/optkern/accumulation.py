@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _arena, _core, _runtime, _storage
+from . import _arena, _core, _runtime, _storage, _validation
 from ._validation import boolean
 from .optimizer import Optimizer
 
@@ -91,6 +91,19 @@ class MultiSteps:
         """Adds ``grads``; on every ``every``-th call added, steps the optimizer with the mean
         (``step_options``, e.g. ``max_grad_norm``, go to that step; a ``grad_scale`` there
         multiplies ``every``) and returns its result; otherwise returns None."""
+        # The inner step's keywords are checked before anything is added: a bad one must not
+        # leave this call's gradients in the sums.
+        unknown = set(step_options) - {"max_grad_norm", "grad_scale", "skip_if_nonfinite", "ema"}
+        if unknown:
+            raise TypeError(f"MultiSteps.step: unexpected keyword {min(unknown)!r}")
+        where = "MultiSteps.step"
+        _validation.grad_options(
+            step_options.get("max_grad_norm"),
+            step_options.get("grad_scale"),
+            step_options.get("skip_if_nonfinite", False),
+            where,
+        )
+        self.optimizer._ema_option(step_options.get("ema"), where)
         threads = _runtime.get_num_threads()
         buffers = self._buffers if self._buffers is not None else self._make_buffers(grads)
         if self.skip_nonfinite:
@@ -129,6 +142,13 @@ class MultiSteps:
         buffers = state_dict.get("buffers")
         if buffers is not None and not all(isinstance(b, np.ndarray) for b in buffers):
             raise TypeError("MultiSteps.load_state_dict: buffers must be numpy arrays or None")
+        if buffers is None and micro_step > 0:
+            raise ValueError("MultiSteps.load_state_dict: micro_step > 0 needs the buffers' sums")
+        skipped = state_dict.get("skipped", 0)
+        if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:
+            raise ValueError(
+                f"MultiSteps.load_state_dict: skipped must be an int >= 0, got {skipped!r}"
+            )
         self.micro_step = micro_step
-        self.skipped = int(state_dict.get("skipped", 0))
+        self.skipped = skipped
         self._buffers = None if buffers is None else [np.array(b) for b in buffers]

@@ -66,8 +66,8 @@ def _non_negative(name: str, value: Any, where: str) -> float:
 def _nonfinite_error(where: str, norm_type: Any, norm: float) -> ValueError:
     return ValueError(
         f"{where}: the total norm of order {norm_type} of the gradients is non-finite ({norm}): "
-        "some gradient has an inf or NaN element (error_if_nonfinite=True; torch raises "
-        "RuntimeError here)"
+        "a gradient has an inf or NaN element, or their squares overflow float64 "
+        "(error_if_nonfinite=True; torch raises RuntimeError here)"
     )
 
 
@@ -76,12 +76,13 @@ def get_total_norm(
 ) -> float:
     """The norm of all ``tensors`` together, as if concatenated (torch's
     ``nn.utils.get_total_norm``), as a Python float: ``norm_type`` 2, 1 or inf. Reads the arrays
-    only. With ``error_if_nonfinite``, an inf or NaN element is a ValueError."""
+    only. With ``error_if_nonfinite``, a non-finite norm (an inf or NaN element, or an overflow)
+    is a ValueError."""
     where = "get_total_norm"
     kind = _norm_kind(norm_type, where)
     boolean("error_if_nonfinite", error_if_nonfinite, where)
-    norm, finite = _core.grad_norm(_as_list(tensors), kind, _runtime.get_num_threads())
-    if error_if_nonfinite and not finite:
+    norm, _ = _core.grad_norm(_as_list(tensors), kind, _runtime.get_num_threads())
+    if error_if_nonfinite and not math.isfinite(norm):
         raise _nonfinite_error(where, norm_type, norm)
     return float(norm)
 
@@ -97,15 +98,16 @@ def clip_grad_norm_(
     are stored back rounded to nearest even; in float64 for float64) and returns the total norm
     before clipping. Gradients whose coefficient is 1 are not written. Everything is checked
     before anything is written (two arrays sharing memory are refused); with
-    ``error_if_nonfinite``, an inf or NaN element is a ValueError and nothing is written."""
+    ``error_if_nonfinite``, a non-finite norm (as torch's) is a ValueError and nothing is
+    written."""
     where = "clip_grad_norm_"
     max_value = _non_negative("max_norm", max_norm, where)
     kind = _norm_kind(norm_type, where)
     boolean("error_if_nonfinite", error_if_nonfinite, where)
-    norm, finite = _core.clip_grad_norm(
+    norm, _ = _core.clip_grad_norm(
         _as_list(grads), max_value, kind, error_if_nonfinite, _runtime.get_num_threads()
     )
-    if error_if_nonfinite and not finite:
+    if error_if_nonfinite and not math.isfinite(norm):
         raise _nonfinite_error(where, norm_type, norm)
     return float(norm)
 

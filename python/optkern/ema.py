@@ -97,8 +97,8 @@ class EMA:
         )
         for average, array in zip(self._averages, arrays, strict=True):
             average[...] = array  # exact: float32 holds every 16-bit value
-        # A dry run of the kernel's checks (dtypes, layout, shared memory) on the arrays as bound.
-        _core.ema_update(self._averages, self._params, 0.0, 1)
+        # The kernel's checks (dtypes, layout, shared memory) on the arrays as bound.
+        _core.check_array_pairs(self._averages, self._params)
         #: Updates done.
         self.num_updates = 0
         self._swapped: list[NDArray[Any]] | None = None
@@ -132,6 +132,9 @@ class EMA:
     def swap(self) -> None:
         """Puts the averages into the parameters (rounded to their dtype), keeping the
         parameters' own values; called again, puts those back exactly."""
+        for index, param in enumerate(self._params):
+            if not param.flags.writeable:  # checked first: a swap is all or nothing
+                raise ValueError(f"EMA.swap: params[{index}] is read-only")
         if self._swapped is None:
             saved = [p.copy() for p in self._params]
             for param, average in zip(self._params, self._averages, strict=True):

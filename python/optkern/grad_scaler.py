@@ -110,6 +110,10 @@ class GradScaler:
         if isinstance(value, (list, tuple)):
             return type(value)(self._scaled(item) for item in value)
         if isinstance(value, np.ndarray):
+            if value.dtype.itemsize < 4:  # float16's range ends at 65504, below the scale 2**16
+                scaled = value.astype(np.float32) * np.float32(self._scale)
+                with np.errstate(over="ignore"):  # a product beyond the range is inf, as in torch
+                    return scaled.astype(value.dtype)
             return value * value.dtype.type(self._scale)
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             return float(value) * self._scale

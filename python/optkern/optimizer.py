@@ -663,21 +663,23 @@ class Optimizer:
                 coefficients, commits = self._multi_group_coefficients(records)
             # 0: set_num_threads's value is unset, so the kernels take OpenMP's maximum
             threads = self._num_threads or _runtime._num_threads or 0
-            if self.backend == "fused":
-                if options is None:
+            if options is None:
+                if self.backend == "fused":
                     prepared.run(coefficients, grads, threads, records, commits)
                     return None
+                return self._reference_steps(prepared, coefficients, grads, records, commits)[0]
+            # The EMA's update count commits with the step, in the same C call.
+            extra: list[tuple[Any, dict[str, Any]]] = []
+            if ema is not None:
+                extra = [(ema, {"num_updates": ema.num_updates + 1})]
+            if self.backend == "fused":
+                owners = [*records, *(owner for owner, _ in extra)]
+                every = [*commits, *(commit for _, commit in extra)]
                 # (norm or None, skipped): a skipped step committed nothing
-                norm, skipped = prepared.run(
-                    coefficients, grads, threads, records, commits, options
-                )
-            else:
-                norm, skipped = self._reference_steps(
-                    prepared, coefficients, grads, records, commits, options
-                )
-            if ema is not None and not skipped:
-                ema.num_updates += 1
-            return norm
+                return prepared.run(coefficients, grads, threads, owners, every, options)[0]
+            return self._reference_steps(
+                prepared, coefficients, grads, records, commits, options, extra
+            )[0]
         finally:
             self._in_use.release()
 
@@ -784,11 +786,13 @@ class Optimizer:
         records: list[_Group],
         commits: list[dict[str, Any]],
         options: GradOptions | None = None,
+        extra: Sequence[tuple[Any, dict[str, Any]]] = (),
     ) -> tuple[float | None, bool]:
         """The reference backend's step, as atomic as the fused one: the reference updates one
         array after another in Python, where a KeyboardInterrupt can land between any two, so
         every array it writes is copied first and put back unless the step was committed.
-        ``options`` and the result (norm, skipped): as ``PreparedStep.run``'s (see step)."""
+        ``options`` and the result (norm, skipped): as ``PreparedStep.run``'s (see step);
+        ``extra``: (owner, commit) pairs committed with the groups' (a fused EMA's count)."""
         # the same checks as the fused path
         checked = _core.check_grads(prepared.tensor_groups, grads)
         norm = None
@@ -847,7 +851,12 @@ class Optimizer:
                 # plain ndarray views, as the parameters above
                 params = [p.view(np.ndarray) for record in records for p in record.params]
                 reference.ema_update(averages, params, ema_weight)
-            _core.set_attributes(self, {}, owners=records, commits=commits)
+            _core.set_attributes(
+                self,
+                {},
+                owners=[*records, *(owner for owner, _ in extra)],
+                commits=[*commits, *(commit for _, commit in extra)],
+            )
         except BaseException:
             if records[0].step != commits[0]["step"]:  # not committed: undo the writes
                 for array, saved in zip(written, backup, strict=True):

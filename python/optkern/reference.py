@@ -245,13 +245,15 @@ def accumulate(buffers: list[NDArray[Any]], grads: list[NDArray[Any]], scale: fl
 
 def ema_update(averages: list[NDArray[Any]], params: list[NDArray[Any]], weight: float) -> None:
     """optkern.EMA.update's twin (cpp/optkern/averaging.h): lerp(average, param, weight) in
-    torch's two-sided form, in place, without fused multiply-adds."""
+    torch's two-sided form, in place, without fused multiply-adds; weight 1 copies."""
     with np.errstate(all="ignore"):
         for average, param in zip(averages, params, strict=True):
             compute = np.float64 if average.dtype == np.float64 else np.float32
             a, p, w = average.astype(compute), param.astype(compute), compute(weight)
             difference = p - a
             result = a + w * difference if w < 0.5 else p - difference * (compute(1) - w)
+            if w == 1:  # a copy, as torch's copy_ (the formula: inf -> NaN, -0.0 -> +0.0)
+                result = p
             average[...] = result.astype(average.dtype)
 
 
