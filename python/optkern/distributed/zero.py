@@ -235,3 +235,147 @@ class ZeroOptimizer:
         if held is None:
             held = self._shards[(key, dtype)] = np.empty(size, dtype)
         return held
+
+    # ---------------------------------------------------------------------------- checkpoints
+
+    def _views(self, rank: int) -> list[tuple[int, np.dtype[Any], int, int]]:
+        """The local optimizer's parameters on ``rank``, in order: (group, dtype, lo, hi) ranges
+        of the dtype's buffer (empty ones at the range's start)."""
+        out = []
+        for group, segments in enumerate(self._segments):
+            for dtype, lo, hi in segments:
+                mine_lo, mine_hi = self._ranges[dtype][rank]
+                a, b = max(lo, mine_lo), min(hi, mine_hi)
+                out.append((group, dtype, *((a, b) if a < b else (mine_lo, mine_lo))))
+        return out
+
+    def _slots_of(self, group: int, dtype: np.dtype[Any]) -> list[Any]:
+        first = sum(len(p) for p in self.params[:group])
+        slots = self._layout.slots[first : first + len(self.params[group])]
+        return [s for s in slots if s.dtype == dtype]
+
+    def state_dict(self, to: int | None = 0) -> dict[str, Any] | None:
+        """The whole optimizer state in optkern's single-process format (what
+        ``optimizer_class(params).state_dict()`` gives; loadable by a plain optimizer), on rank
+        ``to`` (None elsewhere), or on every rank with ``to=None``. Collective."""
+        comm = self.comm
+        local = self.optimizer.state_dict()
+        everyone = comm.allgather(local) if to is None else comm.gather(local, root=to)
+        if everyone is None:
+            return None
+        views = [self._views(rank) for rank in range(comm.Get_size())]
+        state: dict[int, dict[str, Any]] = {}
+        for position, (group, dtype, _, _) in enumerate(views[0]):
+            entries = [sd["state"].get(position) for sd in everyone]
+            present = [e for e in entries if e is not None]
+            if not present:
+                continue
+            scalars = {k: v for k, v in present[0].items() if not isinstance(v, np.ndarray)}
+            names = [k for k, v in present[0].items() if isinstance(v, np.ndarray)]
+            for slot in self._slots_of(group, dtype):
+                entry = dict(scalars)
+                for name in names:
+                    sample = present[0][name]
+                    full = np.empty(slot.size, sample.dtype)
+                    for rank, e in enumerate(entries):
+                        _, _, a, b = views[rank][position]
+                        lo, hi = max(a, slot.offset), min(b, slot.offset + slot.size)
+                        if lo < hi and e is not None:
+                            full[lo - slot.offset : hi - slot.offset] = e[name][lo - a : hi - a]
+                    entry[name] = full.reshape(slot.shape)
+                state[slot.index] = entry
+        groups = []
+        first = 0
+        for group, local_group in enumerate(local["param_groups"]):
+            count = len(self.params[group])
+            hyper = {k: v for k, v in local_group.items() if k != "params"}
+            groups.append({**hyper, "params": list(range(first, first + count))})
+            first += count
+        return {"state": state, "param_groups": groups, "optimizer": local["optimizer"]}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Load a single-process state dict (``state_dict()``'s, or a plain optimizer's of the
+        same class and parameters), saved at any rank count: each rank takes its ranges.
+        Collective: every rank passes the same dict; an error on any rank is one on every rank,
+        with nothing loaded."""
+        where = "ZeroOptimizer.load_state_dict"
+        error: Exception | None = None
+        local: dict[str, Any] | None = None
+        try:
+            local = self._local_state(state_dict, where)
+        except (TypeError, ValueError) as caught:
+            error = caught
+        agree_on_errors(self.comm, error, where)
+        assert local is not None
+        try:
+            self.optimizer.load_state_dict(local)
+        except (TypeError, ValueError) as caught:
+            error = caught
+        agree_on_errors(self.comm, error, where)
+
+    def _local_state(self, full: Mapping[str, Any], where: str) -> dict[str, Any]:
+        if not isinstance(full, Mapping) or not isinstance(full.get("param_groups"), list):
+            raise TypeError(f"{where}: expected a state dict with 'state' and 'param_groups'")
+        groups = full["param_groups"]
+        if len(groups) != len(self.params):
+            raise ValueError(
+                f"{where}: it has {len(groups)} param groups, this optimizer {len(self.params)}"
+            )
+        saved_state = full.get("state", {})
+        if not isinstance(saved_state, Mapping):
+            raise TypeError(f"{where}: 'state' must be a dict")
+        for index, (group, params) in enumerate(zip(groups, self.params, strict=True)):
+            if not isinstance(group, Mapping) or len(group.get("params", ())) != len(params):
+                raise ValueError(
+                    f"{where}: param_groups[{index}] must list {len(params)} parameters"
+                )
+        indices = [list(g["params"]) for g in groups]
+        state: dict[int, dict[str, Any]] = {}
+        for position, (group, dtype, a, b) in enumerate(self._views(self.comm.Get_rank())):
+            slots = self._slots_of(group, dtype)
+            first = sum(len(p) for p in self.params[:group])
+            saved = []
+            for slot in slots:
+                key = indices[group][slot.index - first]
+                entry = saved_state.get(key, saved_state.get(str(key)))
+                saved.append(entry)
+            present = [e for e in saved if e is not None]
+            if not present:
+                continue
+            if len(present) != len(saved):
+                raise ValueError(
+                    f"{where}: param_groups[{group}] has state for some of its {dtype} "
+                    "parameters but not others"
+                )
+            scalars = {k: v for k, v in present[0].items() if not isinstance(v, np.ndarray)}
+            names = [k for k, v in present[0].items() if isinstance(v, np.ndarray)]
+            entry: dict[str, Any] = dict(scalars)
+            for name in names:
+                pieces = []
+                for slot, e in zip(slots, saved, strict=True):
+                    array = e.get(name) if isinstance(e, Mapping) else None
+                    if not isinstance(array, np.ndarray) or array.size != slot.size:
+                        raise ValueError(
+                            f"{where}: state[{slot.index}][{name!r}] must be an array of "
+                            f"{slot.size} elements (the parameter's shape {slot.shape})"
+                        )
+                    lo, hi = max(a, slot.offset), min(b, slot.offset + slot.size)
+                    if lo < hi:
+                        flat = array.reshape(-1)
+                        pieces.append(flat[lo - slot.offset : hi - slot.offset])
+                sample = present[0][name]
+                entry[name] = np.concatenate(pieces) if pieces else np.zeros(0, sample.dtype)
+            state[position] = entry
+        local_groups = []
+        start = 0
+        for group, hyper in enumerate(groups):
+            count = len(self.optimizer.param_groups[group]["params"])
+            local_groups.append(
+                {**{k: v for k, v in hyper.items() if k != "params"},
+                 "params": list(range(start, start + count))}
+            )
+            start += count
+        out: dict[str, Any] = {"state": state, "param_groups": local_groups}
+        if "optimizer" in full:
+            out["optimizer"] = full["optimizer"]
+        return out
