@@ -261,7 +261,8 @@ py::tuple grad_norm(const py::handle& arrays, int kind, int num_threads) {
 // optkern.distributed's norm: the block partials of grad_norm and whether each block is finite,
 // in block order, as two NumPy arrays (float64, bool).
 py::tuple grad_norm_partials(const py::handle& arrays, int kind, int num_threads) {
-  if (kind < 0 || kind >= kNormKinds) throw py::value_error("grad_norm_partials: kind is 0, 1 or 2");
+  if (kind < 0 || kind >= kNormKinds)
+    throw py::value_error("grad_norm_partials: kind is 0, 1 or 2");
   std::vector<py::object> keep;
   const std::vector<GradArray> grads =
       checked_grad_arrays(arrays, "tensors", "gradient", false, keep);

@@ -112,6 +112,7 @@ class PreparedStep:
 # coefficient where it is below 1 (not with error_if_nonfinite and a non-finite element) and
 # returns the same; clamp_grads clamps them in place to [-bound, bound].
 def grad_norm(tensors: _Grads, kind: int, num_threads: int) -> tuple[float, bool]: ...
+
 # grad_norm's block partials and per block whether all its elements are finite, in block order
 # (blocks of norm_block elements from each tensor's first): optkern.distributed sums them across
 # ranks in that order.

@@ -130,16 +130,19 @@ class GradScaler:
         the unscaled gradients' norm (inf or NaN for a skipped step)."""
         # optkern.distributed's DataParallel and ZeroOptimizer step like an optimizer and hold
         # the plain one they step (``.optimizer``), which a skipped step is marked on.
-        inner = optimizer if isinstance(optimizer, Optimizer) else getattr(optimizer, "optimizer", None)
+        inner = (
+            optimizer if isinstance(optimizer, Optimizer) else getattr(optimizer, "optimizer", None)
+        )
         if not isinstance(inner, Optimizer):
             raise TypeError(
                 f"GradScaler.step: optimizer must be an optkern optimizer (or an "
                 f"optkern.distributed one), got {type(optimizer).__name__}"
             )
         if not self._enabled:
-            return optimizer.step(grads, max_grad_norm=max_grad_norm)
+            result: float | None = optimizer.step(grads, max_grad_norm=max_grad_norm)
+            return result
         before = optimizer.step_count
-        norm = optimizer.step(
+        norm: float | None = optimizer.step(
             grads, grad_scale=self._scale, max_grad_norm=max_grad_norm, skip_if_nonfinite=True
         )
         skipped = optimizer.step_count == before

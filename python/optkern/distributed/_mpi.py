@@ -35,7 +35,11 @@ def raw(array: NDArray[Any]) -> tuple[NDArray[Any], Any]:
     """A view of ``array``'s bytes as unsigned integers of its element size, and their MPI type:
     for moving elements without arithmetic."""
     MPI = mpi()
-    kinds = {2: (np.uint16, MPI.UINT16_T), 4: (np.uint32, MPI.UINT32_T), 8: (np.uint64, MPI.UINT64_T)}
+    kinds = {
+        2: (np.uint16, MPI.UINT16_T),
+        4: (np.uint32, MPI.UINT32_T),
+        8: (np.uint64, MPI.UINT64_T),
+    }
     view_dtype, mpi_type = kinds[array.dtype.itemsize]
     return array.view(view_dtype), mpi_type
 

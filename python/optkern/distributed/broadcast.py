@@ -17,7 +17,9 @@ def _arrays_of(params: Any, where: str) -> list[NDArray[Any]]:
     if isinstance(params, Optimizer):
         return [p for group in params.param_groups for p in group["params"]]
     if isinstance(params, np.ndarray) or not isinstance(params, Iterable):
-        raise TypeError(f"{where}: params must be a list of arrays, of param groups or an optimizer")
+        raise TypeError(
+            f"{where}: params must be a list of arrays, of param groups or an optimizer"
+        )
     items = list(params)
     if items and all(isinstance(item, Mapping) for item in items):
         return [p for item in items for p in item["params"]]

@@ -82,6 +82,4 @@ class FlatLayout:
 
     def views(self, buffers: dict[np.dtype[Any], NDArray[Any]]) -> list[NDArray[Any]]:
         """Each tensor as a view of its buffer, in its shape."""
-        return [
-            buffers[s.dtype][s.offset : s.offset + s.size].reshape(s.shape) for s in self.slots
-        ]
+        return [buffers[s.dtype][s.offset : s.offset + s.size].reshape(s.shape) for s in self.slots]

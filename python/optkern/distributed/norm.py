@@ -63,9 +63,7 @@ class ShardedNorm:
                     if r == rank:
                         self.regions.append((slot.dtype, begin, end))
                 base += blocks
-            self.block_indices.append(
-                np.concatenate(indices) if indices else np.zeros(0, np.int64)
-            )
+            self.block_indices.append(np.concatenate(indices) if indices else np.zeros(0, np.int64))
             self.tails.append(tails)
         self.total_blocks = base if layout.slots else 0
         self.ranges = ranges

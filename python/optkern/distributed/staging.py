@@ -59,7 +59,9 @@ class GradStaging:
 
     def __init__(self, layout: FlatLayout) -> None:
         self.layout = layout
-        self._sets: dict[tuple[tuple[str, str], ...], tuple[dict[Any, NDArray[Any]], list[Any]]] = {}
+        self._sets: dict[
+            tuple[tuple[str, str], ...], tuple[dict[Any, NDArray[Any]], list[Any]]
+        ] = {}
 
     def _set(
         self, dtypes: dict[np.dtype[Any], np.dtype[Any]]
@@ -77,7 +79,9 @@ class GradStaging:
             held = self._sets[key] = (buffers, views)
         return held
 
-    def buffers(self, dtypes: dict[np.dtype[Any], np.dtype[Any]] | None = None) -> list[NDArray[Any]]:
+    def buffers(
+        self, dtypes: dict[np.dtype[Any], np.dtype[Any]] | None = None
+    ) -> list[NDArray[Any]]:
         """One view per parameter into the flat buffers (by default in the parameters' dtypes),
         for the backward pass to write the gradients into."""
         return self._set(dtypes or {p: p for p in self.layout.sizes})[1]

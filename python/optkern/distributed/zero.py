@@ -82,7 +82,7 @@ class ZeroOptimizer:
                     f"{optimizer_class!r}"
                 )
             check_options(deterministic, bucket_bytes, where)
-            items = list(params)
+            items: list[Any] = list(params)
             # A plain optimizer over the arrays checks them and the hyperparameters (and fills
             # in the defaults); it holds no state and is dropped.
             probe = optimizer_class(items, **hyperparameters)
@@ -138,7 +138,9 @@ class ZeroOptimizer:
                 shard_views.append(self._buffers[dtype][a:b])
             if not shard_views:  # a group of no parameters cannot be: the probe refused it
                 raise AssertionError("unreachable")
-            local_groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": shard_views})
+            local_groups.append(
+                {**{k: v for k, v in group.items() if k != "params"}, "params": shard_views}
+            )
         #: The plain optimizer of this rank's ranges (its state is this rank's shard of the state).
         self.optimizer: Optimizer = optimizer_class(local_groups, **hyperparameters)
         self._reducer = Reducer(comm, deterministic=deterministic, bucket_bytes=bucket_bytes)
@@ -196,10 +198,8 @@ class ZeroOptimizer:
             ranges = self._ranges[param_dtype]
             lo, hi = ranges[rank]
             wide = arithmetic_dtype(buffer.dtype)
-            if wide == buffer.dtype:
-                out = buffer[lo:hi]
-            else:
-                out = self._shard(param_dtype, wide, hi - lo)
+            in_place = wide == buffer.dtype  # float32, float64: the range of the buffer itself
+            out = buffer[lo:hi] if in_place else self._shard(param_dtype, wide, hi - lo)
             self._reducer.reduce_scatter(buffer, ranges, out, mean=True)
             shards[param_dtype] = out
         max_norm = keywords.get("max_grad_norm")
@@ -349,7 +349,7 @@ class ZeroOptimizer:
                 )
             scalars = {k: v for k, v in present[0].items() if not isinstance(v, np.ndarray)}
             names = [k for k, v in present[0].items() if isinstance(v, np.ndarray)]
-            entry: dict[str, Any] = dict(scalars)
+            loaded: dict[str, Any] = dict(scalars)
             for name in names:
                 pieces = []
                 for slot, e in zip(slots, saved, strict=True):
@@ -364,15 +364,17 @@ class ZeroOptimizer:
                         flat = array.reshape(-1)
                         pieces.append(flat[lo - slot.offset : hi - slot.offset])
                 sample = present[0][name]
-                entry[name] = np.concatenate(pieces) if pieces else np.zeros(0, sample.dtype)
-            state[position] = entry
+                loaded[name] = np.concatenate(pieces) if pieces else np.zeros(0, sample.dtype)
+            state[position] = loaded
         local_groups = []
         start = 0
         for group, hyper in enumerate(groups):
             count = len(self.optimizer.param_groups[group]["params"])
             local_groups.append(
-                {**{k: v for k, v in hyper.items() if k != "params"},
-                 "params": list(range(start, start + count))}
+                {
+                    **{k: v for k, v in hyper.items() if k != "params"},
+                    "params": list(range(start, start + count)),
+                }
             )
             start += count
         out: dict[str, Any] = {"state": state, "param_groups": local_groups}
