@@ -258,6 +258,29 @@ py::tuple grad_norm(const py::handle& arrays, int kind, int num_threads) {
   return py::make_tuple(result.norm, result.finite);
 }
 
+// optkern.distributed's norm: the block partials of grad_norm and whether each block is finite,
+// in block order, as two NumPy arrays (float64, bool).
+py::tuple grad_norm_partials(const py::handle& arrays, int kind, int num_threads) {
+  if (kind < 0 || kind >= kNormKinds)
+    throw py::value_error("grad_norm_partials: kind is 0, 1 or 2");
+  std::vector<py::object> keep;
+  const std::vector<GradArray> grads =
+      checked_grad_arrays(arrays, "tensors", "gradient", false, keep);
+  GradPass pass;
+  std::vector<double> partials;
+  std::vector<std::uint8_t> finite;
+  {
+    py::gil_scoped_release release;
+    pass.partials(grads, static_cast<NormKind>(kind), num_threads, partials, finite);
+  }
+  py::array_t<double> out_partials(static_cast<py::ssize_t>(partials.size()));
+  py::array_t<bool> out_finite(static_cast<py::ssize_t>(finite.size()));
+  std::copy(partials.begin(), partials.end(), out_partials.mutable_data());
+  bool* flags = out_finite.mutable_data();
+  for (std::size_t b = 0; b < finite.size(); ++b) flags[b] = finite[b] != 0;
+  return py::make_tuple(out_partials, out_finite);
+}
+
 // optkern.clip_grad_norm_'s kernels: the norm, then (unless the coefficient is 1, or
 // `error_if_nonfinite` and the norm is not finite) the in-place multiply by the coefficient.
 // Returns (norm, finite); every array is checked before anything is written.
@@ -429,6 +452,9 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("grad_norm", &grad_norm, py::arg("tensors"), py::arg("kind"), py::arg("num_threads"),
         "(norm, finite) of the arrays together; kind 0: 2-norm, 1: 1-norm, 2: inf-norm.");
+  m.def("grad_norm_partials", &grad_norm_partials, py::arg("tensors"), py::arg("kind"),
+        py::arg("num_threads"),
+        "(block partials, block finite) of grad_norm, in block order: float64 and bool arrays.");
   m.def("clip_grad_norm", &clip_grad_norm, py::arg("grads"), py::arg("max_norm"), py::arg("kind"),
         py::arg("error_if_nonfinite"), py::arg("num_threads"),
         "(norm, finite); grads multiplied in place by the clip coefficient where it is < 1.");

@@ -57,6 +57,14 @@ GradNorm GradPass::norm(const std::vector<GradArray>& grads, NormKind kind, int 
   return {kind == kNormTwo ? std::sqrt(total) : total, finite};
 }
 
+void GradPass::partials(const std::vector<GradArray>& grads, NormKind kind, int threads,
+                        std::vector<double>& partials, std::vector<std::uint8_t>& finite) {
+  const GradCall call = plan(grads, threads, 0);
+  active_kernels().grad_norm[kind](call);
+  partials.assign(partials_.begin(), partials_.begin() + call.count);
+  finite.assign(finite_.begin(), finite_.begin() + call.count);
+}
+
 void GradPass::scale(const std::vector<GradArray>& grads, double factor, int threads) {
   active_kernels().scale_grads(plan(grads, threads, factor));
 }

@@ -32,6 +32,10 @@ class GradPass {
  public:
   // `threads`: at most this many; fewer for small gradients (min_elements_per_thread per thread).
   GradNorm norm(const std::vector<GradArray>& grads, NormKind kind, int threads);
+  // The block partials norm() combines, and per block whether its elements are all finite, in
+  // block order (optkern.distributed adds them up across ranks in the same order).
+  void partials(const std::vector<GradArray>& grads, NormKind kind, int threads,
+                std::vector<double>& partials, std::vector<std::uint8_t>& finite);
   void scale(const std::vector<GradArray>& grads, double factor, int threads);
   void clamp(const std::vector<GradArray>& grads, double bound, int threads);
   // data += source * scale; data = lerp(data, source, weight) (optkern/averaging.h).

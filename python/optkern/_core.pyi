@@ -2,6 +2,7 @@
 from collections.abc import Sequence
 from typing import Any, TypeAlias, overload
 
+import numpy as np
 from numpy.typing import NDArray
 
 # Coefficients of a param group's step: fields of the algorithm's Params struct
@@ -111,6 +112,13 @@ class PreparedStep:
 # coefficient where it is below 1 (not with error_if_nonfinite and a non-finite element) and
 # returns the same; clamp_grads clamps them in place to [-bound, bound].
 def grad_norm(tensors: _Grads, kind: int, num_threads: int) -> tuple[float, bool]: ...
+
+# grad_norm's block partials and per block whether all its elements are finite, in block order
+# (blocks of norm_block elements from each tensor's first): optkern.distributed sums them across
+# ranks in that order.
+def grad_norm_partials(
+    tensors: _Grads, kind: int, num_threads: int
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]: ...
 def clip_grad_norm(
     grads: _Grads, max_norm: float, kind: int, error_if_nonfinite: bool, num_threads: int
 ) -> tuple[float, bool]: ...

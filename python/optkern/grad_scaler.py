@@ -123,25 +123,31 @@ class GradScaler:
         )
 
     def step(
-        self, optimizer: Optimizer, grads: Any, *, max_grad_norm: float | None = None
+        self, optimizer: Any, grads: Any, *, max_grad_norm: float | None = None
     ) -> float | None:
         """One step of ``optimizer`` on the scaled ``grads``: divided by the scale and clipped
         (``max_grad_norm``) inside the update, or skipped if any element is inf or NaN. Returns
         the unscaled gradients' norm (inf or NaN for a skipped step)."""
-        if not isinstance(optimizer, Optimizer):
+        # optkern.distributed's DataParallel and ZeroOptimizer step like an optimizer and hold
+        # the plain one they step (``.optimizer``), which a skipped step is marked on.
+        inner = (
+            optimizer if isinstance(optimizer, Optimizer) else getattr(optimizer, "optimizer", None)
+        )
+        if not isinstance(inner, Optimizer):
             raise TypeError(
-                f"GradScaler.step: optimizer must be an optkern optimizer, got "
-                f"{type(optimizer).__name__}"
+                f"GradScaler.step: optimizer must be an optkern optimizer (or an "
+                f"optkern.distributed one), got {type(optimizer).__name__}"
             )
         if not self._enabled:
-            return optimizer.step(grads, max_grad_norm=max_grad_norm)
+            result: float | None = optimizer.step(grads, max_grad_norm=max_grad_norm)
+            return result
         before = optimizer.step_count
-        norm = optimizer.step(
+        norm: float | None = optimizer.step(
             grads, grad_scale=self._scale, max_grad_norm=max_grad_norm, skip_if_nonfinite=True
         )
         skipped = optimizer.step_count == before
         if skipped:
-            mark_step_skipped(optimizer)  # no "scheduler.step() before optimizer.step()" warning
+            mark_step_skipped(inner)  # no "scheduler.step() before optimizer.step()" warning
         self._found_inf = skipped or bool(self._found_inf)
         return norm
 
