@@ -10,6 +10,7 @@ One thread, float32, no peers (their spinning threads would count as this proces
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 
 import numpy as np
@@ -18,6 +19,26 @@ from optkern.benchmarks import machine, noise
 from optkern.benchmarks.harness import measure, same_traffic_ceiling
 
 BINS = (0.0, 0.25, 0.5, 1.0, 1.5, 99.0)  # others' CPUs
+
+
+def _spreads(size: int, cases: int, rounds: int) -> list[tuple[float, float]]:
+    """(others' CPUs, spread) of each contender of each case."""
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal(size).astype(np.float32)]
+    opt = optkern.Adam([rng.standard_normal(size).astype(np.float32)], num_threads=1)
+    ceiling = same_traffic_ceiling(
+        optkern.Adam([np.zeros(size, np.float32)], num_threads=1), grads, 1
+    )
+    contenders = {"optkern": lambda: opt.step(grads), "ceiling": ceiling}
+    found = []
+    for _ in range(cases):
+        before = machine.snapshot()
+        times = measure(contenders, rounds, 3)
+        others = machine.other_cpus(before, machine.snapshot())
+        if others is None:
+            raise SystemExit("needs /proc/stat")
+        found += [(others, noise.spread(t)) for t in times.values()]
+    return found
 
 
 def main() -> None:
@@ -30,24 +51,9 @@ def main() -> None:
     print("| size | others' CPUs | cases | spread: median | 90th pct | max | over the limit |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for size in (int(float(s)) for s in args.sizes.split(",")):
-        rng = np.random.default_rng(0)
-        grads = [rng.standard_normal(size).astype(np.float32)]
-        opt = optkern.Adam([rng.standard_normal(size).astype(np.float32)], num_threads=1)
-        ceiling = same_traffic_ceiling(
-            optkern.Adam([np.zeros(size, np.float32)], num_threads=1), grads, 1
-        )
-        found: list[tuple[float, float]] = []  # (others' CPUs, spread)
-        for _ in range(args.cases):
-            before = machine.snapshot()
-            times = measure(
-                {"optkern": lambda: opt.step(grads), "ceiling": ceiling}, args.rounds, 3
-            )
-            others = machine.other_cpus(before, machine.snapshot())
-            if others is None:
-                raise SystemExit("needs /proc/stat")
-            found += [(others, noise.spread(t)) for t in times.values()]
-        for low, high in zip(BINS, BINS[1:], strict=False):
-            spreads = sorted(s for o, s in found if low <= o < high)
+        found = _spreads(size, args.cases, args.rounds)
+        for low, high in itertools.pairwise(BINS):
+            spreads = sorted(spread for o, spread in found if low <= o < high)
             if not spreads:
                 continue
             over = sum(s > noise.SPREAD_LIMIT for s in spreads) / len(spreads)

@@ -237,7 +237,9 @@ def test_the_busy_spinner_exits_when_its_parent_is_killed() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", parent], capture_output=True, text=True, check=False
+    )
     assert out.returncode == -9, out.stderr
     pid = int(out.stdout)
     deadline = time.monotonic() + 30  # a poll for an exit, not a timing assertion
