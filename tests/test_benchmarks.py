@@ -56,10 +56,39 @@ def test_optkern_bench_short_preset_runs(
     assert cli.main(["bench", *argv, "--threads", "1", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| adam |")]
-    contenders = {row.split("|")[5].strip() for row in rows}
+    contenders = {row.split("|")[7].strip() for row in rows}
     assert {"optkern", "same-traffic ceiling", "naive NumPy"} <= contenders
-    assert all(row.rstrip().endswith("x |") and " % |" in row for row in rows)
+    assert all(re.search(r" % \| [\d.]+x \| [a-z >,]* \|$", row) for row in rows)
+    assert "flags: spread = " in out
+    assert "CPUs: affinity" in out  # the machine, once per run
+    assert "load average" in out
     assert plot.stat().st_size > 10_000
+
+
+def test_optkern_bench_busy_and_16_bit_cases(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every scenario gets its rows; a bfloat16 case times every storage and prints the ratio
+    table, with "n/a" where this build has no 16-bit ceiling; 2 threads also time 1 thread."""
+    pytest.importorskip("ml_dtypes")
+    argv = ["--sizes", "1e3", "--shapes", "", "--rounds", "2", "--warmup", "1", "--busy"]
+    assert cli.main(["bench", *argv, "--threads", "2", "--dtypes", "bfloat16"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| adam |")]
+    main_rows = [row for row in rows if len(row) == 17]
+    assert {row[5].strip() for row in main_rows} == {"quiet", "busy", "blas"}
+    assert {"optkern", "optkern state bfloat16", "optkern master weights", "optkern float32"} <= {
+        row[7].strip() for row in main_rows
+    }
+    assert "optkern 1 thread" in {row[7].strip() for row in main_rows}
+    assert "threads / 1 thread" in out
+    assert "16-bit storage, the ratios of issue 15's targets" in out
+    assert all(row[4].strip() == "2 (default)" for row in main_rows)
+
+
+def test_optkern_bench_rejects_an_unknown_scenario_and_dtype() -> None:
+    with pytest.raises(SystemExit, match="unknown scenario"):
+        bench_main(["--scenarios", "quiet,idle"], short=True)
+    with pytest.raises(SystemExit, match=r"--dtypes: .*int8"):
+        bench_main(["--dtypes", "int8"], short=True)
 
 
 def test_optkern_bench_rejects_an_unknown_algorithm() -> None:
@@ -142,6 +171,6 @@ def test_optkern_bench_progress_in_a_log_has_no_carriage_returns(
     err = capsys.readouterr().err  # pytest's capture is not a terminal
     assert "\r" not in err
     assert [re.sub(r"\d+ warm-up, [\d.]+ s", "", line) for line in err.splitlines()] == [
-        "  [1/2] adam 1e3 float32 1 thread(s): 2 rounds after ",
-        "  [2/2] adam 1e4 float32 1 thread(s): 2 rounds after ",
+        "  [1/2] adam 1e3 float32 1 thread(s) quiet: 2 rounds after ",
+        "  [2/2] adam 1e4 float32 1 thread(s) quiet: 2 rounds after ",
     ]

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import platform
 import sys
 import textwrap
@@ -12,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, active_isa, get_num_threads
+from .. import __version__, _storage, active_isa, get_num_threads
+from . import machine, peers, peers16, report16
 from .harness import measure
-from .peers import ALGORITHMS, DeepSpeedCPUAdam, case_shapes, contenders, torch
-from .report import Case, plot, table
+from .peers import ALGORITHMS, DeepSpeedCPUAdam, case_shapes, torch
+from .report import Case, plot, table, threads_table
+from .scenarios import SCENARIOS, scenario
 
 FULL = {"sizes": "1e3,1e4,1e5,1e6,1e7", "shapes": "resnet50,2000x512", "dtypes": "float32,float64"}
 SHORT = {"sizes": "1e3,1e5,1e6", "shapes": "200x512", "dtypes": "float32"}
@@ -75,7 +79,12 @@ def parser(short: bool) -> argparse.ArgumentParser:
         default=defaults["shapes"],
         help="tensor lists: resnet50, or COUNTxSIZE; '' for none (default: %(default)s)",
     )
-    p.add_argument("--dtypes", default=defaults["dtypes"], help="(default: %(default)s)")
+    p.add_argument(
+        "--dtypes",
+        default=defaults["dtypes"],
+        help="float32, float64, and 16-bit parameters and gradients: bfloat16 (needs ml_dtypes), "
+        "float16 (default: %(default)s)",
+    )
     p.add_argument("--threads", default="", help="e.g. 1,2 (default: 1 ... all)")
     p.add_argument(
         "--rounds", type=int, default=rounds, help="timed rounds per case (default: %(default)s)"
@@ -94,29 +103,86 @@ def parser(short: bool) -> argparse.ArgumentParser:
         "contenders', with cold caches; many: warm caches, the cost of the call itself)",
     )
     p.add_argument(
+        "--scenarios",
+        default="quiet",
+        metavar="LIST",
+        help="the machine's state during each case: quiet; busy (one CPU-bound background "
+        "process); blas (a 256x784 @ 784x256 float32 NumPy product before every step, with "
+        "NumPy's default BLAS threads) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--busy",
+        action="store_true",
+        help="shorthand for --scenarios quiet,busy,blas (default: off)",
+    )
+    p.add_argument(
+        "--samples",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write every case's samples (seconds per call) as JSON (default: none)",
+    )
+    p.add_argument(
         "--plot", type=Path, default=None, help="write a PNG of GB/s against size (default: none)"
     )
     return p
 
 
+Plan = list[tuple[str, str, np.dtype[Any], int, str]]
+
+
 def run_plan(
-    plan: list[tuple[str, str, np.dtype[Any], int]], rounds_wanted: int, warmup: int, calls: int = 1
+    plan: Plan, rounds_wanted: int, warmup: int, calls: int = 1, default_threads: int = 0
 ) -> list[Case]:
-    """Times every (algorithm, case, dtype, threads) of the plan, contenders interleaved."""
+    """Times every (algorithm, case, dtype, threads, scenario) of the plan, contenders
+    interleaved. On `default_threads` threads optkern runs with its default thread count."""
     cases = []
-    for index, (algorithm, name, dtype, k) in enumerate(plan):
+    for index, (algorithm, name, dtype, k, where) in enumerate(plan):
         shapes = case_shapes(name)
         n = sum(int(np.prod(s)) for s in shapes)
         if torch is not None:
             torch.set_num_threads(k)
-        steps = contenders(algorithm, shapes, dtype, k, naive_too=n <= 10_000_000)
+        default = k == default_threads
+        if _storage.is_16_bit(dtype):
+            made = peers16.contenders(algorithm, shapes, dtype, k, default_threads=default)
+        else:
+            made = peers.contenders(
+                algorithm, shapes, dtype, k, default_threads=default, naive_too=n <= 10_000_000
+            )
         # fewer rounds for the slow big cases keeps a full run in minutes
         rounds = rounds_wanted if n < 10_000_000 else max(5, rounds_wanted // 3)
-        label = f"[{index + 1}/{len(plan)}] {algorithm} {name} {dtype.name} {k} thread(s)"
-        times = measure(steps, rounds, warmup, label, calls)
-        traffic = (3 + 2 * ALGORITHMS[algorithm][4]) * dtype.itemsize * n
-        cases.append(Case(algorithm, name, dtype.name, k, n, traffic, times))
+        label = f"[{index + 1}/{len(plan)}] {algorithm} {name} {dtype.name} {k} thread(s) {where}"
+        steps = {key: c.step for key, c in made.steps.items()}
+        started = machine.snapshot()  # outside the scenario: its spinner is waited for in it
+        with scenario(where) as before:
+            times = measure(steps, rounds, warmup, label, calls, before=before)
+        others = machine.other_cpus(started, machine.snapshot())
+        cases.append(
+            Case(
+                algorithm,
+                name,
+                dtype.name,
+                k,
+                n,
+                times,
+                {key: c.bytes_per_element for key, c in made.steps.items()},
+                {key: c.ceiling for key, c in made.steps.items()},
+                scenario=where,
+                default_threads=default,
+                notes=made.notes,
+                others_cpus=others,
+            )
+        )
     return cases
+
+
+def _dtype(name: str) -> np.dtype[Any]:
+    if name == "bfloat16":
+        return _storage.bfloat16()  # a clear error if ml_dtypes is missing
+    dtype = np.dtype(name)
+    if not (dtype in (np.float32, np.float64) or _storage.is_16_bit(dtype)):
+        raise ValueError(f"--dtypes: expected float32, float64, bfloat16 or float16, got {name!r}")
+    return dtype
 
 
 def main(argv: list[str] | None = None, *, short: bool = False) -> int:
@@ -128,30 +194,61 @@ def main(argv: list[str] | None = None, *, short: bool = False) -> int:
     if unknown:
         raise SystemExit(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
     names = [c for c in args.sizes.split(",") + args.shapes.split(",") if c]
-    dtypes = [np.dtype(d) for d in args.dtypes.split(",")]
+    try:
+        dtypes = [_dtype(d) for d in args.dtypes.split(",")]
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"--dtypes: {error}") from error
+    wheres = SCENARIOS if args.busy else tuple(args.scenarios.split(","))
+    unknown = [w for w in wheres if w not in SCENARIOS]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
     available = get_num_threads()  # before torch.set_num_threads, which sets OpenMP's too
     threads = (
         [int(t) for t in args.threads.split(",")] if args.threads else [*range(1, available + 1)]
     )
-    plan = [(a, c, d, k) for a in algorithms for c in names for d in dtypes for k in threads]
+    plan = [
+        (a, c, d, k, w)
+        for a in algorithms
+        for c in names
+        for d in dtypes
+        for k in threads
+        for w in wheres
+    ]
     torch_threads = torch.get_num_threads() if torch is not None else 0
+    before = machine.snapshot()
     try:
-        cases = run_plan(plan, args.rounds, args.warmup, args.calls)
+        cases = run_plan(plan, args.rounds, args.warmup, args.calls, default_threads=available)
     finally:
         # torch.set_num_threads also sets OpenMP's default for this thread, which optkern reads
         # (optkern.get_num_threads): put it back for whoever called main().
         if torch is not None:
             torch.set_num_threads(torch_threads)
-    machine = f"{platform.machine()}, {available} threads available"
+    after = machine.snapshot()
+    where = f"{platform.machine()}, {available} threads available"
     heading = (
-        f"optkern {__version__} ({active_isa()}, {machine}), torch "
+        f"optkern {__version__} ({active_isa()}, {where}), torch "
         f"{torch.__version__ if torch is not None else 'not installed'}, DeepSpeed CPU ops "
         f"{'available' if DeepSpeedCPUAdam is not None else 'not installed'}; "
         f"{args.rounds} rounds after {args.warmup} warm-up, contenders interleaved per case"
         + (f", {args.calls} back-to-back calls per sample" if args.calls > 1 else "")
     )
     print(heading + "\n")
+    print(machine.report(before, after) + "\n")
     print(table(cases))
+    threads_rows = threads_table(cases)
+    if threads_rows:
+        print("\noptkern's threads against one thread, from the same rounds:\n")
+        print(threads_rows)
+    ratios = report16.ratio_table(cases)
+    if ratios:
+        print(
+            "\n16-bit storage, the ratios of issue 15's targets (each: the other's median over "
+            "the first's, > 1: the first is faster):\n"
+        )
+        print(ratios)
+    if args.samples is not None:
+        args.samples.write_text(json.dumps([dataclasses.asdict(c) for c in cases], indent=1))
+        print(f"\nsamples: {args.samples}")
     if args.plot is not None:
         plot(cases, args.plot, heading)
         print(f"\nplot: {args.plot}")

@@ -21,6 +21,7 @@ def measure(
     calls: int = 1,
     warmup_seconds: float = 0.25,
     stream: TextIO | None = None,
+    before: Callable[[], object] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per call of each contender over `rounds` rounds after at least `warmup` rounds and
     at least `warmup_seconds` of warm-up. Each round runs every contender once, in an order
@@ -36,7 +37,10 @@ def measure(
     Each sample is `calls` back-to-back calls, divided by `calls`. With 1 (the default) a call
     runs right after the other contenders' code, with cold caches, as a step does between a
     model's forward and backward passes; with many, the contender's own code and data stay in
-    cache, which isolates the cost of the call itself (what matters for tiny steps)."""
+    cache, which isolates the cost of the call itself (what matters for tiny steps).
+
+    `before`, when given, runs before every call, outside the timing (a scenario's matrix
+    product); each call is then timed on its own and the sample is their mean."""
     if calls < 1:
         raise ValueError(f"calls must be >= 1, got {calls}")
     names = list(contenders)
@@ -52,10 +56,19 @@ def measure(
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             contender = contenders[name]
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                contender()
-            elapsed = (time.perf_counter() - t0) / calls
+            if before is None:
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    contender()
+                elapsed = (time.perf_counter() - t0) / calls
+            else:
+                elapsed = 0.0
+                for _ in range(calls):
+                    before()
+                    t0 = time.perf_counter()
+                    contender()
+                    elapsed += time.perf_counter() - t0
+                elapsed /= calls
             if not warming:
                 times[name].append(elapsed)
         r += 1
@@ -84,3 +97,17 @@ def same_traffic_ceiling(
         raise ValueError("same_traffic_ceiling: the optimizer's groups are not in a steady state")
     groups = prepared.tensor_groups
     return lambda: _core._same_traffic_step(groups, grads, num_threads)
+
+
+def ceiling_or_reason(
+    optimizer: Optimizer, grads: list[NDArray[Any]], num_threads: int
+) -> tuple[Callable[[], None] | None, str | None]:
+    """``same_traffic_ceiling``, called once, or (None, why) where this build has no ceiling for
+    the optimizer's storage (a ValueError from ``_core._same_traffic_step``, e.g. for 16-bit
+    storage in builds that lack it): the table then prints "n/a" for it with the reason."""
+    step = same_traffic_ceiling(optimizer, grads, num_threads)
+    try:
+        step()
+    except ValueError as error:
+        return None, str(error)
+    return step, None

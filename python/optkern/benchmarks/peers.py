@@ -1,11 +1,13 @@
-"""The contenders of one benchmark case: optkern, its same-traffic memory ceiling, torch.optim
-(for-loop, foreach and fused CPU paths, on tensors sharing the NumPy arrays' memory), DeepSpeed's
-DeepSpeedCPUAdam / DeepSpeedCPUAdagrad (float32 only) and the naive NumPy formula. Peers that are
-not installed are left out; none is a dependency of optkern."""
+"""The contenders of one float32 or float64 benchmark case: optkern, its same-traffic memory
+ceiling, torch.optim (for-loop, foreach and fused CPU paths, on tensors sharing the NumPy arrays'
+memory), DeepSpeed's DeepSpeedCPUAdam / DeepSpeedCPUAdagrad (float32 only) and the naive NumPy
+formula. Peers that are not installed are left out; none is a dependency of optkern. The 16-bit
+cases' contenders are in ``peers16``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -15,7 +17,7 @@ from numpy.typing import NDArray
 from ..optimizer import Optimizer
 from ..records import Bench, records
 from . import naive
-from .harness import same_traffic_ceiling
+from .harness import ceiling_or_reason
 
 # The peers are optional and used untyped: torch through its module, a DeepSpeed optimizer as a
 # class called like a torch.optim one, (tensors, **options).
@@ -37,12 +39,35 @@ except ImportError:  # not installed
     DeepSpeedCPUAdam = DeepSpeedCPUAdagrad = None
 
 CEILING = "same-traffic ceiling"
+#: optkern on one thread, in the rounds of a case on more: the threads' gain read off one case
+ONE_THREAD = "optkern 1 thread"
 
 Step = Callable[[], object]  # its result is ignored (optimizer.step returns None or a norm)
 
-# optkern factory (params, threads), torch.optim class name and kwargs, naive factory, state arrays
+
+@dataclass(frozen=True)
+class Contender:
+    """One timed step of a case, the bytes it moves per element, and the name of the ceiling (a
+    contender of the same case) that moves the same bytes: a ceiling's own name for itself, None
+    for a contender without one."""
+
+    step: Step
+    bytes_per_element: int
+    ceiling: str | None = CEILING
+
+
+@dataclass
+class Contenders:
+    """A case's contenders, and why a ceiling is missing ("n/a" in the table), if one is."""
+
+    steps: dict[str, Contender]
+    notes: list[str]
+
+
+# optkern factory (params, threads, storage options), torch.optim class name and kwargs, naive
+# factory, state arrays. threads None: optkern's default (what a user who sets nothing gets).
 Algorithm = tuple[
-    Callable[[list[NDArray[Any]], int], Optimizer],
+    Callable[..., Optimizer],
     str,
     dict[str, float],
     Callable[[], naive.Step],
@@ -54,8 +79,8 @@ def _algorithm(cls: type[Optimizer], torch_name: str, bench: Bench) -> Algorithm
     kwargs = dict(bench.kwargs)
     factory: Callable[..., Optimizer] = cls
 
-    def make(params: list[NDArray[Any]], threads: int) -> Optimizer:
-        return factory(params, **kwargs, num_threads=threads)
+    def make(params: list[NDArray[Any]], threads: int | None, **storage: Any) -> Optimizer:
+        return factory(params, **kwargs, **storage, num_threads=threads)
 
     states = len(cls._state_init({**factory().defaults, **kwargs}))
     return make, torch_name, kwargs, bench.naive, states
@@ -97,54 +122,97 @@ def case_shapes(name: str) -> list[tuple[int, ...]]:
     return [(int(float(name)),)]
 
 
+def add_ceiling(
+    out: Contenders,
+    name: str,
+    optimizer: Optimizer,
+    grads: list[NDArray[Any]],
+    threads: int,
+    bytes_per_element: int,
+) -> None:
+    """The same-traffic ceiling of `optimizer` (over arrays of its own) as contender `name`, or
+    a note saying why there is none."""
+    step, reason = ceiling_or_reason(optimizer, grads, threads)
+    if step is None:
+        out.notes.append(f"{name}: n/a ({reason})")
+    else:
+        out.steps[name] = Contender(step, bytes_per_element, ceiling=name)  # 100 % of itself
+
+
+def torch_steps(
+    torch_name: str,
+    torch_kwargs: dict[str, float],
+    tensors: Callable[[], list[Any]],
+    modes: tuple[str, ...] = ("for-loop", "foreach", "fused"),
+) -> dict[str, Step]:
+    """torch.optim's `modes` over fresh tensors (params with .grad set) from `tensors()`; a mode
+    torch refuses for these tensors is left out."""
+    assert torch is not None
+    out: dict[str, Step] = {}
+    for mode in modes:
+        flags = {"fused": True} if mode == "fused" else {"foreach": mode == "foreach"}
+        try:
+            topt = getattr(torch.optim, torch_name)(tensors(), **torch_kwargs, **flags)
+            topt.step()
+        except (RuntimeError, TypeError, ValueError):  # no fused CPU path for this one
+            continue
+
+        def torch_step(topt: Any = topt) -> None:
+            topt.step()
+
+        out[f"torch {mode}"] = torch_step
+    return out
+
+
 def contenders(
     algorithm: str,
     shapes: list[tuple[int, ...]],
     dtype: np.dtype[Any],
     threads: int,
-    naive_too: bool,
-) -> dict[str, Step]:
-    make_optkern, torch_name, torch_kwargs, make_naive, _ = ALGORITHMS[algorithm]
+    *,
+    default_threads: bool = False,
+    naive_too: bool = True,
+) -> Contenders:
+    """float32 or float64. `default_threads`: optkern steps with its default thread count (which
+    is `threads` here) instead of num_threads=threads; on more than one thread the case also
+    times optkern on one (ONE_THREAD)."""
+    make_optkern, torch_name, torch_kwargs, make_naive, states = ALGORITHMS[algorithm]
     rng = np.random.default_rng(0)
     start = [rng.standard_normal(s).astype(dtype) for s in shapes]
     grads = [rng.standard_normal(s).astype(dtype) for s in shapes]
-    out: dict[str, Step] = {}
+    moved = (3 + 2 * states) * dtype.itemsize
+    out = Contenders({}, [])
 
-    params = [p.copy() for p in start]
-    opt = make_optkern(params, threads)
-    out["optkern"] = lambda: opt.step(grads)
-    out[CEILING] = same_traffic_ceiling(
-        make_optkern([p.copy() for p in start], threads), grads, threads
+    opt = make_optkern([p.copy() for p in start], None if default_threads else threads)
+    out.steps["optkern"] = Contender(lambda: opt.step(grads), moved)
+    if threads > 1:
+        solo = make_optkern([p.copy() for p in start], 1)
+        out.steps[ONE_THREAD] = Contender(lambda: solo.step(grads), moved)
+    add_ceiling(
+        out, CEILING, make_optkern([p.copy() for p in start], threads), grads, threads, moved
     )
 
     if torch is not None:
-        for mode in ("for-loop", "foreach", "fused"):
-            tensors = [torch.from_numpy(p.copy()) for p in start]
-            for t, g in zip(tensors, grads, strict=True):
+
+        def tensors() -> list[Any]:
+            assert torch is not None
+            made = [torch.from_numpy(p.copy()) for p in start]
+            for t, g in zip(made, grads, strict=True):
                 t.grad = torch.from_numpy(g)
-            flags = {"foreach": mode == "foreach"}
-            if mode == "fused":
-                flags = {"fused": True}
-            try:
-                topt = getattr(torch.optim, torch_name)(tensors, **torch_kwargs, **flags)
-                topt.step()
-            except (RuntimeError, TypeError, ValueError):  # no fused CPU path for this one
-                continue
+            return made
 
-            def torch_step(topt: Any = topt) -> None:
-                topt.step()
-
-            out[f"torch {mode}"] = torch_step
+        for name, step in torch_steps(torch_name, torch_kwargs, tensors).items():
+            out.steps[name] = Contender(step, moved)
 
     deepspeed_cls = {"adam": DeepSpeedCPUAdam, "adagrad": DeepSpeedCPUAdagrad}.get(algorithm)
     if torch is not None and deepspeed_cls is not None and dtype == np.float32:
-        tensors = [torch.from_numpy(p.copy()) for p in start]
+        params = [torch.from_numpy(p.copy()) for p in start]
         # DeepSpeed's Adagrad writes into the gradient's tail: give it private copies.
-        for t, g in zip(tensors, grads, strict=True):
+        for t, g in zip(params, grads, strict=True):
             t.grad = torch.from_numpy(g.copy())
         extra = {"adamw_mode": False} if algorithm == "adam" else {}
-        dopt = deepspeed_cls(tensors, **extra)
-        out["DeepSpeed"] = lambda: dopt.step()
+        dopt = deepspeed_cls(params, **extra)
+        out.steps["DeepSpeed"] = Contender(lambda: dopt.step(), moved)
 
     if naive_too:
         steps = [make_naive() for _ in shapes]
@@ -154,5 +222,5 @@ def contenders(
             for f, p, g in zip(steps, copies, grads, strict=True):
                 f(p, g)
 
-        out["naive NumPy"] = naive_step
+        out.steps["naive NumPy"] = Contender(naive_step, moved)
     return out
