@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optkern
@@ -350,6 +351,13 @@ def test_cli_several_optimizers_cross_the_settings(
         (["--backend", "cuda"], "invalid choice: 'cuda'"),
         (["--seed", "-1"], "--seed: must be >= 0"),
         (["--bogus-flag"], "unrecognized arguments: --bogus-flag"),
+        (["--distributed", "ring"], "invalid choice: 'ring'"),
+        (["--distributed", "dp", "--backend", "both"], "--backend both is not supported"),
+        (["--distributed", "zero", "--accumulate", "2"], "--accumulate is not supported"),
+        (
+            ["--distributed", "zero", "--experiment", "precision"],
+            "'bf16 stochastic' rounds stochastically, which ZeroOptimizer does not support",
+        ),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_one_line(
@@ -704,3 +712,45 @@ def test_cli_bad_training_options_exit_2_with_one_line(
     assert len(err.splitlines()) == 1, err
     assert message in err
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------- the one-process twin of --distributed
+
+
+def test_shared_batches_is_the_whole_batch_run_for_one_share_only(
+    digits: compare.Dataset,
+) -> None:
+    """The computation that ``--distributed`` is checked against (the rank-order mean of the
+    shares' gradients, each share on its own copy of the network) is the plain run for one
+    share, and for two shares is not: the check would notice a distributed run that silently
+    stepped on whole-batch gradients (tests/test_distributed.py runs the MPI side)."""
+    from optkern.compare import parallel
+
+    def runs(experiment: str, ranks: int) -> tuple[runner.RunResult, runner.RunResult]:
+        settings = compare.Settings.create(
+            experiment, compare.parse_choices("adam"), 15, batch_size=64
+        )
+        variant = settings.variants()[0]
+
+        def plan(v: Any, s: Any, b: str, net: Any) -> parallel.SharedBatches:
+            return parallel.SharedBatches(v, s, b, net, ranks=ranks, data=digits)
+
+        shared = runner.train(variant, digits, settings, "optkern", plan=plan)
+        return shared, runner.train(variant, digits, settings, "optkern")
+
+    assert runner._same_curves(*runs("batchnorm", 1))
+    shared, whole = runs("optimizers", 2)
+    assert not np.array_equal(shared.losses, whole.losses)
+    # the same training up to rounding (a mean of two share means is not the batch mean's bits)
+    assert np.allclose(shared.losses, whole.losses, rtol=1e-4)
+    shared, whole = runs("batchnorm", 2)  # here each share normalises with its own statistics
+    assert not np.allclose(shared.losses, whole.losses, rtol=1e-2)
+
+
+def test_rank_order_mean_sums_left_to_right() -> None:
+    from optkern.compare.parallel import rank_order_mean, shares
+
+    values = [np.float32(1e8), np.float32(1.0), np.float32(-1e8)]
+    # (1e8 + 1) rounds to 1e8 in float32, so left to right gives 0, not 1/3
+    assert rank_order_mean([np.array(v) for v in values]) == np.float32(0.0)
+    assert shares(96, 3) == [(0, 32), (32, 64), (64, 96)]

@@ -389,8 +389,73 @@ def state_memory() -> None:
     ok("state bytes")
 
 
+def textbook_classes() -> None:
+    """The lecture's classes (hyperparameters first, params by keyword) shard too."""
+    dtypes = [np.dtype(np.float32)] * len(SHAPES)
+    for cls in (optkern.textbook.SGD, optkern.textbook.Momentum, optkern.textbook.Adam):
+        ref_params = initial(SHAPES, dtypes)
+        ref = cls(params=ref_params, lr=0.01)
+        zero = ZeroOptimizer(cls, initial(SHAPES, dtypes), COMM, lr=0.01)
+        for step in range(3):
+            ref.step(rank_order_mean(step, SHAPES, dtypes))
+            zero.step(grads_of(step, RANK, SHAPES, dtypes))
+        for i, (a, b) in enumerate(zip(ref_params, zero.params[0], strict=True)):
+            same(b, a, f"textbook {cls.__name__} ZeroOptimizer param {i}")
+    ok("textbook classes")
+
+
+def limits_and_loads() -> None:
+    """A buffer past MPI's 32-bit counts is refused (the limit lowered to test it), and a
+    load_state_dict whose dict differs on one rank is an error on every rank, nothing loaded."""
+    from optkern.distributed import _mpi
+
+    dtypes = [np.dtype(np.float32)] * len(SHAPES)
+    saved_limit = _mpi.MAX_ELEMENTS
+    _mpi.MAX_ELEMENTS = 4000  # SHAPES hold 4099 + 64 * 33 + ... float32 elements
+    try:
+        expect_error(
+            ValueError,
+            "32-bit counts",
+            lambda: ZeroOptimizer(optkern.Adam, initial(SHAPES, dtypes), COMM),
+        )
+        expect_error(
+            ValueError,
+            "32-bit counts",
+            lambda: DataParallel(optkern.Adam(initial(SHAPES, dtypes)), COMM),
+        )
+        expect_error(
+            ValueError,
+            "32-bit counts",
+            optkern.distributed.broadcast_parameters,
+            [np.zeros(4001, np.float32)],
+            comm=COMM,
+        )
+    finally:
+        _mpi.MAX_ELEMENTS = saved_limit
+    zero = ZeroOptimizer(optkern.Adam, initial(SHAPES, dtypes), COMM)
+    dp = DataParallel(optkern.Adam(initial(SHAPES, dtypes)), COMM)
+    for target in (zero, dp):
+        target.step(grads_of(0, RANK, SHAPES, dtypes))
+    full = zero.state_dict(to=None)
+    for step in range(1, 3):
+        zero.step(grads_of(step, RANK, SHAPES, dtypes))
+        dp.step(grads_of(step, RANK, SHAPES, dtypes))
+    before_zero, before_dp = zero.state_dict(to=None), dp.state_dict()
+    if N > 1:
+        mine = zero.state_dict(to=None)  # after step 3 on the last rank: not rank 0's dict
+        if RANK != N - 1:
+            mine = full
+        for target in (zero, dp):
+            expect_error(ValueError, "differs from rank 0", target.load_state_dict, mine)
+        same_state(zero.state_dict(to=None), before_zero, "ZeroOptimizer after a refused load")
+        same_state(dp.state_dict(), before_dp, "DataParallel after a refused load")
+    ok("MPI count limit, load_state_dict agreement")
+
+
 if __name__ == "__main__":
     for case in (
+        textbook_classes,
+        limits_and_loads,
         algorithms,
         sixteen_bit,
         scaling_and_skips,

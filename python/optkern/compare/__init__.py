@@ -12,7 +12,8 @@ From the command line: ``optkern compare --help``. From Python::
 Modules: ``registry`` (optimizer names), ``experiments`` (what each experiment trains),
 ``storage`` (a variant's parameter dtype and 16-bit optimizer options), ``training`` (schedule,
 clipping, EMA, accumulation), ``dataset``, ``runner``
-(training loop and timing), ``report`` (table, CSV, JSON), ``plots`` (PNG, needs matplotlib),
+(training loop and timing), ``parallel`` (``--distributed``: the MPI run and its one-process
+twin), ``report`` (table, CSV, JSON), ``plots`` (PNG, needs matplotlib),
 ``progress``, ``threads`` (BLAS thread limit) and ``cli``.
 """
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core, _runtime
-from . import dataset, plots, report, runner
+from . import dataset, parallel, plots, report, runner
 from .experiments import EXPERIMENTS, Experiment
 from .progress import Progress
 from .registry import KNOWN_NAMES, OptimizerChoice, parse_choices
@@ -51,6 +51,15 @@ curve stays that of the trained weights). --accumulate K makes each iteration on
 on the mean gradient of K micro-batches of --batch-size samples (optkern.MultiSteps): the
 iterations, the schedule and the curves count optimizer steps. --experiment schedules sets the
 schedule per variant (constant, step, cosine, one-cycle).
+
+--distributed dp|zero, launched as mpiexec -n N python -m mpi4py -m optkern compare ..., trains
+every variant data-parallel: each rank computes the gradients of its B/N rows of every batch of
+B (B a multiple of N) and DataParallel (dp) or ZeroOptimizer (zero) steps on their mean over the
+ranks, summed in rank order. Rank 0 then trains the variant in one process on the rank-order mean
+of the same N shares' gradients (the computation optkern.distributed promises to equal) and
+checks that the curves are bit-identical (exit status 1 if not). That is not the whole-batch run
+of optkern compare without --distributed: a mean of N share means rounds differently. Not with
+--backend both or --accumulate.
 """
 
 
@@ -201,6 +210,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the optimizers' fused kernels, their pure-NumPy reference, or both (default: "
         "optkern)",
     )
+    add(
+        "--distributed",
+        choices=list(parallel.MODES),
+        help="train data-parallel over the MPI ranks of the launch (mpiexec -n N python -m mpi4py "
+        "-m optkern compare ...): dp = DataParallel, zero = ZeroOptimizer; each rank trains on "
+        "its 1/N of every batch, and rank 0 checks the curves against one process bit for bit "
+        "(needs the mpi extra)",
+    )
     add("--seed", type=_non_negative_int, default=0, metavar="N", help="weights and batches")
     add(
         "--blas-threads",
@@ -288,6 +305,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             check_available(variant.storage.param_dtype(settings.dtype))
         except ValueError as error:
             parser.error(f"{_dtype_source(args, experiment)}: {error}")
+    comm = None if args.distributed is None else _communicator(args, settings, parser)
+    root = comm is None or comm.Get_rank() == 0
     if args.data_dir is not None and args.dataset != "mnist":
         parser.error("--data-dir is only used with --dataset mnist")
     if not args.no_plots and not plots.matplotlib_available():
@@ -302,34 +321,59 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"--batch-size {settings.batch_size} exceeds the {len(data.x_train)} training samples"
         )
     out: Path = args.out
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        parser.error(f"cannot create --out {str(out)!r}: {error.strerror or error}")
+    problem = None
+    if root:  # with --distributed rank 0 alone writes
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            problem = f"cannot create --out {str(out)!r}: {error.strerror or error}"
+    if comm is not None:  # one verdict, so that no rank goes on into a collective alone
+        problem = comm.bcast(problem, root=0)
+    if problem is not None:
+        parser.error(problem)
 
     dtype = "dtype per variant" if experiment.sets_dtype else settings.dtype
     options = training.describe()
     if experiment.sets_schedule:
         options = ", ".join(filter(None, ["schedule per variant", options]))
+    if comm is not None:
+        ranks = comm.Get_size()
+        options = ", ".join(
+            filter(
+                None,
+                [
+                    f"{args.distributed} over {ranks} ranks of {settings.batch_size // ranks}",
+                    options,
+                ],
+            )
+        )
     title = (
         f"{experiment.title} on {data.name} ({len(data.x_train)} training samples, "
         f"{settings.iterations} iterations, batch {settings.batch_size}, {dtype}, "
         f"backend {settings.backend}{', ' if options else ''}{options})"
     )
     variants = settings.variants()
-    runs = len(variants) * len(runner.BACKEND_MODES[settings.backend])
-    progress = Progress(runs, enabled=not args.quiet)
+    runs = len(variants) * (2 if comm is not None else len(runner.BACKEND_MODES[settings.backend]))
+    progress = Progress(runs, enabled=root and not args.quiet)
     try:
         with limit_blas_threads(args.blas_threads) as blas:
-            outcomes = runner.run(settings, data, progress)
+            if comm is None:
+                outcomes = runner.run(settings, data, progress)
+            else:
+                outcomes = parallel.run(settings, data, args.distributed, comm, progress)
     except KeyboardInterrupt:
         print("\noptkern compare: interrupted", file=sys.stderr)
         return 130
+    if not root:
+        return 0
 
     rows = report.summary_rows(outcomes, experiment.name, training)
     print(report.format_table(rows, title))
     report.write_csv(out / "results.csv", rows)
-    document = report.results_document(outcomes, rows, _config(args, settings, data, blas))
+    config = _config(args, settings, data, blas)
+    if comm is not None:
+        config["distributed"] = parallel.describe(args.distributed, comm.Get_size(), settings)
+    document = report.results_document(outcomes, rows, config)
     report.write_json(out / "results.json", document)
     written = ["results.csv", "results.json"]
     if not args.no_plots:
@@ -342,11 +386,36 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"wrote {', '.join(written)} to {out}")
 
     differing = [outcome.variant.label for outcome in outcomes if outcome.identical is False]
+    if comm is not None:
+        print(parallel.verdict(args.distributed, comm.Get_size(), outcomes))
     if differing:
+        what = "distributed and one-process" if comm is not None else "optkern and reference"
         print(
-            "optkern compare: error: optkern and reference curves differ for "
-            + ", ".join(differing),
+            f"optkern compare: error: {what} curves differ for " + ", ".join(differing),
             file=sys.stderr,
         )
         return 1
     return 0
+
+
+def _communicator(
+    args: argparse.Namespace, settings: runner.Settings, parser: argparse.ArgumentParser
+) -> Any:
+    """MPI's COMM_WORLD for --distributed, once the settings are known to fit it (the same
+    checks on every rank, so every rank stops alike)."""
+    option = f"--distributed {args.distributed}"
+    try:  # before mpi4py is imported, so that these errors need no MPI
+        parallel.check(settings, args.distributed, 1)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        from ..distributed import _mpi
+
+        comm = _mpi.mpi().COMM_WORLD
+    except ImportError as error:
+        parser.error(f"{option}: {error}")
+    try:
+        parallel.check(settings, args.distributed, comm.Get_size())
+    except ValueError as error:
+        parser.error(str(error))
+    return comm

@@ -67,6 +67,14 @@ class OptimizerChoice:
         module = "optkern.textbook" if self.is_lecture else "optkern"
         return target, kwargs, f"{module}.{target.__name__}"
 
+    def constructor(
+        self, backend: str, options: Mapping[str, Any] | None = None
+    ) -> tuple[type[Optimizer], dict[str, Any]]:
+        """The class and the keyword arguments (without ``params``) that ``build`` calls it with:
+        for ``optkern.distributed.ZeroOptimizer``, which builds the optimizer itself."""
+        cls, kwargs, _ = self._target()
+        return cls, {**kwargs, **(options or {}), "backend": BACKENDS[backend]}
+
     def build(
         self,
         backend: str,
@@ -79,11 +87,11 @@ class OptimizerChoice:
         ``backend`` is ``"optkern"`` or ``"reference"`` (the pure-NumPy twin); ``options`` are
         further keyword arguments every class takes (the 16-bit storage options of a variant).
         """
-        cls, kwargs, _ = self._target()
+        cls, kwargs = self.constructor(backend, options)
         # Every registered class takes its hyperparameters and params by keyword.
         factory: Callable[..., Optimizer] = cls
         bound = {} if params is None else {"params": params}
-        return factory(**bound, **kwargs, **(options or {}), backend=BACKENDS[backend])
+        return factory(**bound, **kwargs)
 
     def describe(self, options: Mapping[str, Any] | None = None) -> str:
         """The constructor call this choice stands for, e.g. ``optkern.textbook.Adam()``."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .runner import Outcome
+from .runner import ONE_PROCESS, Outcome
 from .training import Training
 
 #: The smoothed loss is the mean of the last ``window`` mini-batch losses (fewer at the start).
@@ -76,7 +76,11 @@ def summary_rows(
             row["grad_norm_last"] = float(norms[-1])
             # Clipped when torch's coefficient c / (norm + 1e-6) is below 1.
             row["clipped_fraction"] = float(np.mean(norms + 1e-6 > training.clip))
-        if len(outcome.runs) > 1:  # --backend both
+        one_process = outcome.runs.get(ONE_PROCESS)
+        if one_process is not None:  # --distributed: the run it is checked against
+            row["one_process_update_s"] = one_process.update_s
+            row["identical"] = outcome.identical
+        elif len(outcome.runs) > 1:  # --backend both
             row["reference_update_s"] = outcome.runs["reference"].update_s
             row["speedup"] = outcome.speedup
             row["identical"] = outcome.identical
@@ -100,6 +104,11 @@ _BOTH_COLUMNS = [
     ("identical", "identical", "{}"),
 ]
 
+_DISTRIBUTED_COLUMNS = [
+    ("1-process update s", "one_process_update_s", "{:.3f}"),
+    ("identical", "identical", "{}"),
+]
+
 
 def _cell(fmt: str, value: Any) -> str:
     if value is None:
@@ -116,6 +125,8 @@ def format_table(rows: Sequence[dict[str, Any]], title: str) -> str:
         columns += _CLIP_COLUMNS
     if rows and "speedup" in rows[0]:
         columns += _BOTH_COLUMNS
+    if rows and "one_process_update_s" in rows[0]:
+        columns += _DISTRIBUTED_COLUMNS
     cells = [[_cell(fmt, row.get(key)) for _, key, fmt in columns] for row in rows]
     widths = [
         max([len(heading)] + [len(line[i]) for line in cells])

@@ -10,7 +10,9 @@ The optimizer is bound to the network's parameters (``params=``, in the order of
 ``opt.update(params, grads)`` makes after binding (the same bits): ``step`` is the method that
 takes the training options of ``Settings.training`` (``max_grad_norm=``, ``ema=``), and
 ``optkern.MultiSteps`` wraps it for ``--accumulate``. A schedule's scheduler steps after each
-optimizer step (except the last, after which no step uses the lr).
+optimizer step (except the last, after which no step uses the lr). How the gradients are
+computed and stepped is the run's plan (``WholeBatch`` here; ``compare.parallel`` has the
+``--distributed`` ones), so that every kind of run goes through the same loop.
 
 Time is measured with ``time.perf_counter``: ``update_s`` sums the optimizer's step calls alone
 (with accumulation: every ``MultiSteps.step`` call, the summing of the micro-batch gradients
@@ -23,8 +25,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +49,10 @@ BACKEND_MODES: dict[str, tuple[str, ...]] = {
     "reference": ("reference",),
     "both": ("optkern", "reference"),
 }
+
+#: ``--distributed``: the key in ``Outcome.runs`` of the one-process run that the distributed
+#: one (the first key) is checked against (``compare.parallel``).
+ONE_PROCESS = "one process"
 
 #: Accuracy is evaluated about this many times per run (plus before the first step).
 EVAL_POINTS = 20
@@ -146,7 +153,8 @@ class RunResult:
 
 @dataclass
 class Outcome:
-    """One variant: its result per backend, keyed like BACKEND_MODES' tuples."""
+    """One variant: its result per backend, keyed like BACKEND_MODES' tuples (with
+    ``--distributed``: the distributed run's backend, then ``ONE_PROCESS``)."""
 
     variant: Variant
     runs: dict[str, RunResult] = field(default_factory=dict)
@@ -211,9 +219,99 @@ class _LossTap:
         return self.value
 
 
+class TappedNet:
+    """A network whose ``gradient`` also returns the loss of its forward pass (see _LossTap)."""
+
+    def __init__(self, net: MultiLayerNet) -> None:
+        self.net = net
+        self.keys = list(net.params)  # the order of the optimizer's parameters and grads
+        self._tap = _LossTap(net)
+
+    def gradient(self, x: Any, t: Any) -> tuple[list[NDArray[Any]], float]:
+        """The gradients (in ``keys`` order) and the loss of the mini-batch (x, t)."""
+        self._tap.value = None
+        grads = self.net.gradient(x, t)
+        if self._tap.value is None:  # the tap's premise (see _LossTap) no longer holds
+            raise RuntimeError("MultiLayerNet.gradient() no longer evaluates self.loss()")
+        return [grads[key] for key in self.keys], float(self._tap.value)
+
+
+class WholeBatch:
+    """How a run of one process steps: the gradients of each whole mini-batch, the variant's
+    optimizer bound to the network's parameters (``MultiSteps`` for accumulation), the EMA
+    updated inside the step. Other plans (``compare.parallel``) change the gradients or the
+    stepping and keep the rest of ``train``'s loop.
+
+    - ``optimizer``: what the scheduler drives and the lr curve reads.
+    - ``evaluates``: whether this process measures the accuracies (one rank of several does).
+    """
+
+    evaluates = True
+
+    def __init__(
+        self, variant: Variant, settings: Settings, backend: str, net: MultiLayerNet
+    ) -> None:
+        self.tapped = TappedNet(net)
+        arrays = [net.params[key] for key in self.tapped.keys]
+        training = settings.training
+        options = variant.storage.optimizer_options()
+        self.optimizer: Optimizer = variant.optimizer.build(backend, options, params=arrays)
+        self.ema = None if training.ema is None else EMA(arrays, decay=training.ema)
+        micro = training.accumulate
+        self._stepper: Optimizer | MultiSteps = (
+            self.optimizer
+            if micro == 1
+            else MultiSteps(self.optimizer, micro, skip_nonfinite=False)
+        )
+        self._options: dict[str, Any] = training.step_options()
+        if self.ema is not None:
+            self._options["ema"] = self.ema
+
+    def gradients(self, x: Any, t: Any) -> tuple[list[NDArray[Any]], float]:
+        return self.tapped.gradient(x, t)
+
+    def step(self, grads: list[NDArray[Any]]) -> Any:
+        """One optimizer step (with accumulation: one micro-step); returns the norm or None."""
+        return self._stepper.step(grads, **self._options)
+
+    def finish(self, losses: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The loss curve of the run from this process's losses (here: they are it)."""
+        return losses
+
+
+class RunPlan(Protocol):
+    """What ``train``'s loop needs of a plan (``WholeBatch`` is the one-process one)."""
+
+    optimizer: Optimizer
+    ema: EMA | None
+    evaluates: bool
+
+    def gradients(self, x: Any, t: Any) -> tuple[list[NDArray[Any]], float]: ...
+
+    def step(self, grads: list[NDArray[Any]]) -> Any: ...
+
+    def finish(self, losses: NDArray[np.float64]) -> NDArray[np.float64]: ...
+
+
+#: What makes a run's plan: (variant, settings, backend, the freshly built network) → plan.
+Plan = Callable[[Variant, Settings, str, MultiLayerNet], RunPlan]
+
+
 def eval_iterations(iterations: int, every: int) -> list[int]:
     """0 (the initial weights), every ``every``-th iteration, and the last one."""
     return sorted({0, *range(every, iterations + 1, every), iterations})
+
+
+def build_network(variant: Variant, data: Dataset, settings: Settings) -> MultiLayerNet:
+    """The variant's network, fresh from the seed (every run of the variant starts alike)."""
+    param_dtype = variant.storage.param_dtype(settings.dtype)
+    return variant.network.build(
+        data.input_size,
+        data.num_classes,
+        compute_dtype(param_dtype),
+        settings.seed,
+        param_dtype=param_dtype if param_dtype in SIXTEEN_BIT else None,
+    )
 
 
 def train(
@@ -222,14 +320,16 @@ def train(
     settings: Settings,
     backend: str,
     progress: Progress | None = None,
+    plan: Plan = WholeBatch,
 ) -> RunResult:
-    """Trains a fresh network for ``variant`` with a fresh optimizer on ``backend``.
+    """Trains a fresh network for ``variant`` with a fresh optimizer on ``backend``, stepping as
+    ``plan`` says (default: one process, whole mini-batches).
 
     A diverging run (the batch-norm experiment's std=1 network without batch norm does) is a
     result, not an error: overflow and NaN warnings are silenced and its losses are NaN.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _train(variant, data, settings, backend, progress)
+        return _train(variant, data, settings, backend, progress, plan)
 
 
 def _train(
@@ -238,38 +338,24 @@ def _train(
     settings: Settings,
     backend: str,
     progress: Progress | None,
+    plan_of: Plan,
 ) -> RunResult:
-    param_dtype = variant.storage.param_dtype(settings.dtype)
-    net = variant.network.build(
-        data.input_size,
-        data.num_classes,
-        compute_dtype(param_dtype),
-        settings.seed,
-        param_dtype=param_dtype if param_dtype in SIXTEEN_BIT else None,
-    )
-    training = settings.training
-    keys = list(net.params)  # the order of the optimizer's parameters and of each step's grads
-    arrays = [net.params[key] for key in keys]
-    optimizer = variant.optimizer.build(backend, variant.storage.optimizer_options(), params=arrays)
-    ema = None if training.ema is None else EMA(arrays, decay=training.ema)
-    micro = training.accumulate
-    stepper: Optimizer | MultiSteps = (
-        optimizer if micro == 1 else MultiSteps(optimizer, micro, skip_nonfinite=False)
-    )
-    step_options: dict[str, Any] = training.step_options()
-    if ema is not None:
-        step_options["ema"] = ema
+    net = build_network(variant, data, settings)
+    plan = plan_of(variant, settings, backend, net)
+    optimizer, ema = plan.optimizer, plan.ema
+    micro = settings.training.accumulate
     n = settings.iterations
     scheduler = settings.schedule_of(variant).build(optimizer, n)
-    tap = _LossTap(net)
     losses = np.empty(n, dtype=np.float64)
     lrs = np.empty(n, dtype=np.float64)
-    grad_norms = None if training.clip is None else np.empty(n, dtype=np.float64)
+    grad_norms = None if settings.training.clip is None else np.empty(n, dtype=np.float64)
     checkpoints = eval_iterations(n, settings.eval_every)
     train_accuracy: list[float] = []
     test_accuracy: list[float] = []
 
     def evaluate() -> float:
+        if not plan.evaluates:
+            return 0.0
         started = time.perf_counter()
         with ema.average_parameters() if ema is not None else contextlib.nullcontext():
             train_accuracy.append(net.accuracy(data.x_train, data.t_train))
@@ -288,14 +374,11 @@ def _train(
         lrs[i - 1] = optimizer.param_groups[0]["lr"]
         loss = 0.0
         for x_batch, t_batch in itertools.islice(batches, micro):
-            tap.value = None
-            grads = net.gradient(x_batch, t_batch)
+            grads, value = plan.gradients(x_batch, t_batch)
             before = time.perf_counter()
-            norm = stepper.step([grads[key] for key in keys], **step_options)
+            norm = plan.step(grads)
             update_s += time.perf_counter() - before
-            if tap.value is None:  # the tap's premise (see _LossTap) no longer holds
-                raise RuntimeError("MultiLayerNet.gradient() no longer evaluates self.loss()")
-            loss += float(tap.value)
+            loss += value
         losses[i - 1] = loss / micro  # exact for micro == 1
         if grad_norms is not None:
             grad_norms[i - 1] = norm  # the optimizer step's (MultiSteps returns it on the last)
@@ -309,7 +392,7 @@ def _train(
     time_s = time.perf_counter() - started - loop_eval_s
     return RunResult(
         backend,
-        losses,
+        plan.finish(losses),
         checkpoints,
         train_accuracy,
         test_accuracy,

@@ -13,6 +13,24 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+#: The most elements one flat buffer (one dtype's parameters) or one broadcast array may have:
+#: MPI's counts and displacements are C ints (Alltoallv's and Allgatherv's displacements address
+#: the whole buffer, Bcast sends a whole array), so 2**31 - 1. A module attribute so that the
+#: tests can lower it.
+MAX_ELEMENTS = 2**31 - 1
+
+
+def check_elements(count: int, what: str, where: str) -> None:
+    """ValueError where ``count`` elements are more than one MPI message can address. Called
+    after the ranks agreed on the shapes, so every rank raises it alike."""
+    if count > MAX_ELEMENTS:
+        raise ValueError(
+            f"{where}: {what} has {count:,} elements, more than the {MAX_ELEMENTS:,} that MPI's "
+            "32-bit counts and displacements address (optkern.distributed does not split a "
+            "buffer into several); keep each parameter dtype under that, e.g. part of the "
+            "model in another dtype or a second optimizer over the rest"
+        )
+
 
 def mpi() -> Any:
     """The ``mpi4py.MPI`` module, or an ImportError that says how to get it."""

@@ -43,6 +43,8 @@ def broadcast_parameters(params: Any, root: int = 0, comm: Any = None) -> None:
             break
     agree_on_errors(comm, error, where)
     agree(comm, [f"{a.shape}:{a.dtype.name}" for a in arrays], f"{where}: the parameter list")
+    for index, array in enumerate(arrays):  # the same shapes on every rank: agreed above
+        _mpi.check_elements(array.size, f"params[{index}]", where)
     for array in arrays:
         if array.size:
             raw, mpi_type = _mpi.raw(array.reshape(-1))

@@ -68,3 +68,42 @@ def agree_on_errors(comm: Any, error: Exception | None, what: str) -> None:
     rank, (kind, message) = failed[0]
     cls = TypeError if kind == "TypeError" else ValueError
     raise cls(f"{what}: rank {rank} refused the step, so every rank does: {message}")
+
+
+def state_digest(value: Any) -> str:
+    """A SHA-256 of a state dict's content: its structure, keys, scalars (by ``repr``) and every
+    array's dtype, shape and bytes. Equal dicts give equal digests on every rank."""
+    hasher = hashlib.sha256()
+
+    def feed(item: Any) -> None:
+        if isinstance(item, np.ndarray):
+            hasher.update(f"array {item.dtype.str} {item.shape}:".encode())
+            hasher.update(np.ascontiguousarray(item).view(np.uint8).reshape(-1).data)
+        elif isinstance(item, Mapping):
+            hasher.update(f"dict {len(item)}:".encode())
+            for key in sorted(item, key=repr):
+                hasher.update(f"{key!r}=".encode())
+                feed(item[key])
+        elif isinstance(item, (list, tuple)):
+            hasher.update(f"{type(item).__name__} {len(item)}:".encode())
+            for element in item:
+                feed(element)
+        else:
+            hasher.update(f"{type(item).__name__} {item!r};".encode())
+
+    feed(value)
+    return hasher.hexdigest()
+
+
+def agree_on_state(comm: Any, state_dict: Any, what: str) -> None:
+    """Raises the same ValueError on every rank unless every rank passed an equal
+    ``state_dict`` (compared by ``state_digest``): a rank loading another checkpoint than the
+    others would step on from other state, and the ranks would drift apart silently."""
+    digests = comm.allgather(state_digest(state_dict))
+    differing = [rank for rank, digest in enumerate(digests) if digest != digests[0]]
+    if differing:
+        raise ValueError(
+            f"{what}: rank(s) {differing} passed a state dict that differs from rank 0's; every "
+            "rank must load the same one (e.g. load it on every rank from the same file, or "
+            "broadcast it: comm.bcast(state, root=0))"
+        )

@@ -24,7 +24,7 @@ from ._common import (
     step_digest,
 )
 from .broadcast import broadcast_parameters
-from .consistency import agree, describe_groups
+from .consistency import agree, agree_on_errors, agree_on_state, describe_groups
 from .layout import FlatLayout, aligned_empty, partition
 from .reduction import Reducer, arithmetic_dtype
 from .staging import GradStaging, check_grads
@@ -74,9 +74,11 @@ class DataParallel:
             f"{where}: the optimizer",
         )
         self._params: list[NDArray[Any]] = [p for g in groups for p in g["params"]]
+        self._layout = FlatLayout([p.shape for p in self._params], [p.dtype for p in self._params])
+        for dtype, count in self._layout.sizes.items():  # the same on every rank: agreed above
+            _mpi.check_elements(count, f"the flat buffer of its {dtype} parameters", where)
         if broadcast:
             broadcast_parameters(self._params, 0, self.comm)
-        self._layout = FlatLayout([p.shape for p in self._params], [p.dtype for p in self._params])
         self._staging = GradStaging(self._layout)
         self._reducer = Reducer(self.comm, deterministic=deterministic, bucket_bytes=bucket_bytes)
         self._widened: dict[np.dtype[Any], NDArray[Any]] = {}
@@ -129,4 +131,15 @@ class DataParallel:
         return self.optimizer.state_dict()
 
     def load_state_dict(self, state_dict: Any) -> None:
-        self.optimizer.load_state_dict(state_dict)
+        """``optimizer.load_state_dict(state_dict)`` on every rank. Collective: every rank passes
+        the same dict (checked by a digest of its content); a load that fails on any rank is an
+        error on every rank (a rank whose load succeeded has loaded it, as in
+        ``broadcast_optimizer_state``)."""
+        where = "DataParallel.load_state_dict"
+        agree_on_state(self.comm, state_dict, where)
+        error: Exception | None = None
+        try:
+            self.optimizer.load_state_dict(state_dict)
+        except (TypeError, ValueError) as caught:
+            error = caught
+        agree_on_errors(self.comm, error, where)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import reference
+from .. import reference, textbook
 from ..optimizer import Optimizer
 from . import _mpi
 from ._common import (
@@ -41,11 +41,20 @@ from ._common import (
     check_options,
     step_digest,
 )
-from .consistency import agree, agree_on_errors, describe_groups
+from .consistency import agree, agree_on_errors, agree_on_state, describe_groups
 from .layout import FlatLayout, partition
 from .norm import ShardedNorm
 from .reduction import Reducer, arithmetic_dtype
 from .staging import GradStaging, check_grads
+
+
+def _construct(cls: type[Optimizer], params: Any, hyperparameters: Mapping[str, Any]) -> Optimizer:
+    """``cls`` over ``params``. The textbook classes (``optkern.textbook``) take their
+    hyperparameters first, as the lecture's code does, and ``params`` only by keyword; the
+    torch-style ones take ``params`` first, as torch does (a subclass may name it otherwise)."""
+    if issubclass(cls, textbook._Textbook):
+        return cls(params=params, **hyperparameters)
+    return cls(params, **hyperparameters)
 
 
 class ZeroOptimizer:
@@ -85,7 +94,7 @@ class ZeroOptimizer:
             items: list[Any] = list(params)
             # A plain optimizer over the arrays checks them and the hyperparameters (and fills
             # in the defaults); it holds no state and is dropped.
-            probe = optimizer_class(items, **hyperparameters)
+            probe = _construct(optimizer_class, items, hyperparameters)
             for index, group in enumerate(probe.param_groups):
                 if group.get("rounding", "nearest") == "stochastic":
                     raise ValueError(
@@ -105,6 +114,8 @@ class ZeroOptimizer:
         )
         given = [p for g in groups for p in g["params"]]
         self._layout = layout = FlatLayout([p.shape for p in given], [p.dtype for p in given])
+        for dtype, count in layout.sizes.items():  # the same on every rank: agreed above
+            _mpi.check_elements(count, f"the flat buffer of its {dtype} parameters", where)
         self._buffers = layout.buffers()
         views = layout.views(self._buffers)
         for source, view in zip(given, views, strict=True):
@@ -142,7 +153,7 @@ class ZeroOptimizer:
                 {**{k: v for k, v in group.items() if k != "params"}, "params": shard_views}
             )
         #: The plain optimizer of this rank's ranges (its state is this rank's shard of the state).
-        self.optimizer: Optimizer = optimizer_class(local_groups, **hyperparameters)
+        self.optimizer: Optimizer = _construct(optimizer_class, local_groups, hyperparameters)
         self._reducer = Reducer(comm, deterministic=deterministic, bucket_bytes=bucket_bytes)
         self._staging = GradStaging(layout)
         self._norm = ShardedNorm(layout, self._ranges, rank, comm)
@@ -168,7 +179,9 @@ class ZeroOptimizer:
 
     def grad_buffers(self) -> list[NDArray[Any]]:
         """One array per parameter, views into the flat gradient buffers: gradients written there
-        and passed to ``step`` are not copied."""
+        and passed to ``step`` are not copied. After a step this rank's range of a float32 or
+        float64 buffer holds the mean over ranks (times the clip and unscale factors), the rest
+        this rank's own gradients (16-bit buffers: unchanged): write them all again."""
         return self._staging.buffers()
 
     def state_bytes(self) -> int:
@@ -186,7 +199,12 @@ class ZeroOptimizer:
         error, dtypes = check_grads(grads, self._flat_params, where)
         error = error or check_keywords(keywords, where)
         if error is None:
-            try:  # the hyperparameters, as the local step would check them
+            # The hyperparameters (a scheduler may have set a bad one), checked as the local
+            # step would check them, but now: that step runs after the reduce-scatter, and a
+            # rank that raised there would leave the others waiting in the allgather. _prepare
+            # is exactly that check (and caches its result for the step); the Optimizer API has
+            # no public check-only call.
+            try:
                 self.optimizer._prepare()
             except (TypeError, ValueError) as caught:
                 error = caught
@@ -296,9 +314,10 @@ class ZeroOptimizer:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load a single-process state dict (``state_dict()``'s, or a plain optimizer's of the
         same class and parameters), saved at any rank count: each rank takes its ranges.
-        Collective: every rank passes the same dict; an error on any rank is one on every rank,
-        with nothing loaded."""
+        Collective: every rank passes the same dict (checked: a digest of its content is compared
+        across ranks); an error on any rank is one on every rank, with nothing loaded."""
         where = "ZeroOptimizer.load_state_dict"
+        agree_on_state(self.comm, state_dict, where)
         error: Exception | None = None
         local: dict[str, Any] | None = None
         try:
