@@ -67,8 +67,8 @@ void ThreadChoice::record(int workload, bool parallel, std::int64_t nanoseconds)
       // A serial step among parallel ones: it refreshes the estimate the parallel steps are
       // measured against, and cost what one thread loses against the threads.
       ++w.probes;
-      w.doublings = std::min(w.doublings + 1, kMaxDoublings);
       w.budget_ns = wait_after(w, ns - w.last_parallel_ns, w.last_parallel_ns);
+      w.doublings = std::min(w.doublings + 1, kMaxDoublings);
       w.spent_ns = 0;
     } else {
       w.spent_ns += ns;
@@ -81,11 +81,18 @@ void ThreadChoice::record(int workload, bool parallel, std::int64_t nanoseconds)
   if (!w.parallel) {  // a probe: parallel steps are handed out in serial mode only as probes
     ++w.probes;
     w.spent_ns = 0;
-    if (slower) {  // stay on one thread, and wait longer before the next probe
-      w.doublings = std::min(w.doublings + 1, kMaxDoublings);
+    if (slower && !w.struck) {
+      // The first probe that failed since threads last helped (or since the start, when the
+      // first parallel region also starts the OpenMP threads) is retried soon: one unlucky step
+      // must not keep a machine's threads unused for long.
+      w.struck = true;
+      w.budget_ns = kProbeRatio * serial;
+    } else if (slower) {  // stay on one thread, and wait longer after each probe that failed
       w.budget_ns = wait_after(w, ns - serial, serial);
+      w.doublings = std::min(w.doublings + 1, kMaxDoublings);
     } else {
       w.parallel = true;
+      w.struck = false;
       w.slower.fill(false);
       w.slower_next = 0;
       w.doublings = 0;
@@ -98,6 +105,7 @@ void ThreadChoice::record(int workload, bool parallel, std::int64_t nanoseconds)
   w.spent_ns += ns;
   if (std::count(w.slower.begin(), w.slower.end(), true) >= kSlowerToFallBack) {
     w.parallel = false;
+    w.struck = true;  // two slow steps of three: no quick retry
     ++w.fallbacks;
     w.doublings = 0;
     w.budget_ns = wait_after(w, ns - serial, serial);

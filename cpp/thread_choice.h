@@ -37,6 +37,8 @@ class ThreadChoice {
   // the current mode, so probing costs at most 1/kProbeRatio of the time...
   static constexpr std::int64_t kProbeRatio = 32;
   // ... and each probe that confirms the current mode doubles the wait, up to 2^kMaxDoublings.
+  // (Except the first failed parallel probe since threads last helped: it is retried after
+  // kProbeRatio serial steps, whatever it lost.)
   static constexpr int kMaxDoublings = 6;
 
   // True: run the next step of `workload` on the default thread count; false: on one thread.
@@ -70,6 +72,7 @@ class ThreadChoice {
     std::int64_t spent_ns = 0;    // time spent in the current mode since the last probe
     std::int64_t budget_ns = 0;   // probe the other mode once spent_ns reaches it
     int doublings = 0;            // of the wait, by probes that confirmed the current mode
+    bool struck = false;          // a parallel probe failed since threads last helped
     bool probing = false;         // the step handed out is a probe of the other mode
     std::int64_t probes = 0;
     std::int64_t fallbacks = 0;
