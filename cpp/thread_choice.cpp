@@ -21,20 +21,13 @@ std::size_t ThreadChoice::index(int workload) {
 }
 
 std::int64_t ThreadChoice::estimate(const Workload& w) {
-  static_assert(kSerialSamples == 3, "the median below is of three");
-  const auto& s = w.serial;
-  switch (w.serial_count) {
-    case 0:
-      return 0;
-    case 1:
-      return s[0];
-    case 2:
-      // Of two, the smaller: the first step of an optimizer is slowed by page faults on its new
-      // state arrays, and with it in the estimate threads would look better than they are.
-      return std::min(s[0], s[1]);
-    default:
-      return std::max(std::min(s[0], s[1]), std::min(std::max(s[0], s[1]), s[2]));
-  }
+  // The fastest of the last few: a serial step slowed by something else (the first step's page
+  // faults on new state arrays, a preemption, caches another library emptied) must not make the
+  // threads look better than they are. Erring low errs towards one thread, the safe side; the
+  // window lets the estimate rise again when one thread really got slower.
+  if (w.serial_count == 0) return 0;
+  const auto end = w.serial.begin() + w.serial_count;
+  return *std::min_element(w.serial.begin(), end);
 }
 
 std::int64_t ThreadChoice::wait_after(const Workload& w, std::int64_t loss_ns,

@@ -5,7 +5,7 @@
 // library's spinning threads: a BLAS after a matrix product) holds a CPU, the OS may not run one
 // of the step's OpenMP threads for a whole scheduler time slice (10-15 ms), and the step waits
 // for it at the join barrier, whatever its size. So the choice is measured, not predicted: the
-// step's time on one thread (the median of its last kSerialSamples serial steps) against each
+// step's time on one thread (the fastest of its last kSerialSamples serial steps) against each
 // parallel step's time. Results never depend on the thread count (the work is element-wise and
 // cut at fixed boundaries), so this changes only how long a step takes.
 //
@@ -26,7 +26,7 @@ class ThreadChoice {
   // gradients, a fused EMA), so each kind has its own estimates: workload 0 is a plain step, +1
   // with the statistics pass, +2 with an EMA.
   static constexpr int kWorkloads = 4;
-  // Serial durations kept for the estimate (their median: one preempted step does not move it).
+  // Serial durations kept for the estimate (their minimum: a slowed step does not raise it).
   static constexpr int kSerialSamples = 3;
   // A parallel run falls back to one thread when this many of its last kParallelWindow steps
   // were slower than the serial estimate (not one: a single step can be preempted on any count).

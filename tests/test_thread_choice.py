@@ -40,6 +40,19 @@ def test_starts_on_one_thread_then_probes_the_threads() -> None:
     assert choice.probes() == 1
 
 
+def test_a_slowed_serial_step_does_not_raise_the_estimate() -> None:
+    choice = _core.ThreadChoice()
+    for ns in (5_000 * US, 100 * US):  # the first step's page faults, then a warm step
+        assert not choice.next_is_parallel()
+        choice.record(0, False, ns)
+    assert choice.serial_estimate_ns() == 100 * US
+    choice.record(0, False, 20_000 * US)  # preempted
+    assert choice.serial_estimate_ns() == 100 * US
+    for _ in range(3):  # one thread really got slower: the estimate follows within three steps
+        choice.record(0, False, 300 * US)
+    assert choice.serial_estimate_ns() == 300 * US
+
+
 def test_threads_that_help_are_kept_with_rare_serial_probes() -> None:
     choice = _core.ThreadChoice()
     ran = _drive(choice, 100 * US, 50 * US, 2000)
