@@ -84,14 +84,27 @@ def main() -> None:
     if args.child:
         child(sizes, scenarios, args.rounds)
         return
-    print("| setting | size | scenario | others' CPUs | 1 thread | 2 threads | default | "
-          "2 / 1 | default / 1 |")
+    print(
+        "| setting | size | scenario | others' CPUs | 1 thread | 2 threads | default | "
+        "2 / 1 | default / 1 |"
+    )
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for setting in args.settings.split(","):
-        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+        }
         env.update(SETTINGS[setting])
-        command = [sys.executable, __file__, "--child", "--sizes", args.sizes,
-                   "--scenarios", args.scenarios, "--rounds", str(args.rounds)]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--sizes",
+            args.sizes,
+            "--scenarios",
+            args.scenarios,
+            "--rounds",
+            str(args.rounds),
+        ]
         out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
         for size, by_scenario in json.loads(out).items():
             for name, row in by_scenario.items():

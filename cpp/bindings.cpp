@@ -458,8 +458,8 @@ PYBIND11_MODULE(_core, m) {
   py::dict roles;
 #define OPTKERN_BIND_ALGORITHM(name, Params)                                                      \
   m.def(#name "_prepare", &prepare<Params<double>, &KernelTable::name>, py::arg("tensor_groups"), \
-        py::arg("param_groups"), py::arg("bindings"), py::arg("fixed_coefficients"),               \
-        py::arg("thread_choice") = nullptr);                                                       \
+        py::arg("param_groups"), py::arg("bindings"), py::arg("fixed_coefficients"),              \
+        py::arg("thread_choice") = nullptr);                                                      \
   roles[#name] = py::tuple(py::cast(roles_of<Params<double>>()));
   OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_BIND_ALGORITHM)
 #undef OPTKERN_BIND_ALGORITHM

@@ -152,9 +152,8 @@ PreparedStep::PreparedStep(const py::list& tensor_groups, const py::list& param_
 
 bool PreparedStep::splits(int threads) const {
   const std::int64_t grain = scaled_min_elements_per_thread(grain_scale_);
-  return std::any_of(group_totals_.begin(), group_totals_.end(), [&](std::int64_t total) {
-    return planned_parts(total, threads, grain) > 1;
-  });
+  return std::any_of(group_totals_.begin(), group_totals_.end(),
+                     [&](std::int64_t total) { return planned_parts(total, threads, grain) > 1; });
 }
 
 ThreadDecision PreparedStep::choose_threads(int num_threads, const GradOptions* options) const {
@@ -176,9 +175,8 @@ void PreparedStep::record_time(const ThreadDecision& decision,
                                std::chrono::steady_clock::time_point start) const {
   if (!decision.timed) return;
   const auto elapsed = std::chrono::steady_clock::now() - start;
-  thread_choice_->record(
-      decision.workload, decision.parallel,
-      std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
+  thread_choice_->record(decision.workload, decision.parallel,
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
 }
 
 namespace {

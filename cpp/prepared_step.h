@@ -221,8 +221,8 @@ class AlgorithmStep final : public PreparedStep {
     if (options != nullptr && options->has_ema()) bind_ema_averages(*options);
     const KernelTable& table = active_kernels();
     py::gil_scoped_release release;
-    const auto start = decision.timed ? std::chrono::steady_clock::now()
-                                      : std::chrono::steady_clock::time_point{};
+    const auto start =
+        decision.timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     GradReport report;
     if (options != nullptr) {
       report = apply_grad_options(*options, threads);

@@ -63,17 +63,17 @@ class ThreadChoice {
  private:
   struct Workload {
     std::array<std::int64_t, kSerialSamples> serial{};  // ring of the last serial durations
-    int serial_count = 0;                                // samples in it (up to kSerialSamples)
+    int serial_count = 0;                               // samples in it (up to kSerialSamples)
     int serial_next = 0;
     std::array<bool, kParallelWindow> slower{};  // ring: last parallel steps slower than serial?
     int slower_next = 0;
-    bool parallel = false;        // the current mode
+    bool parallel = false;  // the current mode
     std::int64_t last_parallel_ns = 0;
-    std::int64_t spent_ns = 0;    // time spent in the current mode since the last probe
-    std::int64_t budget_ns = 0;   // probe the other mode once spent_ns reaches it
-    int doublings = 0;            // of the wait, by probes that confirmed the current mode
-    bool struck = false;          // a parallel probe failed since threads last helped
-    bool probing = false;         // the step handed out is a probe of the other mode
+    std::int64_t spent_ns = 0;   // time spent in the current mode since the last probe
+    std::int64_t budget_ns = 0;  // probe the other mode once spent_ns reaches it
+    int doublings = 0;           // of the wait, by probes that confirmed the current mode
+    bool struck = false;         // a parallel probe failed since threads last helped
+    bool probing = false;        // the step handed out is a probe of the other mode
     std::int64_t probes = 0;
     std::int64_t fallbacks = 0;
   };

@@ -51,8 +51,7 @@ std::int64_t scaled_min_elements_per_thread(std::int64_t scale) {
              : base * scale;
 }
 
-int planned_parts(std::int64_t total, int requested_threads,
-                  std::int64_t min_elements_per_thread) {
+int planned_parts(std::int64_t total, int requested_threads, std::int64_t min_elements_per_thread) {
   const std::int64_t by_size =
       std::max<std::int64_t>(1, total / std::max<std::int64_t>(1, min_elements_per_thread));
   return static_cast<int>(std::min<std::int64_t>(std::max(1, requested_threads), by_size));
