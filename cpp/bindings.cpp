@@ -35,10 +35,10 @@ std::vector<std::string> roles_of() {
 // `<name>_prepare`: the PreparedStep of one optimizer's groups for algorithm `Params`.
 template <class Params, StepKernel<Params> (KernelTable::*kernels)[kStorageSignatures]>
 std::unique_ptr<PreparedStep> prepare(const py::list& tensor_groups, const py::list& param_groups,
-                                      const py::list& bindings,
-                                      const py::list& fixed_coefficients) {
-  return std::make_unique<AlgorithmStep<Params, kernels>>(tensor_groups, param_groups, bindings,
-                                                          fixed_coefficients);
+                                      const py::list& bindings, const py::list& fixed_coefficients,
+                                      std::shared_ptr<ThreadChoice> thread_choice) {
+  return std::make_unique<AlgorithmStep<Params, kernels>>(
+      tensor_groups, param_groups, bindings, fixed_coefficients, std::move(thread_choice));
 }
 
 // Benchmarks only: the memory ceiling of a step over these groups. Moves exactly the bytes the
@@ -392,6 +392,20 @@ PYBIND11_MODULE(_core, m) {
       py::class_<PreparedStep>(m, "PreparedStep")
           .def_property_readonly("tensor_groups", &PreparedStep::tensor_groups)
           .def_property_readonly("fixed_coefficients", &PreparedStep::fixed_coefficients);
+  // An optimizer's choice between its default threads and one thread (thread_choice.h); the
+  // methods are there for the tests, which drive it with made-up durations.
+  py::class_<ThreadChoice, std::shared_ptr<ThreadChoice>>(m, "ThreadChoice")
+      .def(py::init<>())
+      .def("next_is_parallel", &ThreadChoice::next_is_parallel, py::arg("workload") = 0)
+      .def("record", &ThreadChoice::record, py::arg("workload"), py::arg("parallel"),
+           py::arg("nanoseconds"))
+      .def("reset", &ThreadChoice::reset)
+      .def("_set_fake_durations", &ThreadChoice::set_fake_durations, py::arg("serial_ns"),
+           py::arg("parallel_ns"))
+      .def("serial_estimate_ns", &ThreadChoice::serial_estimate_ns, py::arg("workload") = 0)
+      .def("in_parallel_mode", &ThreadChoice::in_parallel_mode, py::arg("workload") = 0)
+      .def("probes", &ThreadChoice::probes, py::arg("workload") = 0)
+      .def("fallbacks", &ThreadChoice::fallbacks, py::arg("workload") = 0);
   add_fast_method(prepared_step, &is_current_def);
   add_fast_method(prepared_step, &run_def);
   m.def("check_disjoint", &check_disjoint, py::arg("groups"));
@@ -444,7 +458,8 @@ PYBIND11_MODULE(_core, m) {
   py::dict roles;
 #define OPTKERN_BIND_ALGORITHM(name, Params)                                                      \
   m.def(#name "_prepare", &prepare<Params<double>, &KernelTable::name>, py::arg("tensor_groups"), \
-        py::arg("param_groups"), py::arg("bindings"), py::arg("fixed_coefficients"));             \
+        py::arg("param_groups"), py::arg("bindings"), py::arg("fixed_coefficients"),              \
+        py::arg("thread_choice") = nullptr);                                                      \
   roles[#name] = py::tuple(py::cast(roles_of<Params<double>>()));
   OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_BIND_ALGORITHM)
 #undef OPTKERN_BIND_ALGORITHM

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "numpy_access.h"
+#include "work_plan_builder.h"
 
 namespace optkern {
 
@@ -114,8 +115,9 @@ GradReport PreparedStep::apply_grad_options(const GradOptions& options, int thre
 }
 
 PreparedStep::PreparedStep(const py::list& tensor_groups, const py::list& param_groups,
-                           const py::list& bindings, const py::list& fixed_coefficients)
-    : fixed_coefficients_(fixed_coefficients) {
+                           const py::list& bindings, const py::list& fixed_coefficients,
+                           std::shared_ptr<ThreadChoice> thread_choice)
+    : fixed_coefficients_(fixed_coefficients), thread_choice_(std::move(thread_choice)) {
   const std::size_t count = param_groups.size();
   if (tensor_groups.size() != count || bindings.size() != count ||
       fixed_coefficients.size() != count) {
@@ -141,6 +143,40 @@ PreparedStep::PreparedStep(const py::list& tensor_groups, const py::list& param_
     values_.push_back(std::move(values));
   }
   checked_.bound_memory.emplace(groups_);  // once: every step looks its gradients up in it
+  for (const TensorGroup* group : groups_) {
+    std::int64_t total = 0;
+    for (const std::int64_t size : group->sizes()) total += size;
+    group_totals_.push_back(total);
+  }
+}
+
+bool PreparedStep::splits(int threads) const {
+  const std::int64_t grain = scaled_min_elements_per_thread(grain_scale_);
+  return std::any_of(group_totals_.begin(), group_totals_.end(),
+                     [&](std::int64_t total) { return planned_parts(total, threads, grain) > 1; });
+}
+
+ThreadDecision PreparedStep::choose_threads(int num_threads, const GradOptions* options) const {
+  ThreadDecision decision{num_threads == 0 ? max_threads() : num_threads, false, true, 0};
+  if (num_threads != 0 || !thread_choice_ || decision.threads < 2 || in_forked_child() ||
+      !splits(decision.threads)) {
+    return decision;  // explicit, or one thread anyway: nothing to choose
+  }
+  if (options != nullptr) {
+    decision.workload = (options->measures() ? 1 : 0) + (options->has_ema() ? 2 : 0);
+  }
+  decision.timed = true;
+  decision.parallel = thread_choice_->next_is_parallel(decision.workload);
+  if (!decision.parallel) decision.threads = 1;
+  return decision;
+}
+
+void PreparedStep::record_time(const ThreadDecision& decision,
+                               std::chrono::steady_clock::time_point start) const {
+  if (!decision.timed) return;
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  thread_choice_->record(decision.workload, decision.parallel,
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
 }
 
 namespace {

@@ -5,7 +5,9 @@
 #pragma once
 #include <pybind11/pybind11.h>
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -15,6 +17,7 @@
 #include "dispatch.h"
 #include "grad_stats.h"
 #include "tensor_group.h"
+#include "thread_choice.h"
 
 namespace optkern {
 
@@ -68,13 +71,25 @@ struct GradReport {
   bool skipped = false;   // a non-finite gradient skipped the step: nothing was written
 };
 
+// How the thread count of one step was chosen (PreparedStep::choose_threads).
+struct ThreadDecision {
+  int threads;    // what the step is planned on
+  bool timed;     // the ThreadChoice decided: the kernels are timed and the time recorded
+  bool parallel;  // if timed: on the default thread count (else on one thread)
+  int workload;   // if timed: ThreadChoice's workload (plain, statistics pass, EMA)
+};
+
 class PreparedStep {
  public:
   // `tensor_groups[i]`: the tensor groups of param group i (one per dtype). `param_groups` and
   // `bindings` are the Python objects the step was prepared from: while they, and every value in
   // each group dict, are the very same objects, the step still holds (is_current).
+  // `thread_choice`: the optimizer's, which outlives this PreparedStep (an optimizer prepares
+  // anew whenever a hyperparameter changes: a schedule's every step); nullptr: every default
+  // step runs on OpenMP's maximum.
   PreparedStep(const py::list& tensor_groups, const py::list& param_groups,
-               const py::list& bindings, const py::list& fixed_coefficients);
+               const py::list& bindings, const py::list& fixed_coefficients,
+               std::shared_ptr<ThreadChoice> thread_choice);
   virtual ~PreparedStep() = default;
   PreparedStep(const PreparedStep&) = delete;
   PreparedStep& operator=(const PreparedStep&) = delete;
@@ -86,8 +101,9 @@ class PreparedStep {
   bool is_current(const py::handle& param_groups, const py::handle& records) const;
   // One step: `step_coefficients[i]` holds the Params fields of param group i that the fixed
   // coefficients leave out (an empty dict when none depend on the step). Checks everything, then
-  // runs the kernels with the GIL released. `num_threads` 0 means OpenMP's maximum, read now (so
-  // that threadpoolctl's limits apply).
+  // runs the kernels with the GIL released. `num_threads` 0 means the default: OpenMP's maximum,
+  // read now (so that threadpoolctl's limits apply), or one thread where the ThreadChoice found
+  // one thread faster (choose_threads); any other count is used as given.
   // `commits`: the list of the step's commit dicts, one per param group first (then any other
   // owner's, such as a fused EMA's update count), whose "step" is the
   // group's step number; read only for groups that round stochastically. `options` (or nullptr
@@ -115,6 +131,13 @@ class PreparedStep {
   // The statistics pass and the multiplier of a step with `options`, on the checked calls
   // (checked_.calls set to the multiplier). Runs without the GIL.
   GradReport apply_grad_options(const GradOptions& options, int threads);
+  // The thread count of a step (run's `num_threads`, with `options` or nullptr). A default step
+  // that the grain splits across threads asks the ThreadChoice; an explicit count is honoured
+  // exactly and never timed.
+  ThreadDecision choose_threads(int num_threads, const GradOptions* options) const;
+  // Records the time since `start` of a timed step's kernels (no-op for an untimed one).
+  void record_time(const ThreadDecision& decision,
+                   std::chrono::steady_clock::time_point start) const;
   // Checks the EMA averages of `options` against the step's tensors (with the GIL, before
   // anything is written) and points the checked calls at them.
   void bind_ema_averages(const GradOptions& options);
@@ -128,8 +151,14 @@ class PreparedStep {
   GradPass grad_pass_;
   std::vector<std::vector<void*>> ema_pointers_;  // per tensor group, bind_ema_averages'
   std::vector<py::object> ema_arrays_;            // held while the kernels run
+  std::int64_t grain_scale_ = 1;                  // the algorithm's GrainScale (params.h)
 
  private:
+  // True if a step on `threads` threads would split some tensor group across threads.
+  bool splits(int threads) const;
+
+  std::shared_ptr<ThreadChoice> thread_choice_;
+  std::vector<std::int64_t> group_totals_;  // elements per tensor group
   std::mutex run_mutex_;
   std::vector<py::object> group_objects_;  // keep groups_ alive
   std::vector<py::object> param_groups_, bindings_;
@@ -142,9 +171,12 @@ template <class Params, StepKernel<Params> (KernelTable::*kernels)[kStorageSigna
 class AlgorithmStep final : public PreparedStep {
  public:
   AlgorithmStep(const py::list& tensor_groups, const py::list& param_groups,
-                const py::list& bindings, const py::list& fixed_coefficients)
-      : PreparedStep(tensor_groups, param_groups, bindings, fixed_coefficients) {
-    for (TensorGroup* group : groups_) group->set_grain_scale(GrainScale<Params>::value);
+                const py::list& bindings, const py::list& fixed_coefficients,
+                std::shared_ptr<ThreadChoice> thread_choice)
+      : PreparedStep(tensor_groups, param_groups, bindings, fixed_coefficients,
+                     std::move(thread_choice)) {
+    grain_scale_ = GrainScale<Params>::value;
+    for (TensorGroup* group : groups_) group->set_grain_scale(grain_scale_);
     for (const py::handle values : fixed_coefficients) {
       Params hp{};  // all zero (the structs have no default initialisers: params.h)
       fixed_fields_.push_back(set_fields(hp, values));
@@ -183,11 +215,14 @@ class AlgorithmStep final : public PreparedStep {
       CheckedStep& step;
       ~ClearAtExit() { step.clear(); }
     } clear_at_exit{checked_};
-    const int threads = check_step(groups_, grads, num_threads == 0 ? max_threads() : num_threads,
-                                   checked_, group_steps(commits));
+    const ThreadDecision decision = choose_threads(num_threads, options);
+    const int threads =
+        check_step(groups_, grads, decision.threads, checked_, group_steps(commits));
     if (options != nullptr && options->has_ema()) bind_ema_averages(*options);
     const KernelTable& table = active_kernels();
     py::gil_scoped_release release;
+    const auto start =
+        decision.timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     GradReport report;
     if (options != nullptr) {
       report = apply_grad_options(*options, threads);
@@ -198,6 +233,7 @@ class AlgorithmStep final : public PreparedStep {
         (table.*kernels)[groups_[g]->storage_signature()](checked_.calls[g], hparams[i]);
       }
     }
+    record_time(decision, start);  // a skipped step above is not: it did a part of the work
     return report;
   }
 

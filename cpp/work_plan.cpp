@@ -51,6 +51,12 @@ std::int64_t scaled_min_elements_per_thread(std::int64_t scale) {
              : base * scale;
 }
 
+int planned_parts(std::int64_t total, int requested_threads, std::int64_t min_elements_per_thread) {
+  const std::int64_t by_size =
+      std::max<std::int64_t>(1, total / std::max<std::int64_t>(1, min_elements_per_thread));
+  return static_cast<int>(std::min<std::int64_t>(std::max(1, requested_threads), by_size));
+}
+
 int thread_limit() {
   static const int limit = std::max(256, static_cast<int>(std::thread::hardware_concurrency()));
   return limit;
@@ -92,8 +98,7 @@ StepPlan::StepPlan(std::vector<void*> arrays, const std::vector<std::int64_t>& s
     part_offsets_.assign(1, 0);
     return;
   }
-  const std::int64_t by_size = std::max<std::int64_t>(1, total / min_elements_per_thread);
-  parts_ = static_cast<int>(std::min<std::int64_t>(std::max(1, requested_threads), by_size));
+  parts_ = planned_parts(total, requested_threads, min_elements_per_thread);
 
   // Moves a global index up to the next cache-line boundary of the parameter of the tensor it
   // falls in (or that tensor's end). Monotonic, so the cuts partition [0, total).

@@ -15,6 +15,9 @@ void set_min_elements_per_thread(std::int64_t elements);
 // min_elements_per_thread() times an algorithm's GrainScale (params.h), saturating instead of
 // overflowing (a huge grain is how a caller forces every step onto one thread).
 std::int64_t scaled_min_elements_per_thread(std::int64_t scale);
+// The parts (threads) a step of `total` elements gets on `requested_threads` with this grain:
+// StepPlan's rule, which PreparedStep also asks before it plans (is the step split at all?).
+int planned_parts(std::int64_t total, int requested_threads, std::int64_t min_elements_per_thread);
 // The most threads a step may use: the number of CPUs, and at least 256. Every thread of a step
 // is an OS thread, and a mistyped count (2,000 under a memory limit) made the OpenMP runtime end
 // the process. optkern.Optimizer refuses larger num_threads; OMP_NUM_THREADS is capped to it.

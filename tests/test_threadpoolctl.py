@@ -49,6 +49,11 @@ def test_threadpool_limits_bound_the_kernels() -> None:
     param = np.zeros(ELEMENTS, np.float32)
     grad = np.ones(ELEMENTS, np.float32)
     opt = optkern.Adam([param], lr=1e-3)
+    # The default count is chosen from the steps' times (cpp/thread_choice.h): made-up ones in
+    # which threads always help, then the two serial steps that the choice starts with.
+    opt._thread_choice._set_fake_durations(serial_ns=1000, parallel_ns=1)
+    _threads_of_a_step(opt, grad)
+    _threads_of_a_step(opt, grad)
     unlimited = _threads_of_a_step(opt, grad)
     assert unlimited == min(_core.max_threads(), ELEMENTS // _core._min_elements_per_thread())
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):

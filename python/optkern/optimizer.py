@@ -51,9 +51,15 @@ GradOptions = tuple[float | None, float, bool, list[NDArray[Any]] | None, float]
 #: (cpp/optkern/params.h): floats, and bools for the flags.
 Coefficients = dict[str, float | bool]
 #: ``_core.<kernel>_prepare``: per param group its tensor groups; the param groups and bindings the
-#: step is prepared from; per param group its fixed coefficients.
+#: step is prepared from; per param group its fixed coefficients; the optimizer's ThreadChoice.
 PrepareStep = Callable[
-    [list[list[_core.TensorGroup]], list[dict[str, Any]], list[Any], list[Coefficients]],
+    [
+        list[list[_core.TensorGroup]],
+        list[dict[str, Any]],
+        list[Any],
+        list[Coefficients],
+        _core.ThreadChoice,
+    ],
     _core.PreparedStep,
 ]
 
@@ -93,6 +99,7 @@ _REBUILT = frozenset(
         "_reference_step",
         "_state_proxies",
         "_state_view",
+        "_thread_choice",
     }
 )
 
@@ -258,6 +265,10 @@ class Optimizer:
         # one group to be (a scheduler's initial_lr ...); that update() puts them into its group.
         self._unbound_group_keys: dict[str, Any] = {}
         self._prepared: _core.PreparedStep | None = None  # see _prepare
+        # Whether default-thread steps run on OpenMP's maximum or on one thread, from the times
+        # of this optimizer's own steps (cpp/thread_choice.h). It outlives the prepared steps (a
+        # schedule's new lr prepares anew) and starts afresh when the bound arrays change.
+        self._thread_choice = _core.ThreadChoice()
         self._roles: tuple[str, ...] = _core.array_roles[self._kernel]
         self._prepare_step: PrepareStep = getattr(_core, f"{self._kernel}_prepare")
         # reference.<kernel>(param, grad, *states, coefficients)
@@ -764,6 +775,7 @@ class Optimizer:
             _core.set_attributes(
                 self, {}, owners=records, commits=[{"binding": b} for b in bindings]
             )
+            self._thread_choice.reset()  # the step's work changed: its times are measured anew
         for record, group in zip(records, groups, strict=True):
             record.context = StepContext(_as_floats(group))
         prepared = self._prepare_step(
@@ -771,6 +783,7 @@ class Optimizer:
             groups,
             list(bindings),
             [self._fixed_coefficients(group) for group in groups],
+            self._thread_choice,
         )
         # A group with a hyperparameter of an unusual type (see _snapshot) is validated anew on
         # every step, so it never takes the short way.
@@ -1112,6 +1125,7 @@ class Optimizer:
             dict(
                 _in_use=threading.RLock(),
                 _prepared=None,
+                _thread_choice=_core.ThreadChoice(),
                 _roles=_core.array_roles[self._kernel],
                 _prepare_step=getattr(_core, f"{self._kernel}_prepare"),
                 _reference_step=getattr(reference, self._kernel),
