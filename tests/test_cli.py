@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from optkern import _core, cli, selfcheck
+from optkern import _core, _storage, cli, selfcheck
 from optkern.benchmarks.cli import parser as bench_parser
 from optkern.configs import CONFIGS
 
@@ -95,3 +95,22 @@ def test_output_cut_off_by_a_closed_pipe_gives_no_traceback() -> None:
         status = process.wait(timeout=60)
     assert status == 1
     assert "Traceback" not in stderr, stderr
+
+
+def test_selfcheck_checks_the_16_bit_storages_by_default() -> None:
+    stream = io.StringIO()
+    isa = _core.active_isa()
+    assert selfcheck.run(stream, isas=[isa], sizes=(17,)) == 0
+    header = stream.getvalue().splitlines()[0]
+    names = [c.name for c in selfcheck.storages()]
+    assert f"configurations x {'/'.join(names)} x" in header
+    assert {"float32", "float64", "float16"} <= set(names)
+
+
+def test_selfcheck_storage_option() -> None:
+    assert [c.name for c in selfcheck.storages("float16,float32")] == ["float32", "float16"]
+    assert len(selfcheck.storages("all")) == len(_storage.available_combinations())
+    with pytest.raises(ValueError, match="storage: unknown bogus"):
+        selfcheck.storages("bogus")
+    with pytest.raises(SystemExit):
+        cli.main(["selfcheck", "--storage", "bogus"])

@@ -41,7 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     info = "print version, compiler, ISAs, OpenMP and threads"
     sub.add_parser("info", help=info, description=info)
     check = "run every optimizer against the reference, bit for bit, on every ISA of this CPU"
-    sub.add_parser("selfcheck", help=check, description=check + " (up to half a minute per ISA)")
+    selfcheck_parser = sub.add_parser(
+        "selfcheck", help=check, description=check + " (up to a minute per ISA)"
+    )
+    selfcheck_parser.add_argument(
+        "--storage",
+        default="float32,float64,float16,bfloat16",
+        help="storage combinations to check, comma-separated, or 'all' (default: "
+        "float32,float64,float16,bfloat16; bfloat16 ones need ml_dtypes and are left out without)",
+    )
     compare = sub.add_parser(
         "compare",
         help="train networks with several optimizers and compare them (the lecture's experiments)",
@@ -60,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import selfcheck
 
         _runtime.show_config()
-        return selfcheck.run()
+        try:
+            checked = selfcheck.storages(args.storage)
+        except ValueError as error:
+            selfcheck_parser.error(str(error))
+        return selfcheck.run(storage=[c.name for c in checked])
     if args.command == "compare":
         return compare_cli.run(args, compare)
     parser.print_help()

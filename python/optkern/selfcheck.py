@@ -1,5 +1,6 @@
 """A short self-check: every configuration of CONFIGS, fused kernel against optkern.reference,
-bit for bit, on every ISA this machine supports."""
+bit for bit, on every ISA this machine supports, in each storage of ``storages`` (float32,
+float64 and the 16-bit parameters by default; every storage combination with ``"all"``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,29 @@ STEPS = 20
 # one element (scalar code only), one vector and a remainder, many vectors, and enough to be
 # split over the two threads the check runs on
 SIZES = (1, 17, 1000, 100003)
+#: The storages checked by default: each dtype with its own gradients (bfloat16 where ml_dtypes is
+#: installed). `optkern selfcheck --storage all` checks every combination of _storage.COMBINATIONS.
+DEFAULT_STORAGES = ("float32", "float64", "float16", "bfloat16")
+
+
+def storages(names: str | Sequence[str] = DEFAULT_STORAGES) -> tuple[_storage.Combination, ...]:
+    """The available storage combinations named (``"all"``: every available one). An unknown name
+    is a ValueError; a known one that needs ml_dtypes is left out when it is not installed."""
+    available = _storage.available_combinations()
+    if names == "all":
+        return available
+    wanted = names.split(",") if isinstance(names, str) else list(names)
+    known = {c.name for c in _storage.COMBINATIONS}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise ValueError(
+            f"storage: unknown {', '.join(unknown)}; expected 'all' or names from "
+            f"{', '.join(sorted(known))}"
+        )
+    chosen = tuple(c for c in available if c.name in wanted)
+    if not chosen:
+        raise ValueError(f"storage: {', '.join(wanted)} need ml_dtypes, which is not installed")
+    return chosen
 
 
 def _gradients(
@@ -99,16 +123,21 @@ def _label(config: Config) -> str:
     return prefix + config.cls.__name__
 
 
-def _check_isa(isa: str, sizes: tuple[int, ...], say: Callable[[str], None]) -> int:
-    """Every configuration on the selected ISA, a line per class (all its configurations, both
-    dtypes) with the count of configurations done; returns the number of mismatches."""
+def _check_isa(
+    isa: str,
+    sizes: tuple[int, ...],
+    checked: Sequence[_storage.Combination],
+    say: Callable[[str], None],
+) -> int:
+    """Every configuration on the selected ISA, a line per class (all its configurations, every
+    storage) with the count of configurations done; returns the number of mismatches."""
     failures = 0
     started = time.perf_counter()
     for index, config in enumerate(CONFIGS):
-        for dtype in (np.float32, np.float64):
-            if not trajectories_match(index, dtype, sizes, num_threads=2):
+        for storage in checked:
+            if not trajectories_match(index, storage, sizes, num_threads=2):
                 failures += 1
-                say(f"  MISMATCH {isa} {config.name} {np.dtype(dtype).name}")
+                say(f"  MISMATCH {isa} {config.name} {storage.name}")
         if index + 1 == len(CONFIGS) or CONFIGS[index + 1].cls is not config.cls:
             done = f"{index + 1:>{len(str(len(CONFIGS)))}}/{len(CONFIGS)}"
             say(f"  [{done}] {_label(config):<20} {time.perf_counter() - started:5.1f} s")
@@ -120,11 +149,13 @@ def run(
     stream: TextIO | None = None,
     isas: Sequence[str] | None = None,
     sizes: tuple[int, ...] = SIZES,
+    storage: str | Sequence[str] = DEFAULT_STORAGES,
 ) -> int:
-    """Checks every configuration on every supported ISA (or those given); returns the exit
-    status. A full check takes up to half a minute per ISA, so it reports as it goes, each line
-    flushed at once: a pipe or a log shows the progress too."""
+    """Checks every configuration on every supported ISA (or those given) in every storage named
+    (see `storages`); returns the exit status. The default check takes up to a minute per ISA, so
+    it reports as it goes, each line flushed at once: a pipe or a log shows the progress too."""
     out = sys.stdout if stream is None else stream
+    checked = storages(storage)
 
     def say(line: str) -> None:
         out.write(line + "\n")
@@ -137,11 +168,11 @@ def run(
         for isa in _core.supported_isas() if isas is None else isas:
             _core._select_isa(isa)
             say(
-                f"{isa}: {len(CONFIGS)} configurations x float32/float64 x {STEPS} steps x "
-                f"sizes {sizes}"
+                f"{isa}: {len(CONFIGS)} configurations x {'/'.join(c.name for c in checked)} x "
+                f"{STEPS} steps x sizes {sizes}"
             )
             isa_started = time.perf_counter()
-            isa_failures = _check_isa(isa, sizes, say)
+            isa_failures = _check_isa(isa, sizes, checked, say)
             failures += isa_failures
             verdict = f"{isa_failures} FAILED" if isa_failures else "all bit-identical"
             say(f"{isa}: {verdict} in {time.perf_counter() - isa_started:.1f} s")
