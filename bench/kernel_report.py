@@ -70,10 +70,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         gbs = r["bytes_per_second"] / 1e9
         ceiling_gbs = ceiling["bytes_per_second"] / 1e9 if ceiling else float("nan")
         ns = 1e9 / r["items_per_second"]
+        # 16-bit storage cases have no triad of their own (it is the float32 one's).
+        triad_gbs = f"{triad['bytes_per_second'] / 1e9:.1f}" if triad else "—"
         lines.append(
             f"| {head} | {dtype} | {isa} | {threads.split(':')[1]} | {int(size):.0e} | {ns:.3f} | "
             f"{gbs:.1f} | {ceiling_gbs:.1f} | {100 * gbs / ceiling_gbs:.0f} % | "
-            f"{triad['bytes_per_second'] / 1e9 if triad else float('nan'):.1f} |"
+            f"{triad_gbs} |"
         )
     return "\n".join(lines)
 

@@ -58,7 +58,7 @@ void same_traffic_step(const std::vector<TensorGroup*>& groups, const py::handle
     }
     const CeilingKernel loop = table.same_traffic[states][group->storage_signature()];
     if (loop == nullptr) {
-      throw py::value_error("_same_traffic_step: no same-traffic ceiling for 16-bit storage yet");
+      throw py::value_error("_same_traffic_step: no ceiling for this storage");
     }
     loops.push_back(loop);
   }

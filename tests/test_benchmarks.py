@@ -174,3 +174,70 @@ def test_optkern_bench_progress_in_a_log_has_no_carriage_returns(
         "  [1/2] adam 1e3 float32 1 thread(s) quiet: 2 rounds after ",
         "  [2/2] adam 1e4 float32 1 thread(s) quiet: 2 rounds after ",
     ]
+
+
+def _raw(a: np.ndarray) -> np.ndarray:
+    """An array as the ceiling moves it: a 16-bit one as its bits, float32 as itself."""
+    return a.view(np.uint16) if a.dtype.itemsize == 2 else a
+
+
+def _raw_add(to: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """The ceiling's one operation per written array (optkern/ceiling.h's ceiling_detail::add)."""
+    to, g = _raw(to), _raw(g)
+    if to.dtype == np.uint16:
+        if g.dtype != np.uint16:
+            g = (g.view(np.uint32) >> np.uint32(16)).astype(np.uint16)
+        return (to.astype(np.uint32) + g).astype(np.uint16)
+    return to + (g.astype(np.float32) if g.dtype == np.uint16 else g)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps, kw: optkern.SGD(ps, lr=0.1, **kw),
+        lambda ps, kw: optkern.Adam(ps, **kw),
+        lambda ps, kw: optkern.Adam(ps, amsgrad=True, **kw),
+        # square_avg and grad_avg bound, momentum_buffer (between them) not
+        lambda ps, kw: optkern.RMSprop(ps, centered=True, **kw),
+    ],
+)
+@pytest.mark.parametrize(
+    "combination", ["bfloat16", "float16-grad32", "bfloat16-state16", "float16-master"]
+)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_16_bit_ceiling_reads_and_writes_every_bound_array(
+    make: object, combination: str, threads: int, tiny_grain: None
+) -> None:
+    """The 16-bit ceiling moves each array in its storage type: the bits of every 16-bit array,
+    float32 ones as floats, a master copy and the 16-bit parameter rounded from it."""
+    from optkern import _storage
+
+    (combo,) = [c for c in _storage.available_combinations() if c.name == combination]
+    rng = np.random.default_rng(0)
+    params = [
+        rng.standard_normal(n).astype(np.float32).astype(combo.dtype(combo.param))
+        for n in (1000, 37)
+    ]
+    grads = [
+        rng.standard_normal(p.shape).astype(np.float32).astype(combo.dtype(combo.grad))
+        for p in params
+    ]
+    options = {k: v for k, v in combo.options.items() if k != "seed"}
+    opt = make(params, options)  # type: ignore[operator]
+    opt.step(grads)
+    before = [p.copy() for p in params]
+    state_before = {i: {k: a.copy() for k, a in s.items()} for i, s in opt.state.items()}
+    _core._same_traffic_step(opt._prepared.tensor_groups, grads, threads)
+    for i, (p, old, g) in enumerate(zip(params, before, grads, strict=True)):
+        states = state_before[i]
+        master = states.get(_storage.MASTER)
+        if master is None:
+            np.testing.assert_array_equal(_raw(p), _raw_add(old, g))
+        else:
+            updated = _raw_add(master, g)
+            np.testing.assert_array_equal(opt.state[i][_storage.MASTER], updated)
+            expected = (updated.view(np.uint32) >> np.uint32(16)).astype(np.uint16)
+            np.testing.assert_array_equal(_raw(p), expected)
+        for name, array in opt.state[i].items():
+            if name != _storage.MASTER:
+                np.testing.assert_array_equal(_raw(array), _raw_add(states[name], g))

@@ -119,13 +119,18 @@ def test_the_detector_finds_the_avx_kernels(isa: str, register: str) -> None:
     assert any(is_avx_instruction(i) for instructions in kernels.values() for i in instructions)
 
 
-# The loop of a kernel variant: run_part/run_plan instantiated with the element function of one
-# kernel_variant<Params, Signature, flags...> (cpp/optkern/step.h). The signature's first type is
-# the compute type, which decides the packed kind (ps or pd) the variant must use.
+# The loop of a kernel variant: the run_* functions instantiated with the element function of one
+# kernel_variant<Params, Signature, flags...> (cpp/optkern/step.h). A Uniform signature's first
+# type is the compute type, which decides the packed kind (ps or pd) the variant must use; a
+# Converted variant computes in float32 (its block path: run_converted_segment), and its fused
+# loops (run_fused / run_segment over a fused
+# Signature, cpp/optkern/loop.h) are functions of their own, each checked on its own.
 KERNEL_VARIANT = re.compile(
-    r"^void optkern::isa_\w+::run_(?:part|plan)<optkern::isa_\w+::Signature<[^<>]*>, \d+, "
-    r"optkern::isa_(?P<isa>\w+)::kernel_variant<optkern::(?P<algorithm>\w+)Params, "
-    r"optkern::isa_\w+::Signature<(?P<dtype>float|double)(?P<storage>[^<>]*)>"
+    r"^void optkern::isa_\w+::run_(?:part|parts|plan|fused|segment|converted_segment)<"
+    r"(?:optkern::isa_\w+::run_plan<)?"
+    r"(?:optkern::isa_\w+::(?P<fused>Signature<[^<>]*>), \d+, )?"
+    r".*?kernel_variant<optkern::(?P<algorithm>\w+)Params, "
+    r"optkern::isa_(?P<isa>\w+)::(?P<signature>Signature<(?P<dtype>float|double)[^<>]*>|Converted)"
     r"(?P<flags>[^<>]*)>\("
 )
 ISA_WIDTH = {"baseline": "%xmm", "avx2": "%ymm", "avx512": "%zmm"}
@@ -145,11 +150,17 @@ def kernel_variants() -> dict[tuple[str, str, str, str], list[str]]:
     for name, instructions in instructions_by_function().items():
         match = KERNEL_VARIANT.search(name)
         if match:
+            signature = match["signature"]
+            # A fused loop of a converted variant (a signature with a 16-bit format) is keyed by
+            # its own storage signature; the block path's float32 loop belongs to the variant.
+            fused = match["fused"] or ""
+            if signature != "Converted" or "::As" not in fused:
+                fused = ""
             key = (
                 match["isa"],
                 snake_case(match["algorithm"]),
-                match["dtype"],
-                f"<{match['dtype']}{match['storage']}>{match['flags']}",
+                match["dtype"] or "float",
+                f"{signature}{match['flags']}" + (f" fused {fused}" if fused else ""),
             )
             variants[key] += instructions
     return variants
@@ -180,3 +191,17 @@ def test_every_kernel_variant_is_vectorized_at_its_isa_width() -> None:
         ):
             scalar.append(f"{isa} {algorithm}<{dtype}>{flags}")
     assert not scalar, "kernel variants without packed arithmetic:\n  " + "\n  ".join(scalar)
+    # Every converted variant has its fused loops where the ISA compiles them (not the x86-64
+    # baseline, loop.h's kFusedConversions).
+    converted = {(k[0], k[1], k[3]) for k in variants if k[3].startswith("Converted")}
+    unfused = [
+        f"{isa} {algorithm}{flags}"
+        for isa, algorithm, flags in converted
+        if isa != "baseline"
+        and " fused " not in flags
+        and not any(
+            k[0] == isa and k[1] == algorithm and k[3].startswith(flags + " fused ")
+            for k in variants
+        )
+    ]
+    assert not unfused, "converted variants without fused loops:\n  " + "\n  ".join(unfused)

@@ -66,8 +66,38 @@ class Arena {
       data[i] = role < 2 ? wave - T(1) : T(0.25) + wave / T(4);
     }
   }
-  std::unique_ptr<char, Free> buffers_[kMaxArrays];
+  std::unique_ptr<char, Free> buffers_[kMaxArrays + 1];  // the last: a master's 16-bit parameter
   std::size_t capacity_ = 0;
+
+ public:
+  // The arrays of a 16-bit storage case: each role stored as `storage` says (the float32 values
+  // of prepare(), rounded to nearest), and with master weights the 16-bit parameter in a sixth
+  // buffer, `rounded`.
+  std::vector<void*> prepare_stored(std::int64_t elements, const optkern::TensorStorage& storage,
+                                    void** rounded) {
+    std::vector<void*> arrays = prepare(elements, false);
+    const optkern::KernelTable& kernels = optkern::active_kernels();
+    std::vector<std::uint16_t> bits(static_cast<std::size_t>(elements));
+    const auto round_into = [&](optkern::StoredAs as, const void* from, void* to) {
+      const auto store =
+          as == optkern::kStoredFloat16 ? optkern::kStoreFloat16 : optkern::kStoreBFloat16;
+      kernels.convert[store](from, bits.data(), elements);
+      std::memcpy(to, bits.data(), bits.size() * sizeof(std::uint16_t));
+    };
+    for (int role = 0; role < kMaxArrays; ++role) {
+      const optkern::StoredAs as = storage.role[role];
+      if (as != optkern::kStoredFloat32 && as != optkern::kUnbound) {
+        round_into(as, arrays[static_cast<std::size_t>(role)],
+                   arrays[static_cast<std::size_t>(role)]);
+      }
+    }
+    *rounded = nullptr;
+    if (storage.rounded_param != nullptr) {
+      *rounded = buffers_[kMaxArrays].get();
+      round_into(storage.rounded_as, arrays[optkern::kParamRole], *rounded);
+    }
+    return arrays;
+  }
 };
 
 Arena& arena() {
@@ -164,6 +194,89 @@ void ceiling_case(benchmark::State& state, optkern::CeilingKernel kernel, bool i
   state.counters["parts"] = plan.parts();
 }
 
+// A 16-bit storage case of the converted kernels: how param, grad and states are stored, and
+// whether a float32 master copy is updated and rounded into the 16-bit parameter.
+struct StorageCase {
+  const char* name;
+  optkern::StoredAs param;
+  optkern::StoredAs grad;
+  optkern::StoredAs state;
+  bool master_weights;
+};
+
+constexpr StorageCase kStorageCases[] = {
+    {"bfloat16", optkern::kStoredBFloat16, optkern::kStoredBFloat16, optkern::kStoredFloat32,
+     false},
+    {"float16", optkern::kStoredFloat16, optkern::kStoredFloat16, optkern::kStoredFloat32, false},
+    {"bfloat16-state16", optkern::kStoredBFloat16, optkern::kStoredBFloat16,
+     optkern::kStoredBFloat16, false},
+    {"bfloat16-master", optkern::kStoredBFloat16, optkern::kStoredBFloat16, optkern::kStoredFloat32,
+     true},
+};
+
+int stored_bytes(optkern::StoredAs as) { return as == optkern::kStoredFloat32 ? 4 : 2; }
+
+// Bytes per element of a storage case with `states` states: param (or master) and states read and
+// written, gradient read, and a master's 16-bit parameter written.
+std::int64_t storage_case_bytes(const StorageCase& c, int states) {
+  const int param = c.master_weights ? 4 : stored_bytes(c.param);
+  return 2 * param + stored_bytes(c.grad) + 2 * states * stored_bytes(c.state) +
+         (c.master_weights ? stored_bytes(c.param) : 0);
+}
+
+// The TensorStorage row of a case for an algorithm whose bound roles are `bound`.
+optkern::TensorStorage storage_row(const StorageCase& c, const std::vector<bool>& bound) {
+  optkern::TensorStorage row{};
+  row.role[optkern::kParamRole] = c.master_weights ? optkern::kStoredFloat32 : c.param;
+  row.role[optkern::kGradRole] = c.grad;
+  for (int role = 2; role < kMaxArrays; ++role) {
+    row.role[role] = bound[static_cast<std::size_t>(role)] ? c.state : optkern::kUnbound;
+  }
+  row.rounded_as = c.param;
+  return row;
+}
+
+// A converted step (or its ceiling) on one tensor stored as `c`: `run` is called with the call.
+template <class Run>
+void storage_case(benchmark::State& state, const StorageCase& c, const std::vector<bool>& bound,
+                  std::int64_t n, int threads, std::int64_t min_elements, int states,
+                  const Run& run) {
+  optkern::TensorStorage row = storage_row(c, bound);
+  row.rounded_param = c.master_weights ? &row : nullptr;  // non-null: prepare_stored allocates
+  void* rounded = nullptr;
+  std::vector<void*> arrays = arena().prepare_stored(n, row, &rounded);
+  row.rounded_param = rounded;
+  for (int role = 2; role < kMaxArrays; ++role) {
+    if (!bound[static_cast<std::size_t>(role)]) arrays[static_cast<std::size_t>(role)] = arrays[0];
+  }
+  const optkern::StepPlan plan(arrays, {n}, c.master_weights ? 4 : stored_bytes(c.param), threads,
+                               min_elements, {row});
+  const optkern::StepCall call = plan.call();
+  for (auto _ : state) {
+    run(call);
+    benchmark::ClobberMemory();
+  }
+  report(state, n, storage_case_bytes(c, states), states, stored_bytes(c.param));
+  state.counters["parts"] = plan.parts();
+}
+
+template <class Params>
+std::vector<bool> bound_roles(const Params& hp) {
+  std::vector<bool> bound(kMaxArrays, false);
+  bound[optkern::kParamRole] = bound[optkern::kGradRole] = true;
+  for (int role = 2; role < static_cast<int>(Params::kArrays.size()); ++role) {
+    bound[static_cast<std::size_t>(role)] = hp.needs_array(role);
+  }
+  return bound;
+}
+
+// The states-first roles of a ceiling with `states` states.
+std::vector<bool> first_roles(int states) {
+  std::vector<bool> bound(kMaxArrays, false);
+  for (int role = 0; role < 2 + states; ++role) bound[static_cast<std::size_t>(role)] = true;
+  return bound;
+}
+
 std::vector<int> parse_list(const std::string& text) {
   std::vector<int> out;
   std::size_t start = 0;
@@ -184,7 +297,7 @@ void register_all(const std::vector<int>& thread_counts, std::int64_t max_size) 
       for (std::int64_t n = 1000; n <= max_size; n *= 10) {
         for (int dtype = 0; dtype < 2; ++dtype) {
           const bool is_double = dtype == optkern::kFloat64;
-          // Today's storage signatures are one per dtype, in the same order.
+          // The Uniform storage signatures are one per dtype, in the same order.
           const auto signature = static_cast<optkern::StorageSignature>(dtype);
           const std::string suffix = std::string("/") + dtype_names[dtype] + "/" + isa +
                                      "/threads:" + std::to_string(threads) + "/" +
@@ -211,6 +324,37 @@ void register_all(const std::vector<int>& thread_counts, std::int64_t max_size) 
               ("triad" + suffix).c_str(), [=](benchmark::State& state) {
                 ceiling_case(state, triad, is_double, n, threads, 1, 3);
               }));
+          for (auto* registered : cases) {
+            registered->UseRealTime()->Unit(benchmark::kMicrosecond);
+          }
+        }
+        for (const StorageCase& c : kStorageCases) {
+          const std::string suffix = std::string("/") + c.name + "/" + isa +
+                                     "/threads:" + std::to_string(threads) + "/" +
+                                     std::to_string(n);
+          std::vector<benchmark::internal::Benchmark*> cases;
+#define OPTKERN_REGISTER(name, Params)                                                           \
+  cases.push_back(benchmark::RegisterBenchmark(                                                  \
+      (#name + suffix).c_str(),                                                                  \
+      [kernel = kernels.name[optkern::kConverted], c, n, threads](benchmark::State& state) {     \
+        using P = optkern::Params<double>;                                                       \
+        const P hp = typical_params<P>();                                                        \
+        storage_case(state, c, bound_roles(hp), n, threads,                                      \
+                     optkern::scaled_min_elements_per_thread(optkern::GrainScale<P>::value),     \
+                     states_used(hp), [&](const optkern::StepCall& call) { kernel(call, hp); }); \
+      }));
+          OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_REGISTER)
+#undef OPTKERN_REGISTER
+          for (int states = 0; states < kMaxArrays - 1; ++states) {
+            const auto kernel = kernels.same_traffic[states][optkern::kConverted];
+            cases.push_back(benchmark::RegisterBenchmark(
+                ("ceiling:states=" + std::to_string(states) + suffix).c_str(),
+                [=](benchmark::State& state) {
+                  storage_case(state, c, first_roles(states), n, threads,
+                               optkern::min_elements_per_thread(), states,
+                               [&](const optkern::StepCall& call) { kernel(call); });
+                }));
+          }
           for (auto* registered : cases) {
             registered->UseRealTime()->Unit(benchmark::kMicrosecond);
           }

@@ -44,13 +44,13 @@
 namespace optkern::OPTKERN_ISA_NAMESPACE {
 namespace convert_detail {
 
-inline std::uint32_t bits_of(float x) {
+OPTKERN_INLINE std::uint32_t bits_of(float x) {
   std::uint32_t u;
   __builtin_memcpy(&u, &x, sizeof u);
   return u;
 }
 
-inline float float_of(std::uint32_t u) {
+OPTKERN_INLINE float float_of(std::uint32_t u) {
   float x;
   __builtin_memcpy(&x, &u, sizeof x);
   return x;
@@ -63,12 +63,12 @@ inline float float_of(std::uint32_t u) {
 // `condition ? if_true : if_false` without a branch. GCC turns the plain conditional operator into
 // a branch around the float arithmetic (which it will not speculate), and then cannot vectorize
 // the loop; the mask keeps both sides computed, which is what the vector code does anyway.
-inline std::uint32_t select(bool condition, std::uint32_t if_true, std::uint32_t if_false) {
+OPTKERN_INLINE std::uint32_t select(bool condition, std::uint32_t if_true, std::uint32_t if_false) {
   const std::uint32_t mask = 0u - static_cast<std::uint32_t>(condition);
   return (if_true & mask) | (if_false & ~mask);
 }
 
-inline float load_float16_one(std::uint16_t h) {
+OPTKERN_INLINE float load_float16_one(std::uint16_t h) {
   const std::uint32_t sign = (std::uint32_t{h} & 0x8000u) << 16;
   const std::uint32_t magnitude = std::uint32_t{h} & 0x7fffu;
   // Normal: exponent and mantissa move up 13 bits and the exponent bias grows from 15 to 127.
@@ -83,7 +83,7 @@ inline float load_float16_one(std::uint16_t h) {
   return float_of(sign | bits);
 }
 
-inline std::uint16_t store_float16_one(float x) {
+OPTKERN_INLINE std::uint16_t store_float16_one(float x) {
   const std::uint32_t u = bits_of(x);
   const std::uint32_t sign = (u >> 16) & 0x8000u;
   const std::uint32_t magnitude = u & 0x7fffffffu;
@@ -106,9 +106,9 @@ inline std::uint16_t store_float16_one(float x) {
   return static_cast<std::uint16_t>(sign | h);
 }
 
-inline float load_bfloat16_one(std::uint16_t b) { return float_of(std::uint32_t{b} << 16); }
+OPTKERN_INLINE float load_bfloat16_one(std::uint16_t b) { return float_of(std::uint32_t{b} << 16); }
 
-inline std::uint16_t store_bfloat16_one(float x) {
+OPTKERN_INLINE std::uint16_t store_bfloat16_one(float x) {
   const std::uint32_t u = bits_of(x);
   // Round to nearest even on the 16 bits dropped; a carry runs into the exponent (to inf past the
   // largest value). Cannot wrap: the largest non-NaN input, 0xff800000, stays below 2^32.
@@ -123,7 +123,7 @@ inline std::uint16_t store_bfloat16_one(float x) {
 // never move; a carry runs into the exponent (the largest finite values may round to ±inf, the
 // smallest subnormals to the smallest normal: nothing is flushed); ±inf has no bits to drop and
 // stays ±inf; no finite input wraps (0xff7fffff + 0xffff < 2^32). NaN: as store_bfloat16_one.
-inline std::uint16_t store_bfloat16_stochastic_one(float x, std::uint32_t random) {
+OPTKERN_INLINE std::uint16_t store_bfloat16_stochastic_one(float x, std::uint32_t random) {
   const std::uint32_t u = bits_of(x);
   const std::uint32_t rounded = (u + (random & 0xffffu)) >> 16;
   const std::uint32_t nan = ((u >> 16) & 0x8000u) | 0x7fc0u;

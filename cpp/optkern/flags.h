@@ -83,4 +83,26 @@ constexpr bool is_reachable(Flags... flags) {
   }
 }
 
+// The roles (bit r: role r, of the algorithm's `arrays`) that the variant `flags...` reads or
+// writes: Algorithm::uses_array(role, flags...) where an optional array depends on a flag (Adam's
+// max_exp_avg_sq on amsgrad), else every role. It restates Params::needs_array in terms of the
+// flags, for the converted loops (loop.h): they load and store a 16-bit element for every role
+// they are told is used, and the element function cannot tell them it ignores one.
+template <class Algorithm, class = void>
+struct HasUsesArray : std::false_type {};
+template <class Algorithm>
+struct HasUsesArray<Algorithm, std::void_t<decltype(&Algorithm::uses_array)>> : std::true_type {};
+
+template <class Algorithm, class... Flags>
+constexpr unsigned used_roles(int arrays, Flags... flags) {
+  unsigned used = 0;
+  for (int role = 0; role < arrays; ++role) {
+    bool uses = true;
+    if constexpr (HasUsesArray<Algorithm>::value) uses = Algorithm::uses_array(role, flags...);
+    if (uses) used |= 1u << role;
+  }
+  ((void)flags, ...);
+  return used;
+}
+
 }  // namespace optkern::OPTKERN_ISA_NAMESPACE

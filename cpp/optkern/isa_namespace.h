@@ -7,3 +7,9 @@
 #ifndef OPTKERN_ISA_NAMESPACE
 #error "define OPTKERN_ISA_NAMESPACE before including per-ISA kernel headers (see cpp/isa/)"
 #endif
+
+// For the small functions a kernel's element loop calls per element (conversions, slots): a loop
+// the compiler vectorizes must have no calls left in it, and GCC stops inlining in a function as
+// large as a converted kernel variant (every fused loop of loop.h plus the block path), so these
+// are inlined by force rather than by its heuristics.
+#define OPTKERN_INLINE inline __attribute__((always_inline))

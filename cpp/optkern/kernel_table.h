@@ -47,7 +47,7 @@ struct KernelTable {
   OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ENTRY)
 #undef OPTKERN_TABLE_ENTRY
   // Benchmarks only: same_traffic[s][signature] moves the bytes of an algorithm with s states;
-  // triad is STREAM's a = b + q*c. (None yet for kConverted: nullptr.)
+  // triad is STREAM's a = b + q*c (none for kConverted: nullptr).
   CeilingKernel same_traffic[kMaxArrays - 1][kStorageSignatures];
   CeilingKernel triad[kStorageSignatures];
   // The gradient kernels (optkern/grad_ops.h): a norm's block partials by NormKind (grad_call.h),

@@ -45,10 +45,14 @@ const KernelTable& OPTKERN_KERNEL_TABLE_FUNCTION() {
   static const KernelTable table = {
       OPTKERN_ISA_NAME,
       OPTKERN_FOR_EACH_ALGORITHM(OPTKERN_TABLE_ROW){
-          {&isa::same_traffic<0, float>, &isa::same_traffic<0, double>, nullptr},
-          {&isa::same_traffic<1, float>, &isa::same_traffic<1, double>, nullptr},
-          {&isa::same_traffic<2, float>, &isa::same_traffic<2, double>, nullptr},
-          {&isa::same_traffic<3, float>, &isa::same_traffic<3, double>, nullptr}},
+          {&isa::same_traffic<0, float>, &isa::same_traffic<0, double>,
+           &isa::same_traffic_converted<0>},
+          {&isa::same_traffic<1, float>, &isa::same_traffic<1, double>,
+           &isa::same_traffic_converted<1>},
+          {&isa::same_traffic<2, float>, &isa::same_traffic<2, double>,
+           &isa::same_traffic_converted<2>},
+          {&isa::same_traffic<3, float>, &isa::same_traffic<3, double>,
+           &isa::same_traffic_converted<3>}},
       {&isa::triad<float>, &isa::triad<double>, nullptr},
       // In NormKind order.
       {&isa::grad_norm<kNormTwo>, &isa::grad_norm<kNormOne>, &isa::grad_norm<kNormInf>},

@@ -23,12 +23,16 @@
 #include <cstdint>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "optkern/averaging.h"
 #include "optkern/config.h"
 #include "optkern/convert.h"
 #include "optkern/isa_namespace.h"
 #include "optkern/work_plan.h"
+#ifndef OPTKERN_CONVERT_BLOCK
+#define OPTKERN_CONVERT_BLOCK 1024
+#endif
 
 #if OPTKERN_HAVE_OPENMP
 #include <omp.h>
@@ -36,50 +40,191 @@
 
 namespace optkern::OPTKERN_ISA_NAMESPACE {
 
+// The 16-bit storage formats of the fused converted loops: an array of std::uint16_t bits,
+// loaded exactly into float32 and stored rounded to nearest even (optkern/convert.h's one-element
+// functions, written branch free so that a loop of them vectorizes).
+struct AsBFloat16 {
+  using Element = std::uint16_t;
+  static OPTKERN_INLINE float load(std::uint16_t bits) {
+    return convert_detail::load_bfloat16_one(bits);
+  }
+  static OPTKERN_INLINE std::uint16_t store(float x) {
+    return convert_detail::store_bfloat16_one(x);
+  }
+};
+struct AsFloat16 {
+  using Element = std::uint16_t;
+  static OPTKERN_INLINE float load(std::uint16_t bits) {
+    return convert_detail::load_float16_one(bits);
+  }
+  static OPTKERN_INLINE std::uint16_t store(float x) {
+    return convert_detail::store_float16_one(x);
+  }
+};
+
+// The element type of an array stored as Storage: a float type itself, a format's bits.
+template <class Storage>
+struct element_of {
+  using type = Storage;
+};
+template <>
+struct element_of<AsBFloat16> {
+  using type = std::uint16_t;
+};
+template <>
+struct element_of<AsFloat16> {
+  using type = std::uint16_t;
+};
+
 // The types of one kernel: Compute for the arithmetic, Storage... for the arrays by role (param,
-// grad, states). The loop touches only the roles the element function takes (run_plan's kArrays),
-// so one signature serves algorithms with fewer arrays than it lists.
-template <class Compute_, class... Storage>
+// grad, states), each the compute type or a 16-bit format. The loop touches only the roles the
+// element function takes (run_plan's kArrays), so one signature serves algorithms with fewer
+// arrays than it lists. Rounded (a 16-bit format, or void): with master weights, the format of
+// the user's parameter that the updated master copy (the param role, float32) is rounded into;
+// its array is arrays[kRoundedParamSlot].
+template <class Compute_, class Rounded_, class... Storage>
 struct Signature {
   using Compute = Compute_;
+  using Rounded = Rounded_;
   template <int kRole>
   using storage = std::tuple_element_t<static_cast<std::size_t>(kRole), std::tuple<Storage...>>;
 };
+// Where the pointer table of a segment of a master-weights signature keeps the rounded parameter.
+constexpr int kRoundedParamSlot = kMaxArrays;
 
 // Every array stored in T, computed in T: the float32 and the float64 kernels.
 template <class T>
-using Uniform = Signature<T, T, T, T, T, T>;
-static_assert(kMaxArrays == 5, "Uniform lists one storage type per role");
+using Uniform = Signature<T, void, T, T, T, T, T>;
+static_assert(kMaxArrays == 5, "signatures list one storage type per role");
 
-// 16-bit (or float32) storage chosen per tensor and role at run time, float32 arithmetic.
+// 16-bit (or float32) storage chosen per tensor and role at run time, float32 arithmetic: the
+// converted kernels. Their segments run fused where the storage is one of FusedSignatures, block
+// by block through scratch otherwise (see run_plan).
 struct Converted {
   using Compute = float;
 };
 
-// One array's element as the element function sees it: a reference to the element itself (a
-// Uniform signature stores every array in its compute type). A role the tensor group does not
-// bind points at the parameter, and the variant that runs never reads or writes it.
-template <class Storage, class Compute>
+// One array's element as the element function sees it. Stored in the compute type: a reference
+// to the element itself. A role the tensor group does not bind points at the parameter, and the
+// variant that runs never reads or writes it.
+template <class Storage, class Compute, int kRole>
 class Slot {
-  static_assert(std::is_same_v<Storage, Compute>,
-                "mixed storage and compute types go through the Converted signature");
+  static_assert(std::is_same_v<Storage, Compute>, "a float array is stored in the compute type");
 
  public:
-  Slot(void* array, std::int64_t i) : value_(static_cast<Compute*>(array)[i]) {}
-  Compute& get() { return value_; }
+  OPTKERN_INLINE Slot(void* const* arrays, std::int64_t i)
+      : value_(static_cast<Compute*>(arrays[kRole])[i]) {}
+  OPTKERN_INLINE Compute& get() { return value_; }
 
  private:
   Compute& value_;
 };
 
-// Element i: a Slot per role [kRole, kArrays), then element(p, g, states...).
+// Stored in a 16-bit format: the element loaded into a float32 the element function updates, and
+// rounded back when the slot goes out of scope (never for the gradient, which a step only reads).
+template <class Format, int kRole>
+class ConvertedSlot {
+ public:
+  OPTKERN_INLINE ConvertedSlot(void* const* arrays, std::int64_t i)
+      : bits_(static_cast<std::uint16_t*>(arrays[kRole]) + i), value_(Format::load(*bits_)) {}
+  OPTKERN_INLINE ~ConvertedSlot() {
+    if constexpr (kRole != kGradRole) *bits_ = Format::store(value_);
+  }
+  ConvertedSlot(const ConvertedSlot&) = delete;
+  ConvertedSlot& operator=(const ConvertedSlot&) = delete;
+  OPTKERN_INLINE float& get() { return value_; }
+
+ private:
+  std::uint16_t* bits_;
+  float value_;
+};
+template <class Storage, class Compute, int kRole>
+struct slot_type {
+  using type = Slot<Storage, Compute, kRole>;
+};
+template <int kRole>
+struct slot_type<AsBFloat16, float, kRole> {
+  using type = ConvertedSlot<AsBFloat16, kRole>;
+};
+template <int kRole>
+struct slot_type<AsFloat16, float, kRole> {
+  using type = ConvertedSlot<AsFloat16, kRole>;
+};
+
+// A master copy's element (float32, updated in place), rounded into the user's 16-bit parameter
+// once the element function has run: the same value the block path's store_block writes.
+template <class Rounded>
+class MasterSlot {
+ public:
+  OPTKERN_INLINE MasterSlot(void* const* arrays, std::int64_t i)
+      : master_(static_cast<float*>(arrays[kParamRole])[i]),
+        rounded_(static_cast<std::uint16_t*>(arrays[kRoundedParamSlot]) + i) {}
+  OPTKERN_INLINE ~MasterSlot() { *rounded_ = Rounded::store(master_); }
+  MasterSlot(const MasterSlot&) = delete;
+  MasterSlot& operator=(const MasterSlot&) = delete;
+  OPTKERN_INLINE float& get() { return master_; }
+
+ private:
+  float& master_;
+  std::uint16_t* rounded_;
+};
+
+// A role the element function does not use (see ElementOf): a value of its own, never loaded or
+// stored.
+template <class Compute>
+class UnusedSlot {
+ public:
+  OPTKERN_INLINE UnusedSlot(void* const*, std::int64_t) {}
+  OPTKERN_INLINE Compute& get() { return value_; }
+
+ private:
+  Compute value_{};
+};
+
+// An element function that says which roles it reads or writes (bit r: role r; step.h computes
+// the mask from the variant's flags): the loop gives the others an UnusedSlot, so a 16-bit state
+// array the variant ignores (Adam's max_exp_avg_sq without AMSGrad) costs no conversion. A plain
+// callable (the ceilings) uses every role.
+template <unsigned kUsedRoles_, class Function>
+struct ElementOf {
+  static constexpr unsigned kUsedRoles = kUsedRoles_;
+  Function function;
+  template <class... Values>
+  OPTKERN_INLINE void operator()(Values&... values) const {
+    function(values...);
+  }
+};
+template <unsigned kUsedRoles, class Function>
+ElementOf<kUsedRoles, Function> with_used_roles(Function function) {
+  return {function};
+}
+
+template <class Element, class = void>
+struct used_roles_of {
+  static constexpr unsigned value = ~0u;
+};
+template <class Element>
+struct used_roles_of<Element, std::void_t<decltype(Element::kUsedRoles)>> {
+  static constexpr unsigned value = Element::kUsedRoles;
+};
+
+template <class Sig, int kRole>
+using slot_of = std::conditional_t<
+    kRole == kParamRole && !std::is_void_v<typename Sig::Rounded>,
+    MasterSlot<typename Sig::Rounded>,
+    typename slot_type<typename Sig::template storage<kRole>, typename Sig::Compute, kRole>::type>;
+
+// Element i: a slot per role [kRole, kArrays), then element(p, g, states...).
 template <class Sig, int kRole, int kArrays, class Element, class... Values>
-inline void apply_element(void* const* arrays, std::int64_t i, const Element& element,
-                          Values&... values) {
+OPTKERN_INLINE void apply_element(void* const* arrays, std::int64_t i, const Element& element,
+                                  Values&... values) {
   if constexpr (kRole == kArrays) {
     element(values...);
   } else {
-    Slot<typename Sig::template storage<kRole>, typename Sig::Compute> slot(arrays[kRole], i);
+    using Used = slot_of<Sig, kRole>;
+    std::conditional_t<(used_roles_of<Element>::value >> kRole & 1u) != 0, Used,
+                       UnusedSlot<typename Sig::Compute>>
+        slot(arrays, i);
     apply_element<Sig, kRole + 1, kArrays>(arrays, i, element, values..., slot.get());
   }
 }
@@ -89,7 +234,7 @@ inline void run_segment(void* const* arrays, std::int64_t begin, std::int64_t en
                         const Element& element) {
   // NumPy aligns buffers to 16 bytes only; peel up to the parameter's next 64-byte boundary so the
   // vector body's stores to it are aligned (up to 20 % faster on these machines).
-  using Param = typename Sig::template storage<kParamRole>;
+  using Param = typename element_of<typename Sig::template storage<kParamRole>>::type;
   const auto address =
       reinterpret_cast<std::uintptr_t>(static_cast<Param*>(arrays[kParamRole]) + begin);
   const std::int64_t misaligned_bytes =
@@ -101,11 +246,210 @@ inline void run_segment(void* const* arrays, std::int64_t begin, std::int64_t en
   for (std::int64_t i = head; i < end; ++i) apply_element<Sig, 0, kArrays>(arrays, i, element);
 }
 
+// The storage combinations whose converted segments run fused, in one loop that converts each
+// element as it loads and stores it (no scratch): the defaults of 16-bit parameters and their
+// common options. Each is another compiled loop per algorithm variant and ISA (build time and
+// library size grow with the list), so it holds what a 16-bit training run uses: bfloat16 or
+// float16 parameters with their own gradients and float32 states, bfloat16 parameters with
+// bfloat16 states, and master weights of either format. Every other combination, stochastic
+// rounding and a fused EMA go through the block path (run_converted_segment), with the same bits.
+using FusedSignatures =
+    std::tuple<Signature<float, void, AsBFloat16, AsBFloat16, float, float, float>,
+               Signature<float, void, AsFloat16, AsFloat16, float, float, float>,
+               Signature<float, void, AsBFloat16, AsBFloat16, AsBFloat16, AsBFloat16, AsBFloat16>,
+               Signature<float, AsBFloat16, float, AsBFloat16, float, float, float>,
+               Signature<float, AsFloat16, float, AsFloat16, float, float, float>>;
+
+// How a storage type appears in a TensorStorage row.
+template <class Storage>
+constexpr StoredAs stored_as_of() {
+  if constexpr (std::is_same_v<Storage, AsBFloat16>) {
+    return kStoredBFloat16;
+  } else if constexpr (std::is_same_v<Storage, AsFloat16>) {
+    return kStoredFloat16;
+  } else {
+    return kStoredFloat32;
+  }
+}
+
+// Whether one tensor's storage row is Sig's for the first kArrays roles (unbound states match any
+// state type; a master-weights signature needs the rounded parameter in its format).
+template <class Sig, std::size_t... kRoles>
+inline bool roles_match(const TensorStorage& storage, std::index_sequence<kRoles...>) {
+  return ((storage.role[kRoles] == stored_as_of<typename Sig::template storage<kRoles>>() ||
+           (kRoles >= 2 && storage.role[kRoles] == kUnbound)) &&
+          ...);
+}
+template <class Sig, int kArrays>
+inline bool storage_matches(const TensorStorage& storage) {
+  if constexpr (std::is_void_v<typename Sig::Rounded>) {
+    if (storage.rounded_param != nullptr) return false;
+  } else {
+    if (storage.rounded_param == nullptr ||
+        storage.rounded_as != stored_as_of<typename Sig::Rounded>()) {
+      return false;
+    }
+  }
+  return roles_match<Sig>(storage, std::make_index_sequence<static_cast<std::size_t>(kArrays)>{});
+}
+
+// float16 in a fused loop, where the ISA converts in vector instructions (F16C, NEON): the
+// one-element bit tricks that bfloat16 needs few instructions for cost float16 about four times
+// as many as the whole conversion in F16C, so the loop takes kFloat16Lanes elements (one vector)
+// at a time: each float16 array's vector converted into a float32 chunk (optkern/convert.h's block
+// functions, exact and with NumPy's NaN rule like the bit tricks), the element loop over the
+// chunk with float16 read as float32, and the chunk converted back.
+template <class Storage>
+using computed_as = std::conditional_t<std::is_same_v<Storage, AsFloat16>, float, Storage>;
+template <class Sig>
+struct without_float16;
+template <class Compute, class Rounded, class... Storage>
+struct without_float16<Signature<Compute, Rounded, Storage...>> {
+  using type =
+      Signature<Compute, std::conditional_t<std::is_same_v<Rounded, AsFloat16>, void, Rounded>,
+                computed_as<Storage>...>;
+};
+
+template <class Sig, int kArrays, std::size_t... kRoles>
+constexpr bool has_float16(std::index_sequence<kRoles...>) {
+  return std::is_same_v<typename Sig::Rounded, AsFloat16> ||
+         (std::is_same_v<typename Sig::template storage<kRoles>, AsFloat16> || ...);
+}
+
+// f(std::integral_constant<int, role>) for each role of kRoles, in order.
+template <class F, std::size_t... kRoles>
+OPTKERN_INLINE void for_each_role(F&& f, std::index_sequence<kRoles...>) {
+  (f(std::integral_constant<int, static_cast<int>(kRoles)>{}), ...);
+}
+
+#if !OPTKERN_FLOAT16_PATH_PORTABLE
+// [begin, end) of a segment of Sig in float16 chunks as above, up to the last whole chunk; returns
+// where it stopped (the caller runs the rest element by element).
+template <class Sig, int kArrays, class Element>
+OPTKERN_INLINE std::int64_t run_float16_chunks(void* const* arrays, std::int64_t begin,
+                                               std::int64_t end, const Element& element) {
+  using Plain = typename without_float16<Sig>::type;
+  constexpr std::int64_t kLanes = convert_detail::kFloat16Lanes;
+  constexpr auto kUsed = used_roles_of<Element>::value;
+  const auto each_role = [](auto&& f) {
+    for_each_role(f, std::make_index_sequence<static_cast<std::size_t>(kArrays)>{});
+  };
+  std::int64_t i = begin;
+  for (; i + kLanes <= end; i += kLanes) {
+    alignas(kCacheLineBytes) float chunk[static_cast<std::size_t>(kArrays)][kLanes];
+    void* table[kMaxArrays + 1];
+    each_role([&](auto role) {
+      constexpr int kRole = decltype(role)::value;
+      using Storage = typename Sig::template storage<kRole>;
+      if constexpr (std::is_same_v<Storage, AsFloat16>) {
+        if constexpr ((kUsed >> kRole & 1u) != 0) {
+          convert_detail::load_float16_block(static_cast<const std::uint16_t*>(arrays[kRole]) + i,
+                                             chunk[kRole]);
+        }
+        table[kRole] = chunk[kRole];
+      } else {
+        table[kRole] = static_cast<typename element_of<Storage>::type*>(arrays[kRole]) + i;
+      }
+    });
+    table[kRoundedParamSlot] = nullptr;
+    if constexpr (!std::is_void_v<typename Plain::Rounded>) {
+      table[kRoundedParamSlot] = static_cast<std::uint16_t*>(arrays[kRoundedParamSlot]) + i;
+    }
+#pragma omp simd
+    for (std::int64_t j = 0; j < kLanes; ++j) apply_element<Plain, 0, kArrays>(table, j, element);
+    each_role([&](auto role) {
+      constexpr int kRole = decltype(role)::value;
+      if constexpr (std::is_same_v<typename Sig::template storage<kRole>, AsFloat16> &&
+                    kRole != kGradRole && (kUsed >> kRole & 1u) != 0) {
+        convert_detail::store_float16_block(chunk[kRole],
+                                            static_cast<std::uint16_t*>(arrays[kRole]) + i);
+      }
+    });
+    if constexpr (std::is_same_v<typename Sig::Rounded, AsFloat16>) {
+      convert_detail::store_float16_block(
+          static_cast<const float*>(arrays[kParamRole]) + i,
+          static_cast<std::uint16_t*>(arrays[kRoundedParamSlot]) + i);
+    }
+  }
+  return i;
+}
+#endif
+
+// Each fused loop is a function of its own (never inlined into the kernel variant), so that the
+// variant's size does not count against the inlining inside the loop. The element function comes
+// by value: a copy of the coefficients that no store to an array can change, which the compiler
+// then keeps in registers (through a reference it reloaded them per element, and two SGD and
+// AMSGrad variants did not vectorize).
+template <class Sig, int kArrays, class Element>
+__attribute__((noinline)) void run_fused(void* const* table, std::int64_t begin, std::int64_t end,
+                                         const Element element) {
+#if !OPTKERN_FLOAT16_PATH_PORTABLE
+  if constexpr (has_float16<Sig, kArrays>(
+                    std::make_index_sequence<static_cast<std::size_t>(kArrays)>{})) {
+    // The elements before the parameter's first cache line and after the last whole chunk one at
+    // a time (the same bits), the chunks between them.
+    using Param = typename element_of<typename Sig::template storage<kParamRole>>::type;
+    const auto address =
+        reinterpret_cast<std::uintptr_t>(static_cast<Param*>(table[kParamRole]) + begin);
+    std::int64_t head =
+        begin +
+        static_cast<std::int64_t>((kCacheLineBytes - address % kCacheLineBytes) % kCacheLineBytes) /
+            static_cast<std::int64_t>(sizeof(Param));
+    if (head > end) head = end;
+    for (std::int64_t i = begin; i < head; ++i) apply_element<Sig, 0, kArrays>(table, i, element);
+    const std::int64_t rest = run_float16_chunks<Sig, kArrays>(table, head, end, element);
+    for (std::int64_t i = rest; i < end; ++i) apply_element<Sig, 0, kArrays>(table, i, element);
+    return;
+  }
+#endif
+  run_segment<Sig, kArrays>(table, begin, end, element);
+}
+
+template <class Sig, int kArrays, class Element>
+inline bool run_fused_if(void* const* arrays, const TensorStorage& storage, std::int64_t begin,
+                         std::int64_t end, const Element& element) {
+  if (!storage_matches<Sig, kArrays>(storage)) return false;
+  void* table[kMaxArrays + 1];
+  for (int role = 0; role < kMaxArrays; ++role) table[role] = arrays[role];
+  table[kRoundedParamSlot] = storage.rounded_param;
+  run_fused<Sig, kArrays>(table, begin, end, element);
+  return true;
+}
+
+template <int kArrays, class Element, class... Sigs>
+inline bool run_first_fused(void* const* arrays, const TensorStorage& storage, std::int64_t begin,
+                            std::int64_t end, const Element& element, std::tuple<Sigs...>*) {
+  return (run_fused_if<Sigs, kArrays>(arrays, storage, begin, end, element) || ...);
+}
+
+// The fused loops are compiled where a 16-bit step should be fast: the AVX2 and AVX-512 kernels
+// and aarch64's. The x86-64 baseline kernels (SSE2: CPUs without AVX2, made before 2013) run
+// every combination through the block path: they exist to be correct on any x86-64 CPU, and the
+// fused loops would add a third to the build time for them.
+#if defined(__AVX2__) || defined(__aarch64__)
+constexpr bool kFusedConversions = true;
+#else
+constexpr bool kFusedConversions = false;
+#endif
+
+// Runs [begin, end) of one tensor fused if its storage is one of FusedSignatures; false if not.
+template <int kArrays, class Element>
+inline bool run_fused_segment(void* const* arrays, const TensorStorage& storage, std::int64_t begin,
+                              std::int64_t end, const Element& element) {
+  if constexpr (kFusedConversions) {
+    return run_first_fused<kArrays>(arrays, storage, begin, end, element,
+                                    static_cast<FusedSignatures*>(nullptr));
+  } else {
+    (void)arrays, (void)storage, (void)begin, (void)end, (void)element;
+    return false;
+  }
+}
+
 // Elements per block of a converted segment: kArrays float32 blocks of scratch (20 KiB for five
 // arrays) stay in L1 next to the arrays' lines. 512 made a bfloat16 Adam step of 1e7 elements
 // on one thread slower in most runs than 1024; 4096 and 16384 were no faster than 1024
 // (bench/results/storage-first.md).
-constexpr std::int64_t kConvertBlock = 1024;
+constexpr std::int64_t kConvertBlock = OPTKERN_CONVERT_BLOCK;
 
 inline void load_block(StoredAs as, const void* from, float* to, std::int64_t n) {
   const auto* bits = static_cast<const std::uint16_t*>(from);
@@ -224,9 +568,10 @@ inline void run_converted_segment(void* const* arrays, const TensorStorage& stor
   }
 }
 
-template <class Sig, int kArrays, class Element>
-inline void run_part(const StepCall& call, int part, const Element& element) {
-  const auto ema_weight = static_cast<typename Sig::Compute>(call.ema_weight);
+// Calls run_segment(arrays, segment, average) for every segment of one part: `arrays` the segment's
+// tensor's kMaxArrays array pointers, `average` its fused EMA's array (nullptr for none).
+template <class RunSegment>
+inline void run_part(const StepCall& call, int part, const RunSegment& run_segment) {
   for (std::int64_t s = call.part_offsets[part]; s < call.part_offsets[part + 1]; ++s) {
     const Segment& segment = call.segments[s];
     void* arrays[kMaxArrays];
@@ -234,16 +579,7 @@ inline void run_part(const StepCall& call, int part, const Element& element) {
       arrays[role] = call.arrays[segment.tensor * kMaxArrays + role];
     }
     void* average = call.ema_averages == nullptr ? nullptr : call.ema_averages[segment.tensor];
-    if constexpr (std::is_same_v<Sig, Converted>) {
-      run_converted_segment<kArrays>(arrays, call.storage[segment.tensor], segment.begin,
-                                     segment.end, static_cast<float*>(average), ema_weight,
-                                     element);
-    } else if (average != nullptr) {
-      run_segment_with_ema<Sig, kArrays>(arrays, segment.begin, segment.end, average, ema_weight,
-                                         element);
-    } else {
-      run_segment<Sig, kArrays>(arrays, segment.begin, segment.end, element);
-    }
+    run_segment(static_cast<void* const*>(arrays), segment, average);
   }
 }
 
@@ -288,14 +624,14 @@ class KeepSubnormals {
   decltype(read()) saved_;
 };
 
-// Runs element(p, g, states...) over every element of the call, in the types of Sig; kArrays
-// is the number of arrays the element function takes.
-template <class Sig, int kArrays, class Element>
-void run_plan(const StepCall& call, const Element& element) {
+// Runs every part of the call, each on its own thread of one OpenMP team (the calling thread alone
+// for one part): run_segment as run_part calls it, for every segment.
+template <class RunSegment>
+void run_parts(const StepCall& call, const RunSegment& run_segment) {
   if (call.parts <= 1) {
     if (call.parts == 1) {
       const KeepSubnormals keep;
-      run_part<Sig, kArrays>(call, 0, element);
+      run_part(call, 0, run_segment);
     }
     return;
   }
@@ -307,13 +643,36 @@ void run_plan(const StepCall& call, const Element& element) {
     // threads it did grant then share out the remaining parts.
     const int team = omp_get_num_threads();
     for (int part = omp_get_thread_num(); part < call.parts; part += team) {
-      run_part<Sig, kArrays>(call, part, element);
+      run_part(call, part, run_segment);
     }
   }
 #else
   const KeepSubnormals keep;
-  for (int part = 0; part < call.parts; ++part) run_part<Sig, kArrays>(call, part, element);
+  for (int part = 0; part < call.parts; ++part) run_part(call, part, run_segment);
 #endif
+}
+
+// Runs element(p, g, states...) over every element of the call, in the types of Sig; kArrays
+// is the number of arrays the element function takes.
+template <class Sig, int kArrays, class Element>
+void run_plan(const StepCall& call, const Element& element) {
+  using T = typename Sig::Compute;
+  const auto ema_weight = static_cast<T>(call.ema_weight);
+  run_parts(call, [&](void* const* arrays, const Segment& segment, void* average) {
+    if constexpr (std::is_same_v<Sig, Converted>) {
+      const TensorStorage& storage = call.storage[segment.tensor];
+      if (average != nullptr ||
+          !run_fused_segment<kArrays>(arrays, storage, segment.begin, segment.end, element)) {
+        run_converted_segment<kArrays>(arrays, storage, segment.begin, segment.end,
+                                       static_cast<float*>(average), ema_weight, element);
+      }
+    } else if (average != nullptr) {
+      run_segment_with_ema<Sig, kArrays>(arrays, segment.begin, segment.end, average, ema_weight,
+                                         element);
+    } else {
+      run_segment<Sig, kArrays>(arrays, segment.begin, segment.end, element);
+    }
+  });
 }
 
 }  // namespace optkern::OPTKERN_ISA_NAMESPACE

@@ -64,11 +64,13 @@ void kernel_variant(const StepCall& call, const Params<typename Sig::Compute>& c
   // them, and keeps them in registers. Every gradient element is multiplied by the step's gradient
   // multiplier (1 for a plain step; the clip coefficient over the loss scale) as it is read: one
   // multiply, where a separate scaled copy of the gradient cost a pass of its own.
+  using Algorithm = math::Algorithm<Params>;
   run_plan<Sig, kArrays>(
-      call, [c = coefficients, multiplier = static_cast<T>(call.grad_multiplier)](T& p, T g,
-                                                                                  auto&... states) {
-        math::Algorithm<Params>::template element<kFlags...>(c, p, g * multiplier, states...);
-      });
+      call, with_used_roles<used_roles<Algorithm>(kArrays, kFlags...)>(
+                [c = coefficients, multiplier = static_cast<T>(call.grad_multiplier)](
+                    T& p, T g, auto&... states) {
+                  Algorithm::template element<kFlags...>(c, p, g * multiplier, states...);
+                }));
 }
 
 template <template <class> class Params, class Sig>

@@ -21,6 +21,10 @@ struct Algorithm<AdamParams> {
   static void flags(const AdamParams<double>& hp, Run&& run) {
     run(hp.maximize, l2_or_decoupled_weight_decay(hp), hp.amsgrad);
   }
+  // AdamParams::needs_array in flags: max_exp_avg_sq with AMSGrad only.
+  static constexpr bool uses_array(int role, bool, WeightDecay, bool amsgrad) {
+    return role < 4 || amsgrad;
+  }
   template <bool kMaximize, WeightDecay kDecay, bool kAmsgrad, class T>
   static void element(const AdamParams<T>& c, T& p, T g, T& m, T& v, T& vmax) {
     g = prologue<kMaximize, kDecay>(c, p, g);

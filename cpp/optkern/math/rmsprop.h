@@ -18,6 +18,10 @@ struct Algorithm<RmspropParams> {
   static void flags(const RmspropParams<double>& hp, Run&& run) {
     run(hp.maximize, l2_weight_decay(hp), hp.centered, hp.momentum != 0);
   }
+  // RmspropParams::needs_array in flags: momentum_buffer with momentum, grad_avg when centered.
+  static constexpr bool uses_array(int role, bool, WeightDecay, bool centered, bool momentum) {
+    return role < 3 || (role == 3 && momentum) || (role == 4 && centered);
+  }
   template <bool kMaximize, WeightDecay kDecay, bool kCentered, bool kMomentum, class T>
   static void element(const RmspropParams<T>& c, T& p, T g, T& square_avg, T& buf, T& grad_avg) {
     g = prologue<kMaximize, kDecay>(c, p, g);

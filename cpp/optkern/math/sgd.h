@@ -23,6 +23,10 @@ struct Algorithm<SgdParams> {
                                   bool first_step) {
     return momentum || (!nesterov && !first_step);
   }
+  // SgdParams::needs_array in flags: the momentum buffer with momentum only.
+  static constexpr bool uses_array(int role, bool, WeightDecay, bool momentum, bool, bool) {
+    return role < 2 || momentum;
+  }
   template <bool kMaximize, WeightDecay kDecay, bool kMomentum, bool kNesterov, bool kFirstStep,
             class T>
   static void element(const SgdParams<T>& c, T& p, T g, T& buf) {
