@@ -24,6 +24,8 @@ from optkern.benchmarks.harness import measure
         (lambda ps: optkern.Adagrad(ps), 1),
         (lambda ps: optkern.Adam(ps), 2),
         (lambda ps: optkern.Adam(ps, amsgrad=True), 3),
+        # square_avg and grad_avg bound, momentum_buffer (the role between them) not
+        (lambda ps: optkern.RMSprop(ps, centered=True), 2),
     ],
 )
 @pytest.mark.parametrize("threads", [1, 2])

@@ -21,7 +21,8 @@ def test_fused_matches_reference(config: int, dtype: type, threads: int) -> None
 
 # The 16-bit and mixed storage combinations (float32 and float64 above). Fewer steps and threads,
 # and sizes up to a few thousand, keep the suite's time in bounds: the kernels' conversions run
-# per block of 512 elements whatever the size, and tiny_grain splits every tensor over threads.
+# per element (fused) or per block of 1024 elements whatever the size, and tiny_grain splits
+# every tensor over threads.
 STORAGE_COMBINATIONS = [
     c for c in _storage.available_combinations() if c.name not in ("float32", "float64")
 ]
@@ -69,6 +70,35 @@ def test_unaligned_and_offset_views() -> None:
             a.step([g])
             b.step([g])
         assert identical(p_fused, p_slow), offset
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float16-master", "bfloat16-state16"])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_16_bit_views_at_every_offset(name: str, threads: int, tiny_grain: None) -> None:
+    """16-bit parameters starting at every 2-byte offset inside a cache line: the fused loops'
+    peeled heads (1 to 31 elements), float16's vector chunks at odd offsets, and their tails."""
+    import optkern
+
+    combos = [c for c in _storage.available_combinations() if c.name == name]
+    if not combos:
+        pytest.skip(f"{name} needs ml_dtypes")
+    (combo,) = combos
+    dtype = combo.dtype(combo.param)
+    options = {k: v for k, v in combo.options.items() if k != "seed"}
+    for offset in range(32):
+        owner = np.zeros(1000 + 32, dtype)
+        p_fused = owner[offset : offset + 1000]
+        p_fused[...] = np.linspace(-1, 1, 1000, dtype=np.float32).astype(dtype)
+        p_slow = p_fused.copy()
+        a = optkern.Adam([p_fused], lr=0.01, num_threads=threads, **options)
+        b = optkern.Adam([p_slow], lr=0.01, backend="reference", **options)
+        g = np.cos(np.arange(1000, dtype=np.float32)).astype(dtype)
+        for _ in range(2):
+            a.step([g])
+            b.step([g])
+        assert identical(p_fused, p_slow), offset
+        for key, state in a.state[0].items():
+            assert identical(state, b.state[0][key]), (offset, key)
 
 
 def test_identical_helper_can_fail() -> None:

@@ -144,8 +144,8 @@ def snake_case(name: str) -> str:
 
 def kernel_variants() -> dict[tuple[str, str, str, str], list[str]]:
     """The instructions of every compiled kernel variant: (ISA, algorithm, compute dtype, storage
-    signature and compile-time flags), from the functions its loop was instantiated in (run_part,
-    run_plan)."""
+    signature and compile-time flags), from the functions its loop was instantiated in (the run_*
+    functions of KERNEL_VARIANT), a fused loop of a converted variant under a key of its own."""
     variants: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
     for name, instructions in instructions_by_function().items():
         match = KERNEL_VARIANT.search(name)
@@ -191,9 +191,13 @@ def test_every_kernel_variant_is_vectorized_at_its_isa_width() -> None:
         ):
             scalar.append(f"{isa} {algorithm}<{dtype}>{flags}")
     assert not scalar, "kernel variants without packed arithmetic:\n  " + "\n  ".join(scalar)
-    # Every converted variant has its fused loops where the ISA compiles them (not the x86-64
-    # baseline, loop.h's kFusedConversions).
+    # Every algorithm has converted variants on every ISA (so the checks above and below cannot
+    # pass on the Uniform kernels alone), and each has its fused loops where the ISA compiles
+    # them (not the x86-64 baseline, loop.h's kFusedConversions).
     converted = {(k[0], k[1], k[3]) for k in variants if k[3].startswith("Converted")}
+    assert {(isa, algorithm) for isa, algorithm, _ in converted} == {
+        (isa, algorithm) for isa in _core.compiled_isas() for algorithm in algorithms
+    }
     unfused = [
         f"{isa} {algorithm}{flags}"
         for isa, algorithm, flags in converted

@@ -277,6 +277,17 @@ std::vector<bool> first_roles(int states) {
   return bound;
 }
 
+// The part of a case's name after the algorithm: /storage/isa/threads:t/n.
+std::string case_suffix(const std::string& storage, const std::string& isa, int threads,
+                        std::int64_t n) {
+  return "/" + storage + "/" + isa + "/threads:" + std::to_string(threads) + "/" +
+         std::to_string(n);
+}
+
+void in_real_microseconds(const std::vector<benchmark::internal::Benchmark*>& cases) {
+  for (auto* registered : cases) registered->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
 std::vector<int> parse_list(const std::string& text) {
   std::vector<int> out;
   std::size_t start = 0;
@@ -299,9 +310,7 @@ void register_all(const std::vector<int>& thread_counts, std::int64_t max_size) 
           const bool is_double = dtype == optkern::kFloat64;
           // The Uniform storage signatures are one per dtype, in the same order.
           const auto signature = static_cast<optkern::StorageSignature>(dtype);
-          const std::string suffix = std::string("/") + dtype_names[dtype] + "/" + isa +
-                                     "/threads:" + std::to_string(threads) + "/" +
-                                     std::to_string(n);
+          const std::string suffix = case_suffix(dtype_names[dtype], isa, threads, n);
           std::vector<benchmark::internal::Benchmark*> cases;
 #define OPTKERN_REGISTER(name, Params)                                                     \
   cases.push_back(benchmark::RegisterBenchmark(                                            \
@@ -324,14 +333,10 @@ void register_all(const std::vector<int>& thread_counts, std::int64_t max_size) 
               ("triad" + suffix).c_str(), [=](benchmark::State& state) {
                 ceiling_case(state, triad, is_double, n, threads, 1, 3);
               }));
-          for (auto* registered : cases) {
-            registered->UseRealTime()->Unit(benchmark::kMicrosecond);
-          }
+          in_real_microseconds(cases);
         }
         for (const StorageCase& c : kStorageCases) {
-          const std::string suffix = std::string("/") + c.name + "/" + isa +
-                                     "/threads:" + std::to_string(threads) + "/" +
-                                     std::to_string(n);
+          const std::string suffix = case_suffix(c.name, isa, threads, n);
           std::vector<benchmark::internal::Benchmark*> cases;
 #define OPTKERN_REGISTER(name, Params)                                                           \
   cases.push_back(benchmark::RegisterBenchmark(                                                  \
@@ -355,9 +360,7 @@ void register_all(const std::vector<int>& thread_counts, std::int64_t max_size) 
                                [&](const optkern::StepCall& call) { kernel(call); });
                 }));
           }
-          for (auto* registered : cases) {
-            registered->UseRealTime()->Unit(benchmark::kMicrosecond);
-          }
+          in_real_microseconds(cases);
         }
       }
     }

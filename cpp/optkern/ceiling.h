@@ -17,21 +17,16 @@ namespace optkern::OPTKERN_ISA_NAMESPACE {
 // algorithm with kStates state arrays (Adam: 2, so 7 arrays moved). One add per written array keeps
 // the compiler from dropping any load or store; the values only grow linearly, so no subnormals
 // appear however long a benchmark runs.
-template <int kStates, class T>
-void same_traffic(const StepCall& call) {
-  run_plan<Uniform<T>, kStates + 2>(call, [](T& p, T g, auto&... states) {
-    p = p + g;
-    ((states = states + g), ...);
-  });
-}
-
 namespace ceiling_detail {
 
 // One array's element in a 16-bit-storage ceiling: the 16-bit arrays are moved as their bits
 // (std::uint16_t), the float32 ones as floats; `add` is one operation that reads both operands.
 // The integer sums wrap, harmlessly: the ceiling's arrays are its own and nothing reads them as
 // numbers.
-inline float add(float to, float g) { return to + g; }
+template <class T>
+inline T add(T to, T g) {
+  return to + g;
+}
 inline float add(float to, std::uint16_t g) { return to + static_cast<float>(g); }
 inline std::uint16_t add(std::uint16_t to, std::uint16_t g) {
   return static_cast<std::uint16_t>(to + g);
@@ -85,7 +80,7 @@ void converted_segment_traffic(void* const* arrays, const TensorStorage& storage
   for (int role = 2; role < kMaxArrays && bound < kStates; ++role) {
     if (storage.role[role] != kUnbound) states[bound++] = arrays[role];
   }
-  if (bound != kStates) return;  // unreachable: the binding counted the same roles
+  if (bound != kStates) __builtin_trap();  // the binding counted the same roles
   const bool wide_state = kStates == 0 || storage.role[2] == kStoredFloat32 ||
                           storage.role[3] == kStoredFloat32 || storage.role[4] == kStoredFloat32;
   const auto run = [&](auto p, auto g, auto s) {
@@ -120,6 +115,25 @@ void converted_segment_traffic(void* const* arrays, const TensorStorage& storage
 }
 
 }  // namespace ceiling_detail
+
+// Reads param, grad and kStates states; writes param and the states in place: the traffic of an
+// algorithm with kStates state arrays (Adam: 2, so 7 arrays moved), in T. One add per written
+// array keeps the compiler from dropping any load or store; the values only grow linearly, so no
+// subnormals appear however long a benchmark runs. The states are the bound ones, whichever
+// roles they have (RMSprop centered without momentum: roles 2 and 4): a role a tensor group does
+// not bind points at the parameter (TensorGroup::pointer_table).
+template <int kStates, class T>
+void same_traffic(const StepCall& call) {
+  run_parts(call, [&](void* const* arrays, const Segment& segment, void*) {
+    void* states[3] = {nullptr, nullptr, nullptr};
+    int bound = 0;
+    for (int role = 2; role < kMaxArrays && bound < kStates; ++role) {
+      if (arrays[role] != arrays[kParamRole]) states[bound++] = arrays[role];
+    }
+    ceiling_detail::segment_traffic<T, T, T, kStates, false>(arrays, states, nullptr, segment.begin,
+                                                             segment.end);
+  });
+}
 
 // same_traffic for a converted step: each tensor's bytes as its storage types make them (a 16-bit
 // parameter reads and writes 2 bytes, a master copy 4 and its rounded parameter 2 more, ...), on

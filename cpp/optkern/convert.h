@@ -137,7 +137,7 @@ constexpr std::int64_t kFloat16Lanes = 16;
 // maybe-uninitialized (GCC bug 105593), an error under -Werror.
 constexpr __mmask16 kAll = 0xffff;
 
-inline void load_float16_block(const std::uint16_t* from, float* to) {
+OPTKERN_INLINE void load_float16_block(const std::uint16_t* from, float* to) {
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(from));
   const __m512i bits = _mm512_castps_si512(_mm512_maskz_cvtph_ps(kAll, h));
   // vcvtph2ps sets the quiet bit (22) of a signalling NaN; NumPy keeps the half's bit 9 there.
@@ -150,7 +150,7 @@ inline void load_float16_block(const std::uint16_t* from, float* to) {
   _mm512_storeu_si512(to, numpy);
 }
 
-inline void store_float16_block(const float* from, std::uint16_t* to) {
+OPTKERN_INLINE void store_float16_block(const float* from, std::uint16_t* to) {
   const __m512 x = _mm512_loadu_ps(from);
   const __m256i h = _mm512_maskz_cvtps_ph(kAll, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   // vcvtps2ph quiets signalling NaNs; NaN lanes get NumPy's half instead.
@@ -170,7 +170,7 @@ inline void store_float16_block(const float* from, std::uint16_t* to) {
 #elif OPTKERN_FLOAT16_PATH_AVX2
 constexpr std::int64_t kFloat16Lanes = 8;
 
-inline void load_float16_block(const std::uint16_t* from, float* to) {
+OPTKERN_INLINE void load_float16_block(const std::uint16_t* from, float* to) {
   const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from));
   const __m256 x = _mm256_cvtph_ps(h);
   // vcvtph2ps sets the quiet bit (22) of a signalling NaN; NumPy keeps the half's bit 9 there:
@@ -183,7 +183,7 @@ inline void load_float16_block(const std::uint16_t* from, float* to) {
   _mm256_storeu_ps(to, _mm256_andnot_ps(_mm256_castsi256_ps(clear), x));
 }
 
-inline void store_float16_block(const float* from, std::uint16_t* to) {
+OPTKERN_INLINE void store_float16_block(const float* from, std::uint16_t* to) {
   const __m256 x = _mm256_loadu_ps(from);
   const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   // vcvtps2ph quiets signalling NaNs; NaN lanes get NumPy's half instead, computed in 32-bit
@@ -206,7 +206,7 @@ inline void store_float16_block(const float* from, std::uint16_t* to) {
 #elif OPTKERN_FLOAT16_PATH_NEON
 constexpr std::int64_t kFloat16Lanes = 4;
 
-inline void load_float16_block(const std::uint16_t* from, float* to) {
+OPTKERN_INLINE void load_float16_block(const std::uint16_t* from, float* to) {
   const uint16x4_t h = vld1_u16(from);
   const uint32x4_t bits = vreinterpretq_u32_f32(vcvt_f32_f16(vreinterpret_f16_u16(h)));
   // fcvtl sets the quiet bit (22) of a signalling NaN; NumPy keeps the half's bit 9 there: clear
@@ -218,7 +218,7 @@ inline void load_float16_block(const std::uint16_t* from, float* to) {
   vst1q_f32(to, vreinterpretq_f32_u32(vbicq_u32(bits, clear)));
 }
 
-inline void store_float16_block(const float* from, std::uint16_t* to) {
+OPTKERN_INLINE void store_float16_block(const float* from, std::uint16_t* to) {
   const float32x4_t x = vld1q_f32(from);
   const uint16x4_t h = vreinterpret_u16_f16(vcvt_f16_f32(x));
   // fcvtn quiets signalling NaNs; NaN lanes get NumPy's half instead.

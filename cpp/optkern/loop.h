@@ -7,17 +7,20 @@
 // (param, grad, then each state, in Params::kArrays order) and the type the element function
 // computes in. Two kinds are compiled:
 //  - Uniform<T>: every array stored in T and computed in T (float32, float64). The loop hands the
-//    element function references to the array elements themselves: it works in place exactly as
-//    a hand-written loop would, with no copy and no extra load or store.
+//    element function references to the array elements themselves (a role the variant does not
+//    use gets a value of its own): it works in place exactly as a hand-written loop would, with
+//    no copy and no extra load or store.
 //  - Converted: float32 arithmetic on arrays stored as float32, float16 or bfloat16, chosen per
-//    tensor and role at run time (StepCall::storage). The loop converts blocks of kConvertBlock
-//    elements of each 16-bit array into float32 scratch (optkern/convert.h), runs the
-//    Uniform<float> loop on the block, and rounds the written arrays back. So each algorithm's
-//    element loop is compiled once per compute type, not once per combination of storage types
-//    (param x grad x each state x master weights: dozens), and the conversions are written once per
-//    storage type. The price is measured (bench/results/storage-first.md): the conversions cost
-//    about as much as Adam's math in cache, and the block's conversion passes do not overlap the
-//    memory traffic as one fused loop would, so a 16-bit step is not yet faster than float32.
+//    tensor and role at run time (StepCall::storage). A segment whose storage is one of
+//    FusedSignatures (the common combinations) runs fused: the same run_segment over a Signature
+//    with 16-bit formats, whose slots convert each element as it is loaded and stored (float16 a
+//    vector at a time through F16C/NEON). Any other segment runs the block path: blocks of
+//    kConvertBlock elements of each 16-bit array converted into float32 scratch
+//    (optkern/convert.h), the Uniform<float> loop over the block, the written arrays rounded back.
+//    Both give the same bits. The block path compiles each algorithm's loop once whatever the
+//    storage; the fused list holds only what a 16-bit training run uses, as fusing every
+//    combination would multiply the build (param x grad x each state x master weights: dozens).
+//    Measured in bench/results/storage-fused.md (storage-first.md: the block path alone).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -30,9 +33,6 @@
 #include "optkern/convert.h"
 #include "optkern/isa_namespace.h"
 #include "optkern/work_plan.h"
-#ifndef OPTKERN_CONVERT_BLOCK
-#define OPTKERN_CONVERT_BLOCK 1024
-#endif
 
 #if OPTKERN_HAVE_OPENMP
 #include <omp.h>
@@ -44,7 +44,6 @@ namespace optkern::OPTKERN_ISA_NAMESPACE {
 // loaded exactly into float32 and stored rounded to nearest even (optkern/convert.h's one-element
 // functions, written branch free so that a loop of them vectorizes).
 struct AsBFloat16 {
-  using Element = std::uint16_t;
   static OPTKERN_INLINE float load(std::uint16_t bits) {
     return convert_detail::load_bfloat16_one(bits);
   }
@@ -53,7 +52,6 @@ struct AsBFloat16 {
   }
 };
 struct AsFloat16 {
-  using Element = std::uint16_t;
   static OPTKERN_INLINE float load(std::uint16_t bits) {
     return convert_detail::load_float16_one(bits);
   }
@@ -341,11 +339,11 @@ OPTKERN_INLINE std::int64_t run_float16_chunks(void* const* arrays, std::int64_t
     each_role([&](auto role) {
       constexpr int kRole = decltype(role)::value;
       using Storage = typename Sig::template storage<kRole>;
-      if constexpr (std::is_same_v<Storage, AsFloat16>) {
-        if constexpr ((kUsed >> kRole & 1u) != 0) {
-          convert_detail::load_float16_block(static_cast<const std::uint16_t*>(arrays[kRole]) + i,
-                                             chunk[kRole]);
-        }
+      if constexpr ((kUsed >> kRole & 1u) == 0) {
+        table[kRole] = arrays[kRole];  // never read: an unbound role may be shorter than its type
+      } else if constexpr (std::is_same_v<Storage, AsFloat16>) {
+        convert_detail::load_float16_block(static_cast<const std::uint16_t*>(arrays[kRole]) + i,
+                                           chunk[kRole]);
         table[kRole] = chunk[kRole];
       } else {
         table[kRole] = static_cast<typename element_of<Storage>::type*>(arrays[kRole]) + i;
@@ -399,10 +397,12 @@ __attribute__((noinline)) void run_fused(void* const* table, std::int64_t begin,
     for (std::int64_t i = begin; i < head; ++i) apply_element<Sig, 0, kArrays>(table, i, element);
     const std::int64_t rest = run_float16_chunks<Sig, kArrays>(table, head, end, element);
     for (std::int64_t i = rest; i < end; ++i) apply_element<Sig, 0, kArrays>(table, i, element);
-    return;
+  } else {
+    run_segment<Sig, kArrays>(table, begin, end, element);
   }
-#endif
+#else
   run_segment<Sig, kArrays>(table, begin, end, element);
+#endif
 }
 
 template <class Sig, int kArrays, class Element>
@@ -448,8 +448,9 @@ inline bool run_fused_segment(void* const* arrays, const TensorStorage& storage,
 // Elements per block of a converted segment: kArrays float32 blocks of scratch (20 KiB for five
 // arrays) stay in L1 next to the arrays' lines. 512 made a bfloat16 Adam step of 1e7 elements
 // on one thread slower in most runs than 1024; 4096 and 16384 were no faster than 1024
-// (bench/results/storage-first.md).
-constexpr std::int64_t kConvertBlock = OPTKERN_CONVERT_BLOCK;
+// (bench/results/storage-first.md). 64 made every 16-bit step 1.4-1.9x slower in cache (the
+// per-block dispatch and conversion calls; an A/B of two builds on the Zen 5 VM, 1e5 elements).
+constexpr std::int64_t kConvertBlock = 1024;
 
 inline void load_block(StoredAs as, const void* from, float* to, std::int64_t n) {
   const auto* bits = static_cast<const std::uint16_t*>(from);
