@@ -13,6 +13,11 @@
 //       which flag combinations exist, where they depend on each other; only those are compiled.
 //       An unreachable combination runs nothing, so `flags` must never pass one (SGD passes
 //       nesterov and first_step as false without momentum).
+//   static constexpr bool uses_array(int role, flag...)   (optional)
+//       which roles a variant reads or writes, where an optional array depends on a flag (Adam's
+//       max_exp_avg_sq on amsgrad): Params::needs_array in terms of the flags. The loops give a
+//       role it leaves out a value of its own (flags.h's used_roles, loop.h's ElementOf), so it
+//       must never leave out a role the element function uses.
 #pragma once
 #include <cstdint>
 #include <type_traits>
