@@ -76,7 +76,9 @@ class Arena {
   std::vector<void*> prepare_stored(std::int64_t elements, const optkern::TensorStorage& storage,
                                     void** rounded) {
     std::vector<void*> arrays = prepare(elements, false);
-    const optkern::KernelTable& kernels = optkern::active_kernels();
+    // The baseline's conversions: every ISA's give the same bits, and this binary selects no
+    // active table (active_kernels() is the Python module's choice).
+    const optkern::KernelTable& kernels = optkern::kernel_table("baseline");
     std::vector<std::uint16_t> bits(static_cast<std::size_t>(elements));
     const auto round_into = [&](optkern::StoredAs as, const void* from, void* to) {
       const auto store =
