@@ -39,8 +39,8 @@ inline std::uint16_t add(std::uint16_t to, float g) {
 
 // The traffic of one segment of a converted step whose param, grad and states are stored as P, G
 // and S (float or std::uint16_t); with kRounded, the 16-bit parameter a master copy is rounded
-// into is written too. Peels to the parameter's cache line as run_segment does.
-// `states` holds the kStates bound state arrays (whichever roles they have).
+// into is written too. Peels to the parameter's cache line (loop.h aligned_head), as run_segment
+// does. `states` holds the kStates bound state arrays (whichever roles they have).
 template <class P, class G, class S, int kStates, bool kRounded>
 void segment_traffic(void* const* arrays, void* const* states, void* rounded, std::int64_t begin,
                      std::int64_t end) {
@@ -58,11 +58,7 @@ void segment_traffic(void* const* arrays, void* const* states, void* rounded, st
     if constexpr (kStates > 2) s2[i] = add(s2[i], g[i]);
     if constexpr (kRounded) r[i] = add(std::uint16_t{0}, updated);
   };
-  const auto address = reinterpret_cast<std::uintptr_t>(p + begin);
-  std::int64_t head = begin + static_cast<std::int64_t>(
-                                  (kCacheLineBytes - address % kCacheLineBytes) % kCacheLineBytes) /
-                                  static_cast<std::int64_t>(sizeof(P));
-  if (head > end) head = end;
+  const std::int64_t head = begin + aligned_head(p + begin, end - begin);
   for (std::int64_t i = begin; i < head; ++i) element(i);
 #pragma omp simd
   for (std::int64_t i = head; i < end; ++i) element(i);

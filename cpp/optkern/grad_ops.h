@@ -275,17 +275,6 @@ inline const float* as_float(DType dtype, const void* data, float* out, std::int
   return out;
 }
 
-// Elements before x's next cache-line boundary (at most n): a scalar head there makes the vector
-// body's stores aligned, as the step's loop does (loop.h run_segment).
-template <class T>
-inline std::int64_t aligned_head(const T* x, std::int64_t n) {
-  const auto address = reinterpret_cast<std::uintptr_t>(x);
-  const auto bytes =
-      static_cast<std::int64_t>((kCacheLineBytes - address % kCacheLineBytes) % kCacheLineBytes);
-  const std::int64_t head = bytes / static_cast<std::int64_t>(sizeof(T));
-  return head < n ? head : n;
-}
-
 // x = op(x, source, operand) for every element: the two-array kernels. float64 data has a float64
 // source; any other data and source compute in float32 (16-bit data stored back rounded to
 // nearest even).
