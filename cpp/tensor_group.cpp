@@ -279,7 +279,8 @@ TensorGroup::TensorGroup(std::vector<std::string> roles, const py::list& params,
     states_.push_back(std::move(kept));
   }
   if (stochastic_ && storage_signature() == kConverted) {
-    if (dtype_ == kBFloat16 && !has_masters_) stochastic_roles_.push_back(kParamRole);
+    const bool sixteen_bit = dtype_ == kBFloat16 || dtype_ == kFloat16;
+    if (sixteen_bit && !has_masters_) stochastic_roles_.push_back(kParamRole);
     for (std::size_t r = 2; r < roles_.size(); ++r) {
       if (has_role_[r] && state_dtype_ == kBFloat16)
         stochastic_roles_.push_back(static_cast<int>(r));
@@ -406,7 +407,10 @@ std::vector<TensorStorage> TensorGroup::storage_table() const {
   }
   row.role[kParamRole] = has_masters_ ? kStoredFloat32 : stored_as(dtype_);
   row.role[kGradRole] = stored_as(dtype_);  // set per step
-  for (const int r : stochastic_roles_) row.role[r] = kStoredBFloat16Stochastic;
+  for (const int r : stochastic_roles_) {
+    row.role[r] =
+        row.role[r] == kStoredFloat16 ? kStoredFloat16Stochastic : kStoredBFloat16Stochastic;
+  }
   row.rounded_as = stored_as(dtype_);  // master to parameter: to nearest, whatever the rounding
   std::vector<TensorStorage> table(params_.size(), row);
   for (std::size_t t = 0; t < params_.size() && has_masters_; ++t) {

@@ -38,7 +38,7 @@ class TensorGroup {
   // weights) the float32 copy of a 16-bit parameter that the step updates in its place;
   // grad_index[i] the position of its gradient in the list that step() receives. An empty `masters`
   // means no master weights. `stochastic`: rounding="stochastic" with this `seed` (in [0, 2^64)):
-  // every store into a bfloat16 array (the parameter without master weights, bfloat16 states)
+  // every store into a 16-bit array (the parameter without master weights, bfloat16 states)
   // rounds stochastically; the others are unaffected (Python checks the option's rules).
   TensorGroup(std::vector<std::string> roles, const py::list& params, const py::list& states,
               std::vector<std::string> param_labels, std::vector<std::string> grad_labels,
@@ -104,7 +104,7 @@ class TensorGroup {
   bool has_masters_ = false;
   bool stochastic_ = false;
   std::uint64_t seed_ = 0;
-  std::vector<int> stochastic_roles_;  // the roles stored as kStoredBFloat16Stochastic
+  std::vector<int> stochastic_roles_;  // the roles stored stochastically (16-bit ones)
   std::vector<py::object> masters_;    // per tensor: the float32 master copy, or None
   std::vector<py::array> params_;
   std::vector<std::vector<py::object>> states_;  // per tensor, roles 2.. (None if unused)

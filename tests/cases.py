@@ -126,11 +126,12 @@ def _step_with_16_bit(
 
 
 def _float16_group_made_stochastic() -> tuple[list[np.ndarray], Callable[[], Any]]:
-    """Adam over a float16 W, stepped (so it has state), then its group asks for stochastic
-    rounding, which float16 storage does not have: the next step raises."""
+    """Adam over a float16 W with master weights, stepped (so it has state), then its group asks
+    for stochastic rounding, which stores nothing there (the master copy rounds to nearest into
+    W): the next step raises."""
     W, _, gW, _ = _arrays()
     W, gW = W.astype(np.float16), gW.astype(np.float16)
-    opt = optkern.Adam([W])
+    opt = optkern.Adam([W], master_weights=True)
     opt.step([gW])
     opt.param_groups[0]["rounding"] = "stochastic"
     watched = [W, gW] + [a for s in opt.state.values() for a in s.values()]
@@ -577,8 +578,8 @@ ERROR_CASES: list[ErrorCase] = [
         "stochastic rounding of float32 without bfloat16 state",
         _construct(lambda: [np.zeros(3, np.float32)], rounding="stochastic"),
         ValueError,
-        r"rounding='stochastic' is implemented for bfloat16 storage only, and this group stores "
-        r"no bfloat16 array \(it applies to bfloat16 parameters",
+        r"rounding='stochastic' rounds stores into 16-bit arrays, and this group stores none "
+        r"\(it applies to float16 and bfloat16 parameters",
     ),
     ErrorCase(
         "stochastic rounding of bfloat16 with master weights and float32 state",
@@ -588,25 +589,20 @@ ERROR_CASES: list[ErrorCase] = [
             master_weights=ml_dtypes is not None,
         ),
         ValueError,
-        r"stores no bfloat16 array",
-    ),
-    ErrorCase(
-        "stochastic rounding of float16 only",
-        _construct(lambda: [np.zeros(3, np.float16)], rounding="stochastic"),
-        ValueError,
-        r"rounding='stochastic' is implemented for bfloat16 storage only.*use master_weights",
+        r"rounding='stochastic' rounds stores into 16-bit arrays, and this group stores none",
     ),
     ErrorCase(
         "stochastic rounding of float16 with master weights",
         _construct(lambda: [np.zeros(3, np.float16)], rounding="stochastic", master_weights=True),
         ValueError,
-        r"rounding='stochastic' is implemented for bfloat16 storage only",
+        r"stores none \(with master_weights=True the parameter receives the master copy rounded "
+        r"to nearest",
     ),
     ErrorCase(
-        "stochastic rounding set on a float16 group between steps",
+        "stochastic rounding set on a float16 master-weights group between steps",
         _float16_group_made_stochastic,
         ValueError,
-        r"param_groups\[0\]: rounding='stochastic' is implemented for bfloat16 storage only",
+        r"param_groups\[0\]: rounding='stochastic' rounds stores into 16-bit arrays",
     ),
     ErrorCase(
         "seed a float",

@@ -1,5 +1,5 @@
-"""rounding="stochastic": bfloat16 stores rounded stochastically with a counter-based hash of
-(seed, step, tensor, role, element). The same bits on every thread count and ISA, unbiased, seeded,
+"""rounding="stochastic": float16 and bfloat16 stores rounded stochastically with a counter-based
+hash of (seed, step, tensor, role, element). The same bits on every thread count and ISA, unbiased, seeded,
 and better than round-to-nearest for updates below half an ulp. (Exactness against the reference
 per storage combination x ISA x thread count: test_matches_reference.py, through the stochastic
 entries of _storage.COMBINATIONS; bad options: the bad-input table in cases.py; checkpoints:
@@ -19,10 +19,13 @@ bfloat16 = np.dtype(ml_dtypes.bfloat16)
 SIZES = (1, 7, 64, 1000, 4099)
 
 
-def _trajectory(options: dict, threads: int, steps: int = 5) -> list[np.ndarray]:
-    """An AdamW trajectory over bfloat16 params with bfloat16 state; every array at the end."""
+def _trajectory(
+    options: dict, threads: int, steps: int = 5, dtype: np.dtype = bfloat16
+) -> list[np.ndarray]:
+    """An AdamW trajectory over 16-bit params with bfloat16 state (both round stochastically);
+    every array at the end."""
     rng = np.random.default_rng(3)
-    params = [rng.standard_normal(n).astype(bfloat16) for n in SIZES]
+    params = [rng.standard_normal(n).astype(dtype) for n in SIZES]
     opt = optkern.AdamW(params, lr=1e-2, num_threads=threads, state_dtype="bfloat16", **options)
     for _ in range(steps):
         opt.step([rng.standard_normal(n).astype(np.float32) for n in SIZES])
@@ -30,7 +33,8 @@ def _trajectory(options: dict, threads: int, steps: int = 5) -> list[np.ndarray]
 
 
 @pytest.mark.usefixtures("tiny_grain")
-def test_the_same_bits_on_every_thread_count_and_isa() -> None:
+@pytest.mark.parametrize("dtype", [bfloat16, np.dtype(np.float16)], ids=["bfloat16", "float16"])
+def test_the_same_bits_on_every_thread_count_and_isa(dtype: np.dtype) -> None:
     """tiny_grain cuts every tensor across the threads, so block and part boundaries move with
     the thread count; the random bits must not."""
     options = {"rounding": "stochastic", "seed": 11}
@@ -40,14 +44,15 @@ def test_the_same_bits_on_every_thread_count_and_isa() -> None:
         for isa in _core.supported_isas():
             _core._select_isa(isa)
             for threads in (1, 2, 3):
-                runs[isa, threads] = _trajectory(options, threads)
+                runs[isa, threads] = _trajectory(options, threads, dtype=dtype)
     finally:
         _core._select_isa(previous)
     first = next(iter(runs.values()))
     for key, arrays in runs.items():
         assert all(identical(a, b) for a, b in zip(first, arrays, strict=True)), key
-    nearest = _trajectory({}, 1)
-    assert not all(identical(a, b) for a, b in zip(first, nearest, strict=True))
+    nearest = _trajectory({}, 1, dtype=dtype)
+    # the parameters themselves differ, not only the bfloat16 states
+    assert not identical(first[len(SIZES) - 1], nearest[len(SIZES) - 1])
 
 
 def test_seeds_decide_the_bits() -> None:
@@ -86,6 +91,38 @@ def test_rounding_is_unbiased() -> None:
         assert abs(rounded.mean() - exact) <= 4 * standard_error + 1e-12, fraction
 
 
+@pytest.mark.parametrize(
+    ("low", "ulp"),
+    [
+        (1.0, 2.0**-10),  # float16 normal: 13 bits dropped
+        (2.0**-20, 2.0**-24),  # a subnormal float16 range: 17 bits dropped
+        (2.0**-24, 2.0**-24),  # [2**-24, 2**-23): the whole float32 mantissa dropped
+        (0.0, 2.0**-24),  # below the smallest subnormal: 0 or 2**-24
+        (65504.0, 32.0),  # past the largest float16, the next value is inf
+    ],
+)
+def test_float16_rounding_is_unbiased(low: float, ulp: float) -> None:
+    """As for bfloat16, on float16's grid in each of its regimes: the mean of many draws is the
+    value. The next value above 65504 is written inf, counted here as 65536."""
+    draws = 8192
+    for fraction in (1 / 8192, 0.01, 0.25, 0.5, 0.7, 0.999):
+        x = np.float32(low + fraction * ulp)
+        exact = float(x)
+        p = (exact - low) / ulp
+        values = np.full(draws // 16, x, np.float32)
+        results = []
+        for seed in range(4):
+            for step in range(1, 5):
+                words = reference.random_words(reference.rounding_keys(seed, step, 1, 0), 0, 512)
+                results.append(reference.round_float16_stochastic(values, words))
+        rounded = np.concatenate(results).astype(np.float64)
+        rounded[np.isposinf(rounded)] = 65536.0
+        assert set(np.unique(rounded)) <= {low, low + ulp}, (low, fraction)
+        standard_error = ulp * np.sqrt(p * (1 - p) / rounded.size)
+        # the tiny range's probability is ceil(|x| * 2**48) / 2**24: within 2**-24 of p
+        assert abs(rounded.mean() - exact) <= 4 * standard_error + ulp * 2.0**-24, (low, fraction)
+
+
 def test_the_kernel_rounds_like_the_reference_twin() -> None:
     """One SGD step of lr=1 adding -x to a zero bfloat16 parameter: the kernel's stored value is
     round_bfloat16_stochastic(x) with role 0's keys of tensor 0 at step 1. Includes ±inf, NaN,
@@ -105,6 +142,60 @@ def test_the_kernel_rounds_like_the_reference_twin() -> None:
     assert np.isposinf(param[0].astype(np.float32))
     assert np.isneginf(param[1].astype(np.float32))
     assert param[10] == 1.5  # exact values never move
+
+
+def test_the_float16_kernel_rounds_like_the_reference_twin() -> None:
+    """The float16 twin of the test above, over every regime of float16_stochastic_grid_one: normal
+    values, subnormal ones, values below 2**-24 and float32 subnormals, the overflow region
+    (65504, 65536), ±inf and NaN (with a payload), on every ISA."""
+    rng = np.random.default_rng(5)
+    special = np.array(
+        [
+            np.inf,
+            -np.inf,
+            np.nan,
+            -np.nan,
+            0.0,
+            -0.0,
+            1e-40,
+            -1e-40,
+            65504.0,
+            65519.0,
+            65535.0,
+            -65530.0,
+            70000.0,
+            3.3e38,
+            2.0**-24,
+            2.0**-25,
+            3e-8,
+            -(2.0**-14),
+            1.5,
+        ],
+        np.float32,
+    )
+    payload = np.array([0x7FA00001, 0xFFC00100], np.uint32).view(np.float32)
+    magnitudes = np.exp(rng.uniform(np.log(1e-10), np.log(7e4), 20000)).astype(np.float32)
+    random = magnitudes * rng.choice(np.array([-1, 1], np.float32), magnitudes.size)
+    x = np.concatenate([special, payload, random])
+    words = reference.random_words(reference.rounding_keys(77, 1, 0, 0), 0, x.size)
+    with np.errstate(invalid="ignore"):  # the signalling NaN is quieted, as the kernel's is
+        expected = reference.round_float16_stochastic(np.float32(0) - (-x), words)
+    previous = _core.active_isa()
+    try:
+        for isa in _core.supported_isas():
+            _core._select_isa(isa)
+            param = np.zeros(x.size, np.float16)
+            optkern.SGD([param], lr=1.0, rounding="stochastic", seed=77).step([-x])
+            assert identical(param, expected), isa
+    finally:
+        _core._select_isa(previous)
+    assert np.isposinf(expected[0])
+    assert np.isneginf(expected[1])
+    assert np.isnan(expected[2])
+    assert expected[18] == 1.5  # exact values never move
+    assert expected[8] == 65504.0  # exact
+    assert np.isposinf(expected[12])  # past 65536: always inf
+    assert np.isposinf(expected[13])
 
 
 def test_words_of_tensors_past_2_to_the_32_elements() -> None:
@@ -130,16 +221,18 @@ def test_mix32_is_lowbias32() -> None:
         assert int(reference._mix32(np.array([x], np.uint32))[0]) == y
 
 
-def test_small_updates_drift_on_average_like_float32() -> None:
-    """SGD with a step far below half a bfloat16 ulp: to nearest, the parameter never moves;
-    stochastically, its mean moves as the float32 run's does (within a few percent), while
-    master weights keep it exactly as float32 does (up to the final rounding)."""
-    n, steps, lr = 4096, 64, 1e-4
-    start = np.full(n, 1.0, np.float32)  # ulp 2**-7: each update is 1/78 of an ulp
+@pytest.mark.parametrize("dtype", [bfloat16, np.dtype(np.float16)], ids=["bfloat16", "float16"])
+def test_small_updates_drift_on_average_like_float32(dtype: np.dtype) -> None:
+    """SGD with a step far below half a 16-bit ulp: to nearest, the parameter never moves;
+    stochastically, its mean moves as the float32 run's does (within a few percent)."""
+    n, steps = 4096, 64
+    # 1/78 of bfloat16's ulp at 1; 2**-17 (1/128 of float16's, exact steps in float32) for float16
+    lr = 1e-4 if dtype == bfloat16 else 2.0**-17
+    start = np.full(n, 1.0, np.float32)
     grad32 = np.ones(n, np.float32)
     exact = start.copy()
-    nearest = start.astype(bfloat16)
-    stochastic = start.astype(bfloat16)
+    nearest = start.astype(dtype)
+    stochastic = start.astype(dtype)
     a = optkern.SGD([exact], lr=lr)
     b = optkern.SGD([nearest], lr=lr)
     c = optkern.SGD([stochastic], lr=lr, rounding="stochastic", seed=1)
@@ -173,11 +266,11 @@ def test_master_weights_store_to_nearest_and_round_the_state_stochastically() ->
         assert not identical(runs["nearest"][key], runs["stochastic"][key]), key
 
 
-def test_float32_and_float16_arrays_are_unaffected() -> None:
-    """Beside bfloat16 state, a float32 or float16 parameter still rounds to nearest: SGD's first
-    momentum step stores the gradient, 0.375 (exact in bfloat16, so both roundings store the same
-    buffer), and the parameters p - 0.1 * 0.375 come out the same under either option; a
-    bfloat16 parameter's do not."""
+def test_float32_arrays_are_unaffected() -> None:
+    """Beside bfloat16 state, a float32 parameter still rounds to nearest: SGD's first momentum
+    step stores the gradient, 0.375 (exact in bfloat16, so both roundings store the same buffer),
+    and the parameters p - 0.1 * 0.375 come out the same under either option; 16-bit
+    parameters' do not."""
     rng = np.random.default_rng(2)
     for dtype in (np.float32, np.float16, bfloat16):
         start = rng.standard_normal(1000).astype(dtype)
@@ -189,7 +282,7 @@ def test_float32_and_float16_arrays_are_unaffected() -> None:
             arrays[rounding] = (p, opt.state[0]["momentum_buffer"])
         assert identical(arrays["nearest"][1], arrays["stochastic"][1])
         same_param = identical(arrays["nearest"][0], arrays["stochastic"][0])
-        assert same_param == (dtype != bfloat16), dtype
+        assert same_param == (dtype == np.float32), dtype
 
 
 def test_rounding_is_a_group_option() -> None:

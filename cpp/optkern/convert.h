@@ -130,6 +130,33 @@ OPTKERN_INLINE std::uint16_t store_bfloat16_stochastic_one(float x, std::uint32_
   return static_cast<std::uint16_t>(select((u & 0x7fffffffu) > 0x7f800000u, nan, rounded));
 }
 
+// Stochastic rounding to float16 with the random word `random`: x moved onto one of its two
+// neighbouring float16 values, as a float32 that store_float16 then converts exactly. The ulp of
+// float16 at x decides how many of x's low bits are dropped: 13 where float16 is normal (|x| >=
+// 2^-14, float32 exponent 113), one more per binade below, where float16's subnormals are the
+// multiples of 2^-24, up to 23 at [2^-24, 2^-23). Those bits, as a fraction f of the ulp, carry
+// into the kept bits for exactly f of the 2^dropped values of random's low bits: the result
+// rounds away from zero with probability f, unbiased. |x| < 2^-24 (all of the significand below
+// the ulp) becomes ±2^-24 when random's low 24 bits, as a float, are below |x| * 2^48 (both
+// exact), else ±0: probability ceil(|x| * 2^48) / 2^24, unbiased to within 2^-24 of the ulp. A
+// carry past 65504 gives 65536, which store_float16 turns into ±inf (with probability
+// (|x| - 65504) / 32; nearest rounding does so from 65520); ±inf and NaN are left as they are.
+OPTKERN_INLINE float float16_stochastic_grid_one(float x, std::uint32_t random) {
+  const std::uint32_t u = bits_of(x);
+  const std::uint32_t magnitude = u & 0x7fffffffu;
+  const std::uint32_t exponent = magnitude >> 23;
+  // 126 - exponent wraps above 126 and 23 stands in below 103: neither is selected then.
+  const std::uint32_t dropped =
+      select(exponent >= 113u, 13u, select(exponent >= 103u, 126u - exponent, 23u));
+  const std::uint32_t mask = (1u << dropped) - 1u;
+  const std::uint32_t truncated = (u + (random & mask)) & ~mask;
+  const bool up = static_cast<float>(static_cast<std::int32_t>(random & 0xffffffu)) <
+                  float_of(magnitude) * 0x1p48f;
+  const std::uint32_t tiny = (u & 0x80000000u) | select(up, 0x33800000u, 0u);
+  return float_of(
+      select(magnitude > 0x7f800000u, u, select(magnitude < 0x33800000u, tiny, truncated)));
+}
+
 #if OPTKERN_FLOAT16_PATH_AVX512
 constexpr std::int64_t kFloat16Lanes = 16;
 // Every lane. The zero-masked forms of the intrinsics below, under this mask, compile to the plain
@@ -289,6 +316,33 @@ inline void store_bfloat16_stochastic(const float* from, std::uint16_t* to, std:
       const std::uint32_t word = rounding_word(k1, k2_hi, lo + static_cast<std::uint32_t>(j));
       piece_to[j] = convert_detail::store_bfloat16_stochastic_one(piece_from[j], word);
     }
+    i += m;
+  }
+}
+
+// from[i] -> to[i] rounded stochastically to float16, with the random words of
+// store_bfloat16_stochastic (all 32 bits may be read). The values are first moved onto the float16
+// grid (float16_stochastic_grid_one) through a small float32 buffer, which store_float16 then
+// converts exactly with its vector path.
+inline void store_float16_stochastic(const float* from, std::uint16_t* to, std::int64_t n,
+                                     const std::uint32_t key[2], std::int64_t first) {
+  constexpr std::int64_t kPiece = 256;
+  alignas(64) float grid[kPiece];
+  for (std::int64_t i = 0; i < n;) {
+    const auto element = static_cast<std::uint64_t>(first + i);
+    const auto lo = static_cast<std::uint32_t>(element);
+    const std::uint32_t k1 = key[0];
+    const std::uint32_t k2_hi = key[1] ^ static_cast<std::uint32_t>(element >> 32);
+    const auto room = static_cast<std::int64_t>((std::uint64_t{1} << 32) - lo);
+    const std::int64_t left = n - i < room ? n - i : room;
+    const std::int64_t m = left < kPiece ? left : kPiece;
+    const float* piece_from = from + i;
+#pragma omp simd
+    for (std::int64_t j = 0; j < m; ++j) {
+      const std::uint32_t word = rounding_word(k1, k2_hi, lo + static_cast<std::uint32_t>(j));
+      grid[j] = convert_detail::float16_stochastic_grid_one(piece_from[j], word);
+    }
+    store_float16(grid, to + i, m);
     i += m;
   }
 }

@@ -460,7 +460,7 @@ constexpr std::int64_t kConvertBlock = 1024;
 
 inline void load_block(StoredAs as, const void* from, float* to, std::int64_t n) {
   const auto* bits = static_cast<const std::uint16_t*>(from);
-  if (as == kStoredFloat16) {
+  if (as == kStoredFloat16 || as == kStoredFloat16Stochastic) {
     load_float16(bits, to, n);
   } else {
     load_bfloat16(bits, to, n);
@@ -476,6 +476,8 @@ inline void store_block(StoredAs as, const float* from, void* to, std::int64_t n
     store_float16(from, bits, n);
   } else if (as == kStoredBFloat16Stochastic) {
     store_bfloat16_stochastic(from, bits, n, key, first);
+  } else if (as == kStoredFloat16Stochastic) {
+    store_float16_stochastic(from, bits, n, key, first);
   } else {
     store_bfloat16(from, bits, n);
   }

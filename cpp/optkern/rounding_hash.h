@@ -15,7 +15,8 @@
 //     k1 = mix32(t ^ role);  k2 = mix32(k1 ^ 0x85ebca6b)
 //   per element e = e_hi * 2^32 + e_lo (its index in the tensor):
 //     word = mix32(mix32(k1 ^ e_lo) ^ k2 ^ e_hi)
-// and the element rounds with r = word & 0xffff (convert.h, store_bfloat16_stochastic).
+// and the element rounds with r = word & 0xffff to bfloat16 (convert.h, store_bfloat16_stochastic),
+// or with the word's low bits below float16's ulp to float16 (store_float16_stochastic).
 //
 // Why two rounds per element: with one, mix32(k1 ^ e), two keys that differ only in their low
 // bits would give two tensors (or two steps) the same random values on elements paired by

@@ -20,14 +20,15 @@ struct Segment {
 
 // How one array of a converted step (StorageSignature kConverted) is stored; its arithmetic runs
 // in float32. kUnbound marks a role the tensor group does not bind: never loaded or stored.
-// kStoredBFloat16Stochastic: bfloat16, loaded exactly, stored with stochastic rounding
-// (rounding="stochastic"; keys in TensorStorage::rounding_key).
+// kStoredBFloat16Stochastic, kStoredFloat16Stochastic: bfloat16 or float16, loaded exactly, stored
+// with stochastic rounding (rounding="stochastic"; keys in TensorStorage::rounding_key).
 enum StoredAs : std::uint8_t {
   kStoredFloat32 = 0,
   kStoredFloat16,
   kStoredBFloat16,
   kUnbound,
-  kStoredBFloat16Stochastic
+  kStoredBFloat16Stochastic,
+  kStoredFloat16Stochastic
 };
 
 // The storage of one tensor of a converted step.
@@ -38,7 +39,7 @@ struct TensorStorage {
   // master to; otherwise nullptr.
   void* rounded_param;
   StoredAs rounded_as;  // never stochastic: the master copy rounds to nearest into the parameter
-  // Per role stored as kStoredBFloat16Stochastic: its keys (k1, k2) for this step
+  // Per role stored stochastically: its keys (k1, k2) for this step
   // (optkern/rounding_hash.h), set by TensorGroup::plan on every step.
   std::uint32_t rounding_key[kMaxArrays][2];
 };

@@ -15,11 +15,12 @@ follow it.
   the parameter, so updates smaller than half a 16-bit ulp are not lost.
 
 - ``rounding`` ("nearest" or "stochastic") and ``seed`` (an int in [0, 2**64)): with
-  "stochastic", every store into a bfloat16 array (the parameter without master weights, and
-  bfloat16 states) rounds stochastically, unbiased, with random bits that are a hash of (seed,
-  step, tensor, role, element) (``cpp/optkern/rounding_hash.h``), so the same on every thread
-  count and ISA. float16 arrays, float32 master copies and the master-to-parameter store are not
-  affected; a group with float16 parameters and no bfloat16 array is an error.
+  "stochastic", every store into a 16-bit array (a float16 or bfloat16 parameter without master
+  weights, and bfloat16 states) rounds stochastically, unbiased, with random bits that are a hash
+  of (seed, step, tensor, role, element) (``cpp/optkern/rounding_hash.h``), so the same on every
+  thread count and ISA. float32 master copies and the master-to-parameter store are not affected
+  (that store rounds to nearest); a group that stores no 16-bit array (float32 parameters with
+  float32 state, or 16-bit ones with master weights and float32 state) is an error.
 
 Every other store into a 16-bit array rounds to nearest even, bit for bit as NumPy's
 ``astype(np.float16)`` and ml_dtypes' ``astype(bfloat16)``.
@@ -137,10 +138,10 @@ def stochastic(group: Mapping[str, Any]) -> tuple[bool, int]:
 
 
 def check_stochastic_group(group: Mapping[str, Any], where: str) -> None:
-    """Stochastic rounding is implemented for bfloat16 stores only: a group asking for it must
-    store a bfloat16 array (a bfloat16 parameter without master weights, or bfloat16 state), else
-    the option would be accepted and do nothing. A group without its arrays yet (a checkpoint's,
-    checked before loading) is not judged; non-arrays are named by the TensorGroup."""
+    """Stochastic rounding applies to the stores into 16-bit arrays: a group asking for it must
+    store one (a 16-bit parameter without master weights, or bfloat16 state), else the option
+    would be accepted and do nothing. A group without its arrays yet (a checkpoint's, checked
+    before loading) is not judged; non-arrays are named by the TensorGroup."""
     if group.get("rounding") != "stochastic":
         return
     dtypes = [p.dtype for p in group.get("params", ()) if isinstance(p, np.ndarray)]
@@ -150,18 +151,19 @@ def check_stochastic_group(group: Mapping[str, Any], where: str) -> None:
     bfloat16_state = (isinstance(state, str) and state == "bfloat16") or (
         state is not None and not isinstance(state, str) and is_bfloat16(np.dtype(state))
     )
-    stored_parameter = not group.get("master_weights", False) and any(map(is_bfloat16, dtypes))
+    stored_parameter = not group.get("master_weights", False) and any(map(is_16_bit, dtypes))
     if bfloat16_state or stored_parameter:
         return
     hint = (
-        "for float16 parameters use master_weights=True; or state_dtype='bfloat16'"
-        if any(d == np.float16 for d in dtypes)
-        else "it applies to bfloat16 parameters without master weights and to "
+        "with master_weights=True the parameter receives the master copy rounded to nearest; "
+        "use state_dtype='bfloat16' or master_weights=False"
+        if any(map(is_16_bit, dtypes))
+        else "it applies to float16 and bfloat16 parameters without master weights and to "
         "state_dtype='bfloat16'"
     )
     raise ValueError(
-        f"{where}: rounding='stochastic' is implemented for bfloat16 storage only, and this group "
-        f"stores no bfloat16 array ({hint})"
+        f"{where}: rounding='stochastic' rounds stores into 16-bit arrays, and this group stores "
+        f"none ({hint})"
     )
 
 
@@ -222,7 +224,7 @@ COMBINATIONS = (
         state_dtype="bfloat16",
         master_weights=True,
     ),
-    # Stochastic rounding, each the twin of a combination above (bench/storage_step.py compares
+    # Stochastic rounding, most the twin of a combination above (bench/storage_step.py compares
     # the two): the bfloat16 parameter, bfloat16 state beside it or beside float32 parameters,
     # and with master weights (only the state rounds stochastically). Seeds past 2**32 and 2**63,
     # so both halves of the seed reach the hash.
@@ -242,6 +244,17 @@ COMBINATIONS = (
         state_dtype="bfloat16",
         rounding="stochastic",
         seed=2**64 - 1,
+    ),
+    # float16 parameters round stochastically too: alone, and beside bfloat16 state (two formats
+    # rounding stochastically in one step).
+    Combination("float16-stochastic", "float16", "float16", rounding="stochastic", seed=2**33 + 5),
+    Combination(
+        "float16-grad32-state16-stochastic",
+        "float16",
+        "float32",
+        state_dtype="bfloat16",
+        rounding="stochastic",
+        seed=99,
     ),
     Combination(
         "bfloat16-master-grad32-state16-stochastic",

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core
-from ._storage import bfloat16, is_bfloat16
+from ._storage import bfloat16, is_16_bit, is_bfloat16
 
 P = ParamSpec("P")
 
@@ -117,6 +117,34 @@ def round_bfloat16_stochastic(values: NDArray[np.float32], words: NDArray[np.uin
     sign = ((u >> np.uint32(16)) & np.uint32(0x8000)).astype(np.uint16)
     bits = np.where(nan, sign | np.uint16(0x7FC0), bits)
     return bits.view(bfloat16())
+
+
+def round_float16_stochastic(values: NDArray[np.float32], words: NDArray[np.uint32]) -> Any:
+    """float32 ``values`` rounded to float16 stochastically with the random ``words`` (twin of
+    float16_stochastic_grid_one and store_float16_stochastic in ``cpp/optkern/convert.h``, which
+    say why it is unbiased): each value moved onto a neighbouring float16 value by adding the
+    low ``dropped`` bits of its word to its bits and truncating them (``dropped``: 13 where
+    float16 is normal, one more per binade below 2**-14, 23 at most); below 2**-24, ±2**-24 when
+    the word's low 24 bits are below |x| * 2**48, else ±0; ±inf and NaN as they are. The grid
+    value is then converted to float16 exactly (NumPy's ``astype``, which also turns 65536 into
+    inf and gives NaN its bits)."""
+    u = np.ascontiguousarray(values, np.float32).view(np.uint32)
+    magnitude = u & np.uint32(0x7FFFFFFF)
+    exponent = (magnitude >> np.uint32(23)).astype(np.int64)
+    dropped = np.where(exponent >= 113, 13, np.clip(126 - exponent, 0, 23)).astype(np.uint32)
+    mask = (np.uint32(1) << dropped) - np.uint32(1)
+    truncated = (u + (words & mask)) & ~mask
+    with np.errstate(over="ignore"):  # |x| * 2**48 overflows for large x, which it does not pick
+        scaled = magnitude.view(np.float32) * np.float32(2.0**48)
+    up = (words & np.uint32(0xFFFFFF)).astype(np.float32) < scaled
+    tiny = (u & np.uint32(0x80000000)) | np.where(up, np.uint32(0x33800000), np.uint32(0))
+    grid = np.where(
+        magnitude > np.uint32(0x7F800000),
+        u,
+        np.where(magnitude < np.uint32(0x33800000), tiny, truncated),
+    ).astype(np.uint32)
+    with np.errstate(over="ignore", invalid="ignore"):  # 65536 and beyond become inf, as meant
+        return grid.view(np.float32).astype(np.float16)
 
 
 # ----------------------------------------------------------------- gradient norms and scaling
@@ -274,20 +302,23 @@ def stored_step(
     rounded master.
 
     ``stochastic``: (seed, step, tensor) for rounding="stochastic": then every store into a
-    bfloat16 array but the master-to-parameter one rounds stochastically
-    (``round_bfloat16_stochastic``), with the random words of its role (0 the parameter, 2 + i
+    16-bit array but the master-to-parameter one rounds stochastically
+    (``round_bfloat16_stochastic``, ``round_float16_stochastic``), with the random words of its role (0 the parameter, 2 + i
     for ``states[i]``) and each element's index in the flattened tensor."""
     updated = master if master is not None else param
     p = updated.astype(np.float32)
     s = [None if a is None else a.astype(np.float32) for a in states]
 
     def store(array: NDArray[Any], value: NDArray[np.float32], role: int) -> None:
-        if stochastic is None or not is_bfloat16(array.dtype):
+        if stochastic is None or not is_16_bit(array.dtype):
             array[...] = value.astype(array.dtype)
             return
         seed, step, tensor = stochastic
         words = random_words(rounding_keys(seed, step, tensor, role), 0, value.size)
-        array[...] = round_bfloat16_stochastic(value.reshape(-1), words).reshape(array.shape)
+        rounded = (
+            round_bfloat16_stochastic if is_bfloat16(array.dtype) else round_float16_stochastic
+        )
+        array[...] = rounded(value.reshape(-1), words).reshape(array.shape)
 
     with np.errstate(all="ignore"):  # NaN and overflow to inf round as they are
         function(p, grad.astype(np.float32), *s, hp)
