@@ -391,7 +391,12 @@ PYBIND11_MODULE(_core, m) {
   const py::object prepared_step =
       py::class_<PreparedStep>(m, "PreparedStep")
           .def_property_readonly("tensor_groups", &PreparedStep::tensor_groups)
-          .def_property_readonly("fixed_coefficients", &PreparedStep::fixed_coefficients);
+          .def_property_readonly("fixed_coefficients", &PreparedStep::fixed_coefficients)
+          .def("_set_segment_repeats", &PreparedStep::set_segment_repeats, py::arg("repeats"),
+               "Benchmarks only: every later step goes over each thread's part `repeats` times "
+               "in one kernel call (the arithmetic floor, on cache-resident data); 1: a normal "
+               "step.")
+          .def_property_readonly("_segment_repeats", &PreparedStep::segment_repeats);
   // An optimizer's choice between its default threads and one thread (thread_choice.h); the
   // methods are there for the tests, which drive it with made-up durations.
   py::class_<ThreadChoice, std::shared_ptr<ThreadChoice>>(m, "ThreadChoice")

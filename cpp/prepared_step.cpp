@@ -25,6 +25,33 @@ int check_step(const std::vector<TensorGroup*>& groups, const py::handle& grads,
   return threads;
 }
 
+void PreparedStep::set_segment_repeats(int repeats) {
+  if (repeats < 1) {
+    throw py::value_error("segment repeats must be >= 1, got " + std::to_string(repeats));
+  }
+  segment_repeats_ = repeats;
+}
+
+void PreparedStep::repeat_segments() {
+  repeated_segments_.resize(checked_.calls.size());
+  repeated_offsets_.resize(checked_.calls.size());
+  for (std::size_t g = 0; g < checked_.calls.size(); ++g) {
+    StepCall& call = checked_.calls[g];
+    std::vector<Segment>& segments = repeated_segments_[g];
+    std::vector<std::int64_t>& offsets = repeated_offsets_[g];
+    segments.clear();
+    offsets.assign(1, 0);
+    for (int part = 0; part < call.parts; ++part) {
+      const Segment* first = call.segments + call.part_offsets[part];
+      const Segment* last = call.segments + call.part_offsets[part + 1];
+      for (int r = 0; r < segment_repeats_; ++r) segments.insert(segments.end(), first, last);
+      offsets.push_back(static_cast<std::int64_t>(segments.size()));
+    }
+    call.segments = segments.data();
+    call.part_offsets = offsets.data();
+  }
+}
+
 void PreparedStep::bind_ema_averages(const GradOptions& options) {
   PyObject* averages = options.ema_averages;
   if (!PyList_Check(averages) ||

@@ -115,6 +115,11 @@ class PreparedStep {
 
   py::list tensor_groups() const;
   const py::list& fixed_coefficients() const { return fixed_coefficients_; }
+  // Benchmarks only (the arithmetic floor, optkern/benchmarks/floor.py): while `repeats` > 1,
+  // every run goes over each part's segments `repeats` times in one kernel call: the same loop,
+  // on data that stays in cache after the first pass. 1 (the default): a normal step.
+  void set_segment_repeats(int repeats);
+  int segment_repeats() const { return segment_repeats_; }
 
  protected:
   std::size_t param_group_count() const { return group_ends_.size(); }
@@ -141,6 +146,9 @@ class PreparedStep {
   // Checks the EMA averages of `options` against the step's tensors (with the GIL, before
   // anything is written) and points the checked calls at them.
   void bind_ema_averages(const GradOptions& options);
+  // Points the checked calls at each part's segments repeated segment_repeats_ times (with the
+  // GIL, before the kernels run; the plan's own segments are left as they are).
+  void repeat_segments();
 
   std::vector<TensorGroup*> groups_;  // every tensor group, param group by param group
   std::vector<std::size_t> group_ends_;
@@ -149,9 +157,12 @@ class PreparedStep {
   std::vector<std::uint64_t> steps_;    // group_steps' result, guarded by run_mutex_
   std::vector<GradArray> grad_arrays_;  // apply_grad_options' buffers, guarded by run_mutex_
   GradPass grad_pass_;
-  std::vector<std::vector<void*>> ema_pointers_;  // per tensor group, bind_ema_averages'
-  std::vector<py::object> ema_arrays_;            // held while the kernels run
-  std::int64_t grain_scale_ = 1;                  // the algorithm's GrainScale (params.h)
+  std::vector<std::vector<void*>> ema_pointers_;         // per tensor group, bind_ema_averages'
+  std::vector<py::object> ema_arrays_;                   // held while the kernels run
+  std::int64_t grain_scale_ = 1;                         // the algorithm's GrainScale (params.h)
+  int segment_repeats_ = 1;                              // set_segment_repeats
+  std::vector<std::vector<Segment>> repeated_segments_;  // per tensor group, repeat_segments'
+  std::vector<std::vector<std::int64_t>> repeated_offsets_;  // the parts' offsets into them
 
  private:
   // True if a step on `threads` threads would split some tensor group across threads.
@@ -219,6 +230,7 @@ class AlgorithmStep final : public PreparedStep {
     const int threads =
         check_step(groups_, grads, decision.threads, checked_, group_steps(commits));
     if (options != nullptr && options->has_ema()) bind_ema_averages(*options);
+    if (segment_repeats_ > 1) repeat_segments();
     const KernelTable& table = active_kernels();
     py::gil_scoped_release release;
     const auto start =

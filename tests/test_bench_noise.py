@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from optkern.benchmarks import machine, noise, peers16, report16, scenarios
 from optkern.benchmarks.harness import measure
-from optkern.benchmarks.peers import CEILING, ONE_THREAD
+from optkern.benchmarks.peers import CEILING, FLOOR, ONE_THREAD
 from optkern.benchmarks.report import Case, table, threads_table
 
 QUIET = [1.00e-3, 1.01e-3, 1.02e-3, 1.05e-3, 1.03e-3]
@@ -94,8 +94,8 @@ def test_the_table_flags_rows_and_explains_the_flags_under_it() -> None:
     )
     text = table([case])
     assert _row(text, "optkern")[-1] == noise.OVER_CEILING
-    assert _row(text, "optkern")[-3] == "200 %"
-    assert _row(text, CEILING)[-3] == "100 %"
+    assert _row(text, "optkern")[-4] == "200 %"
+    assert _row(text, CEILING)[-4] == "100 %"
     assert _row(text, "torch fused")[-1] == noise.SPREAD
     assert _row(text, "optkern")[4:6] == ["busy", "1.25"]  # scenario, others' CPUs
     legend = text.split("\n\n")[1]
@@ -110,10 +110,31 @@ def test_a_missing_ceiling_is_n_a_with_its_reason_and_none_is_a_dash() -> None:
         notes=["same-traffic ceiling: n/a (no ceiling for 16-bit storage yet)"],
     )
     text = table([case])
-    assert _row(text, "optkern")[-3] == "n/a"
-    assert _row(text, "optkern float32")[-3] == "—"
+    assert _row(text, "optkern")[-4] == "n/a"
+    assert _row(text, "optkern float32")[-4] == "—"
     assert "- same-traffic ceiling: n/a (no ceiling for 16-bit storage yet)" in text
     assert _row(text, "optkern")[5] == "n/a"  # no others' CPUs measured
+
+
+def test_the_limit_is_the_larger_of_the_ceiling_and_the_arithmetic_floor() -> None:
+    """% of limit: the slower (larger median) of the two bounds over the contender's median,
+    named; a contender with neither shows a dash."""
+    slow = [t * 2 for t in QUIET]
+    memory_bound = _case({"optkern": slow, CEILING: QUIET, FLOOR: [t * 0.5 for t in QUIET]})
+    memory_bound.floors = {"optkern": FLOOR, FLOOR: FLOOR}
+    text = table([memory_bound])
+    assert _row(text, "optkern")[-3] == "50 % (memory)"
+    assert memory_bound.limit("optkern") == (memory_bound.median(CEILING), "memory")
+    arithmetic_bound = _case({"optkern": slow, CEILING: QUIET, FLOOR: [t * 1.6 for t in QUIET]})
+    arithmetic_bound.floors = {"optkern": FLOOR}
+    share = arithmetic_bound.share_of_limit("optkern")
+    assert share is not None
+    assert share[1] == "arithmetic"
+    assert share[0] == pytest.approx(0.8)
+    assert _row(table([arithmetic_bound]), "optkern")[-3] == "80 % (arithmetic)"
+    neither = _case({"optkern": QUIET, "torch fused": QUIET}, ceilings={"torch fused": None})
+    assert _row(table([neither]), "torch fused")[-3] == "—"
+    assert "arithmetic floor: optkern's own kernel" in text
 
 
 def test_threads_table_divides_the_default_by_one_thread_from_the_same_case() -> None:

@@ -14,7 +14,9 @@ import pytest
 from optkern import _core, cli
 from optkern.benchmarks import harness
 from optkern.benchmarks.cli import main as bench_main
+from optkern.benchmarks.floor import MIN_UPDATES, RESIDENT_BYTES, arithmetic_floor
 from optkern.benchmarks.harness import measure
+from optkern.benchmarks.report import HEADER
 
 
 @pytest.mark.parametrize(
@@ -50,6 +52,61 @@ def test_same_traffic_ceiling_reads_and_writes_every_bound_array(
             np.testing.assert_array_equal(array, state_before[i][name] + grads[i])
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_segment_repeats_run_each_part_that_many_times(threads: int, tiny_grain: None) -> None:
+    """The arithmetic floor's hook: with repeats r, one step of plain SGD (p -= lr * g) gives the
+    bits of r ordinary steps, on every thread count (each part goes over its own segments r
+    times, none twice over another's); 1 is a normal step again, and 0 is refused."""
+    rng = np.random.default_rng(7)
+    start = [rng.standard_normal(n).astype(np.float32) for n in (3001, 64, 5)]
+    grads = [rng.standard_normal(p.shape).astype(np.float32) for p in start]
+    repeated = [p.copy() for p in start]
+    opt = optkern.SGD(repeated, lr=0.01, num_threads=threads)
+    opt.step(grads)
+    prepared = opt._prepared
+    assert prepared is not None
+    assert prepared._segment_repeats == 1
+    prepared._set_segment_repeats(5)
+    opt.step(grads)
+    plain = [p.copy() for p in start]
+    reference_opt = optkern.SGD(plain, lr=0.01, num_threads=threads)
+    for _ in range(6):
+        reference_opt.step(grads)
+    for a, b in zip(repeated, plain, strict=True):
+        np.testing.assert_array_equal(a, b)
+    prepared._set_segment_repeats(1)
+    opt.step(grads)
+    reference_opt.step(grads)
+    for a, b in zip(repeated, plain, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="segment repeats must be >= 1, got 0"):
+        prepared._set_segment_repeats(0)
+
+
+def test_arithmetic_floor_updates_at_least_the_case_count_on_resident_data() -> None:
+    """The floor's optimizer has about RESIDENT_BYTES per thread, its call makes at least as many
+    element updates as the case, and its scale turns seconds of those into seconds of the case's."""
+    made: list[optkern.Adam] = []
+
+    def make(params: list[np.ndarray], threads: int) -> optkern.Adam:
+        made.append(optkern.Adam(params, num_threads=threads))
+        return made[-1]
+
+    floor = arithmetic_floor(make, np.dtype(np.float32), np.dtype(np.float32), 16, 10**7, 2)
+    assert floor.per_thread == RESIDENT_BYTES // 16
+    (param,) = made[0].param_groups[0]["params"]
+    assert param.size == 2 * floor.per_thread
+    assert floor.repeats * param.size >= 10**7
+    assert floor.scale == pytest.approx(10**7 / (floor.repeats * param.size))
+    before = param.copy()
+    floor.step()
+    assert not np.array_equal(before, param)
+    assert made[0]._prepared is not None
+    assert made[0]._prepared._segment_repeats == floor.repeats
+    small = arithmetic_floor(make, np.dtype(np.float64), np.dtype(np.float64), 32, 1000, 1)
+    assert small.repeats * small.per_thread >= MIN_UPDATES  # a short case still runs long enough
+
+
 def test_optkern_bench_short_preset_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -59,8 +116,14 @@ def test_optkern_bench_short_preset_runs(
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| adam |")]
     contenders = {row.split("|")[7].strip() for row in rows}
-    assert {"optkern", "same-traffic ceiling", "naive NumPy"} <= contenders
-    assert all(re.search(r" % \| [\d.]+x \| [a-z >,]* \|$", row) for row in rows)
+    assert {"optkern", "same-traffic ceiling", "arithmetic floor", "naive NumPy"} <= contenders
+    share = r"(\d+ %|—)"
+    limit = r"(\d+ % \((memory|arithmetic)\)|—)"
+    assert all(
+        re.search(rf"\| {share} \| {limit} \| [\d.]+x \| [a-z >,]* \|$", row) for row in rows
+    )
+    optkern_row = next(row for row in rows if row.split("|")[7].strip() == "optkern")
+    assert re.search(r"% \((memory|arithmetic)\) \|", optkern_row)
     assert "flags: spread = " in out
     assert "CPUs: affinity" in out  # the machine, once per run
     assert "load average" in out
@@ -75,11 +138,17 @@ def test_optkern_bench_busy_and_16_bit_cases(capsys: pytest.CaptureFixture[str])
     assert cli.main(["bench", *argv, "--threads", "2", "--dtypes", "bfloat16"]) == 0
     out = capsys.readouterr().out
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| adam |")]
-    main_rows = [row for row in rows if len(row) == 17]
+    columns = HEADER.splitlines()[0].count("|") + 1  # the pieces of a split row
+    main_rows = [row for row in rows if len(row) == columns]
     assert {row[5].strip() for row in main_rows} == {"quiet", "busy", "blas"}
-    assert {"optkern", "optkern state bfloat16", "optkern master weights", "optkern float32"} <= {
-        row[7].strip() for row in main_rows
-    }
+    assert {
+        "optkern",
+        "optkern state bfloat16",
+        "optkern master weights",
+        "optkern float32",
+        "arithmetic floor",
+        "arithmetic floor, state bfloat16",
+    } <= {row[7].strip() for row in main_rows}
     assert "optkern 1 thread" in {row[7].strip() for row in main_rows}
     assert "threads / 1 thread" in out
     assert "16-bit storage, the ratios of issue 15's targets" in out

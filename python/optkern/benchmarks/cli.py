@@ -156,6 +156,8 @@ def run_plan(
         started = machine.snapshot()  # outside the scenario: its spinner is waited for in it
         with scenario(where) as before:
             times = measure(steps, rounds, warmup, label, calls, before=before)
+        # an arithmetic floor's updates are not the case's count: its seconds are scaled to it
+        times = {key: [t * made.steps[key].scale for t in ts] for key, ts in times.items()}
         others = machine.other_cpus(started, machine.snapshot())
         cases.append(
             Case(
@@ -167,6 +169,7 @@ def run_plan(
                 times,
                 {key: c.bytes_per_element for key, c in made.steps.items()},
                 {key: c.ceiling for key, c in made.steps.items()},
+                floors={key: c.floor for key, c in made.steps.items()},
                 scenario=where,
                 default_threads=default,
                 notes=made.notes,

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from ..optimizer import Optimizer
 from ..records import Bench, records
 from . import naive
+from .floor import arithmetic_floor
 from .harness import ceiling_or_reason
 
 # The peers are optional and used untyped: torch through its module, a DeepSpeed optimizer as a
@@ -39,6 +40,8 @@ except ImportError:  # not installed
     DeepSpeedCPUAdam = DeepSpeedCPUAdagrad = None
 
 CEILING = "same-traffic ceiling"
+#: optkern's own kernel on L1-resident data, as many element updates (floor.py)
+FLOOR = "arithmetic floor"
 #: optkern on one thread, in the rounds of a case on more: the threads' gain read off one case
 ONE_THREAD = "optkern 1 thread"
 
@@ -49,11 +52,15 @@ Step = Callable[[], object]  # its result is ignored (optimizer.step returns Non
 class Contender:
     """One timed step of a case, the bytes it moves per element, and the name of the ceiling (a
     contender of the same case) that moves the same bytes: a ceiling's own name for itself, None
-    for a contender without one."""
+    for a contender without one; likewise the arithmetic floor of its kernel."""
 
     step: Step
     bytes_per_element: int
     ceiling: str | None = CEILING
+    #: the arithmetic floor it is judged against too (a contender's name, or None)
+    floor: str | None = None
+    #: what its measured seconds are multiplied by (a floor runs another count of updates)
+    scale: float = 1.0
 
 
 @dataclass
@@ -139,6 +146,33 @@ def add_ceiling(
         out.steps[name] = Contender(step, bytes_per_element, ceiling=name)  # 100 % of itself
 
 
+def add_floor(
+    out: Contenders,
+    make: Callable[..., Optimizer],
+    dtype: np.dtype[Any],
+    grad_dtype: np.dtype[Any],
+    resident_bytes: int,
+    shapes: list[tuple[int, ...]],
+    threads: int,
+    moved: int,
+    name: str = FLOOR,
+    **storage: Any,
+) -> None:
+    """optkern's arithmetic floor for the case (floor.py) as contender `name`, judged against
+    itself; its times are scaled to the case's element count. `storage`: the optimizer's storage
+    options; `resident_bytes`: its parameter, gradient and states' bytes per element."""
+    elements = sum(int(np.prod(s)) for s in shapes)
+    made = arithmetic_floor(
+        lambda params, t: make(params, t, **storage),
+        dtype,
+        grad_dtype,
+        resident_bytes,
+        elements,
+        threads,
+    )
+    out.steps[name] = Contender(made.step, moved, ceiling=None, floor=name, scale=made.scale)
+
+
 def torch_steps(
     torch_name: str,
     torch_kwargs: dict[str, float],
@@ -184,12 +218,15 @@ def contenders(
     out = Contenders({}, [])
 
     opt = make_optkern([p.copy() for p in start], None if default_threads else threads)
-    out.steps["optkern"] = Contender(lambda: opt.step(grads), moved)
+    out.steps["optkern"] = Contender(lambda: opt.step(grads), moved, floor=FLOOR)
     if threads > 1:
         solo = make_optkern([p.copy() for p in start], 1)
         out.steps[ONE_THREAD] = Contender(lambda: solo.step(grads), moved)
     add_ceiling(
         out, CEILING, make_optkern([p.copy() for p in start], threads), grads, threads, moved
+    )
+    add_floor(
+        out, make_optkern, dtype, dtype, (2 + states) * dtype.itemsize, shapes, threads, moved
     )
 
     if torch is not None:

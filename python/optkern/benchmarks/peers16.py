@@ -24,12 +24,14 @@ from .. import _storage
 from .peers import (
     ALGORITHMS,
     CEILING,
+    FLOOR,
     ONE_THREAD,
     Contender,
     Contenders,
     DeepSpeedCPUAdagrad,
     DeepSpeedCPUAdam,
     add_ceiling,
+    add_floor,
     torch,
     torch_steps,
 )
@@ -39,6 +41,7 @@ MASTER = "optkern master weights"
 FLOAT32 = "optkern float32"
 CEILING_STATE16 = "ceiling, state bfloat16"
 CEILING_MASTER = "ceiling, master weights"
+FLOOR_STATE16 = "arithmetic floor, state bfloat16"
 
 
 def bytes_per_element(param: int, states: int, state: int, master: bool = False) -> int:
@@ -85,26 +88,36 @@ def contenders(
     plain = bytes_per_element(p16, states, 4)
     half = bytes_per_element(p16, states, 2)
     master = bytes_per_element(p16, states, 4, master=True)
-    # name: (storage options, bytes per element, the name of its ceiling)
-    variants: dict[str, tuple[dict[str, Any], int, str]] = {
-        "optkern": ({}, plain, CEILING),
-        STATE16: ({"state_dtype": "bfloat16"}, half, CEILING_STATE16),
-        MASTER: ({"master_weights": True}, master, CEILING_MASTER),
+    # name: (storage options, bytes per element, the name of its ceiling, of its floor)
+    variants: dict[str, tuple[dict[str, Any], int, str, str | None]] = {
+        "optkern": ({}, plain, CEILING, FLOOR),
+        STATE16: ({"state_dtype": "bfloat16"}, half, CEILING_STATE16, FLOOR_STATE16),
+        MASTER: ({"master_weights": True}, master, CEILING_MASTER, None),
     }
-    for name, (storage, moved, ceiling) in variants.items():
+    for name, (storage, moved, ceiling, floor) in variants.items():
         opt = optkern(ours, **storage)
 
         def step(opt: Any = opt) -> None:
             opt.step(grads)
 
-        out.steps[name] = Contender(step, moved, ceiling)
+        out.steps[name] = Contender(step, moved, ceiling, floor)
     if threads > 1:
         solo = optkern(1)
         out.steps[ONE_THREAD] = Contender(lambda: solo.step(grads), plain)
     opt32 = make_optkern([p.copy() for p in start32], ours)
     out.steps[FLOAT32] = Contender(lambda: opt32.step(grads32), (3 + 2 * states) * 4, None)
-    for storage, moved, ceiling in variants.values():
+    for storage, moved, ceiling, _ in variants.values():
         add_ceiling(out, ceiling, optkern(threads, **storage), grads, threads, moved)
+    # The floors of the two storages whose arithmetic differs most (master weights' is plain's
+    # plus one rounding): each element's parameter and gradient in 16 bits, its states in theirs.
+    for floor, state_bytes, storage in (
+        (FLOOR, 4, {}),
+        (FLOOR_STATE16, 2, {"state_dtype": "bfloat16"}),
+    ):
+        resident = 2 * p16 + states * state_bytes
+        add_floor(
+            out, make_optkern, dtype, dtype, resident, shapes, threads, plain, name=floor, **storage
+        )
 
     if torch is not None:
 

@@ -30,6 +30,7 @@ class Case:
     default_threads: bool = False  # optkern ran with its default thread count (= threads)
     notes: list[str] = field(default_factory=list)
     others_cpus: float | None = None  # CPUs other processes kept busy during the case
+    floors: dict[str, str | None] = field(default_factory=dict)  # like ceilings
 
     def median(self, contender: str) -> float:
         return statistics.median(self.times[contender])
@@ -43,6 +44,24 @@ class Case:
         if ceiling is None or ceiling not in self.times:
             return None
         return self.median(ceiling) / self.median(contender)
+
+    def limit(self, contender: str) -> tuple[float, str] | None:
+        """The larger of the median times of the contender's ceiling and arithmetic floor, and
+        which it is ("memory" or "arithmetic"); None if neither was timed."""
+        bounds = [
+            (self.median(name), kind)
+            for name, kind in (
+                (self.ceilings.get(contender), "memory"),
+                (self.floors.get(contender), "arithmetic"),
+            )
+            if name is not None and name in self.times
+        ]
+        return max(bounds) if bounds else None
+
+    def share_of_limit(self, contender: str) -> tuple[float, str] | None:
+        """The limit's median over the contender's, and which limit; None without one."""
+        limit = self.limit(contender)
+        return None if limit is None else (limit[0] / self.median(contender), limit[1])
 
     def flags(self, contender: str) -> list[str]:
         return noise.flags(self.times[contender], self.share_of_ceiling(contender))
@@ -61,10 +80,17 @@ OTHERS_LEGEND = (
     "kept busy (from /proc/stat, hypervisor steal included; the --busy background process and "
     "this process's threads are not counted)."
 )
+LIMIT_LEGEND = (
+    "arithmetic floor: optkern's own kernel, through the same loop and on the same threads, going "
+    "over about 16 KiB of L1-resident arrays per thread as many times as the case has elements "
+    "(its time scaled to the case's count): what the arithmetic alone costs. % of limit: the "
+    "larger of the same-traffic ceiling (memory) and the arithmetic floor over the contender's "
+    "median, and which of the two it is."
+)
 HEADER = (
     "| algorithm | case | dtype | threads | scenario | others' CPUs | contender | min µs | "
-    "median µs | max µs | ns/element | GB/s | % of ceiling | median vs optkern | flags |\n"
-    "|---|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    "median µs | max µs | ns/element | GB/s | % of ceiling | % of limit | median vs optkern | "
+    "flags |\n|---|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|"
 )
 
 
@@ -81,9 +107,15 @@ def _share(case: Case, contender: str) -> str:
     return "—" if case.ceilings.get(contender) is None else "n/a"
 
 
+def _limit(case: Case, contender: str) -> str:
+    share = case.share_of_limit(contender)
+    return "—" if share is None else f"{share[0] * 100:.0f} % ({share[1]})"
+
+
 def table(cases: list[Case]) -> str:
     """Markdown rows: min / median / max make the noise visible; "% of ceiling" is the ceiling's
-    median time over the contender's; "vs optkern" is the contender's median over optkern's
+    median time over the contender's; "% of limit" the same for the larger of the ceiling and
+    the arithmetic floor (optkern's kernel on L1-resident data, floor.py), naming which it is; "vs optkern" is the contender's median over optkern's
     (> 1: optkern is faster); flags mark rows whose samples say the machine was busy. Under the
     table: the flags' legend and why a ceiling is n/a."""
     rows = [HEADER]
@@ -96,9 +128,10 @@ def table(cases: list[Case]) -> str:
                 f"{case.scenario} | {case.others_label} | {name} | "
                 f"{micros(min(ts))} | {micros(med)} | {micros(max(ts))} | "
                 f"{med / case.elements * 1e9:.3f} | {case.gigabytes_per_second(name):.1f} | "
-                f"{_share(case, name)} | {med / ours:.2f}x | {', '.join(case.flags(name))} |"
+                f"{_share(case, name)} | {_limit(case, name)} | {med / ours:.2f}x | "
+                f"{', '.join(case.flags(name))} |"
             )
-    rows += ["", noise.legend(), "", OTHERS_LEGEND]
+    rows += ["", noise.legend(), "", OTHERS_LEGEND, "", LIMIT_LEGEND]
     notes = sorted({note for case in cases for note in case.notes})
     if notes:
         rows += ["", "notes (a ceiling marked n/a, a peer left out):"]
