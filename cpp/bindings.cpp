@@ -516,6 +516,9 @@ PYBIND11_MODULE(_core, m) {
       "_select_isa", &select_isa, py::arg("name"),
       "Switch kernels at run time (for tests and benchmarks; not thread-safe with running steps).");
   m.def("max_threads", &max_threads);
+  m.def("_set_default_thread_cap", &set_default_thread_cap, py::arg("cap"),
+        "Caps max_threads() (the default thread count) at `cap` threads; 0 for no cap.");
+  m.def("_default_thread_cap", &default_thread_cap);
   m.def("thread_limit", &thread_limit);
   m.def("forked_child", &in_forked_child,
         "True in a process forked from one that imported optkern: its steps run on one thread.");

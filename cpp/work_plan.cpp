@@ -62,9 +62,22 @@ int thread_limit() {
   return limit;
 }
 
+namespace {
+std::atomic<int> default_cap{0};
+}  // namespace
+
+void set_default_thread_cap(int cap) {
+  if (cap < 0) throw std::invalid_argument("default thread cap must be >= 0");
+  default_cap.store(cap, std::memory_order_relaxed);
+}
+
+int default_thread_cap() { return default_cap.load(std::memory_order_relaxed); }
+
 int max_threads() {
 #if OPTKERN_HAVE_OPENMP
-  return std::min(omp_get_max_threads(), thread_limit());
+  const int threads = std::min(omp_get_max_threads(), thread_limit());
+  const int cap = default_thread_cap();
+  return cap > 0 ? std::min(threads, cap) : threads;
 #else
   return 1;
 #endif

@@ -22,9 +22,13 @@ int planned_parts(std::int64_t total, int requested_threads, std::int64_t min_el
 // is an OS thread, and a mistyped count (2,000 under a memory limit) made the OpenMP runtime end
 // the process. optkern.Optimizer refuses larger num_threads; OMP_NUM_THREADS is capped to it.
 int thread_limit();
-// OpenMP's maximum thread count (OMP_NUM_THREADS) capped by thread_limit(), or 1 in a build
-// without OpenMP.
+// OpenMP's maximum thread count (OMP_NUM_THREADS) capped by thread_limit() and by the default
+// cap, or 1 in a build without OpenMP: the thread count of a step that asks for no other.
 int max_threads();
+// The default cap: the cgroup CPU quota's whole CPUs, which Python sets at import unless
+// OMP_NUM_THREADS is set (optkern/_cpus.py); 0, the initial value, for none. >= 0.
+void set_default_thread_cap(int cap);
+int default_thread_cap();
 // Installs (once; the module's import calls it) a pthread_atfork child handler that marks the
 // process as a forked child. GNU libgomp's thread pool does not survive fork(): a child that
 // opened an OpenMP region after its parent had one would wait forever for threads that no

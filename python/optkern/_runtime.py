@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 
 import numpy as np
 
-from . import _core
+from . import _core, _cpus
 from ._validation import num_threads as _check_num_threads
 
 _num_threads: int | None = None
+
+#: The cgroup CPU quota read at import, and the cap it put on the default thread count (None:
+#: no cap; OMP_NUM_THREADS, when set, is the user's choice and is not capped).
+CPU_QUOTA = _cpus.cgroup_quota()
+DEFAULT_THREAD_CAP = _cpus.default_thread_cap(os.environ, CPU_QUOTA)
+if DEFAULT_THREAD_CAP is not None:
+    _core._set_default_thread_cap(DEFAULT_THREAD_CAP)
 
 
 def set_num_threads(n: int | None) -> None:
     """Set the threads every optimizer uses unless it has its own ``num_threads``.
 
     ``None`` restores the default: OpenMP's maximum (``OMP_NUM_THREADS`` when set, otherwise the
-    number of cores), read at each step so that threadpoolctl limits apply too.
+    CPUs of the process's affinity mask, capped by the whole CPUs of its cgroup's CPU quota),
+    read at each step so that threadpoolctl limits apply too.
     """
     global _num_threads
     _check_num_threads(n, "set_num_threads")
@@ -60,6 +69,11 @@ def config_lines() -> list[str]:
         f"OpenMP: {_core.openmp_runtime}" + (f" ({openmp_library})" if openmp_library else ""),
         f"threads: {get_num_threads()}"
         + ("" if _core.has_openmp else " (built without OpenMP: always 1)")
+        + (
+            f" (capped by the cgroup CPU quota, {CPU_QUOTA.source})"
+            if DEFAULT_THREAD_CAP is not None
+            else ""
+        )
         + (" (a forked child: every step runs on 1 thread)" if _core.forked_child() else ""),
     ]
 

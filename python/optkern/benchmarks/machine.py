@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import _cpus
+
 PROC = Path("/proc")
 CGROUP = Path("/sys/fs/cgroup")
 
@@ -24,13 +26,6 @@ class Snapshot:
     loadavg: str | None  # the 1, 5 and 15 minute load averages
     jiffies: tuple[int, int, int] | None  # all CPUs since boot: (busy, steal, total) ticks
     own_cpu: float  # seconds of CPU this process and its waited-for children have used
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None
 
 
 def _jiffies(stat: str | None) -> tuple[int, int, int] | None:
@@ -48,43 +43,21 @@ def _jiffies(stat: str | None) -> tuple[int, int, int] | None:
 
 def snapshot() -> Snapshot:
     times = os.times()
-    loadavg = _read(PROC / "loadavg")
+    loadavg = _cpus.read_or_none(PROC / "loadavg")
     return Snapshot(
         wall=time.monotonic(),
         loadavg=" ".join(loadavg.split()[:3]) if loadavg else None,
-        jiffies=_jiffies(_read(PROC / "stat")),
+        jiffies=_jiffies(_cpus.read_or_none(PROC / "stat")),
         own_cpu=times.user + times.system + times.children_user + times.children_system,
     )
 
 
-def _cgroup_path(controller: str) -> str:
-    """This process's cgroup for a v1 controller ("cpu"), or the v2 path ("")."""
-    for line in (_read(PROC / "self" / "cgroup") or "").splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):  # v2's line has "" as its controllers
-            return path.lstrip("/")
-    return ""
-
-
 def cpu_quota() -> str:
-    """The cgroup's CPU limit: cgroup v2 cpu.max or v1 cpu.cfs_quota_us / cpu.cfs_period_us,
-    in the process's own cgroup (falling back to the root of the mount)."""
-    for directory in (CGROUP / _cgroup_path(""), CGROUP):
-        text = _read(directory / "cpu.max")
-        if text is not None:
-            limit, _, every = text.strip().partition(" ")
-            if limit == "max":
-                return f"none (cpu.max {text.strip()!r})"
-            return f"{int(limit) / int(every):.2f} CPUs (cpu.max {text.strip()!r})"
-    for directory in (CGROUP / "cpu" / _cgroup_path("cpu"), CGROUP / "cpu"):
-        quota_text = _read(directory / "cpu.cfs_quota_us")
-        period_text = _read(directory / "cpu.cfs_period_us")
-        if quota_text is not None and period_text is not None:
-            quota, period = int(quota_text), int(period_text)
-            if quota < 0:
-                return f"none (cpu.cfs_quota_us {quota})"
-            return f"{quota / period:.2f} CPUs (cpu.cfs_quota_us {quota} / period {period})"
-    return "n/a (no cgroup CPU controller found)"
+    """The cgroup's CPU limit as read (``optkern._cpus.cgroup_quota``)."""
+    quota = _cpus.cgroup_quota(PROC, CGROUP)
+    if quota.cpus is None:
+        return f"{'none' if 'controller' not in quota.source else 'n/a'} ({quota.source})"
+    return f"{quota.cpus:.2f} CPUs ({quota.source})"
 
 
 def affinity() -> str:
