@@ -34,32 +34,71 @@ def read_or_none(path: Path) -> str | None:
 
 
 def _cgroup_path(proc: Path, controller: str) -> str:
-    """This process's cgroup for a v1 controller ("cpu"), or the v2 path ("")."""
+    """This process's cgroup for a v1 controller ("cpu"), or the v2 path (""); "" if unknown."""
     for line in (read_or_none(proc / "self" / "cgroup") or "").splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):  # v2's line has "" as its controllers
-            return path.lstrip("/")
+        parts = line.split(":", 2)
+        if len(parts) == 3 and controller in parts[1].split(","):  # v2's controllers are ""
+            return parts[2].strip().lstrip("/")
     return ""
 
 
+def _ancestors(mount: Path, path: str) -> list[Path]:
+    """The cgroup's directory under `mount` and each of its parents up to the mount's root."""
+    parts = [p for p in path.split("/") if p and p != ".."]
+    return [mount.joinpath(*parts[:k]) for k in range(len(parts), -1, -1)]
+
+
+def _v2_limit(directory: Path) -> tuple[float | None, str] | None:
+    """cpu.max of one directory: (CPUs or None for "max", what was read); None if absent or
+    malformed (a quota optkern cannot read is no reason to refuse to import)."""
+    text = read_or_none(directory / "cpu.max")
+    if text is None:
+        return None
+    fields = text.split()
+    try:
+        if len(fields) == 2 and fields[0] == "max":
+            return None, f"cpu.max {text.strip()!r}"
+        quota, period = int(fields[0]), int(fields[1])
+    except (IndexError, ValueError):
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return quota / period, f"cpu.max {text.strip()!r} in {directory}"
+
+
+def _v1_limit(directory: Path) -> tuple[float | None, str] | None:
+    """cpu.cfs_quota_us / cpu.cfs_period_us of one directory, as _v2_limit."""
+    quota_text = read_or_none(directory / "cpu.cfs_quota_us")
+    period_text = read_or_none(directory / "cpu.cfs_period_us")
+    if quota_text is None or period_text is None:
+        return None
+    try:
+        quota, period = int(quota_text), int(period_text)
+    except ValueError:
+        return None
+    if quota < 0:
+        return None, f"cpu.cfs_quota_us {quota}"
+    if quota == 0 or period <= 0:
+        return None
+    return quota / period, f"cpu.cfs_quota_us {quota} / period {period} in {directory}"
+
+
 def cgroup_quota(proc: Path = PROC, cgroup: Path = CGROUP) -> Quota:
-    """The CPU limit of this process's own cgroup (falling back to the root of the mount)."""
-    for directory in (cgroup / _cgroup_path(proc, ""), cgroup):
-        text = read_or_none(directory / "cpu.max")
-        if text is not None:
-            limit, _, every = text.strip().partition(" ")
-            source = f"cpu.max {text.strip()!r}"
-            if limit == "max":
-                return Quota(None, source)
-            return Quota(int(limit) / int(every), source)
-    for directory in (cgroup / "cpu" / _cgroup_path(proc, "cpu"), cgroup / "cpu"):
-        quota_text = read_or_none(directory / "cpu.cfs_quota_us")
-        period_text = read_or_none(directory / "cpu.cfs_period_us")
-        if quota_text is not None and period_text is not None:
-            quota, period = int(quota_text), int(period_text)
-            if quota < 0:
-                return Quota(None, f"cpu.cfs_quota_us {quota}")
-            return Quota(quota / period, f"cpu.cfs_quota_us {quota} / period {period}")
+    """The CPU limit of this process's cgroup: the smallest quota of its cgroup and every parent
+    (a parent's limit binds its children: a systemd slice's CPUQuota=, a pod's limit above a
+    container's), cgroup v2 first, then v1's cpu controller (mounted as cpu or cpu,cpuacct)."""
+    hierarchies = [(_ancestors(cgroup, _cgroup_path(proc, "")), _v2_limit)]
+    v1_path = _cgroup_path(proc, "cpu")
+    for mount in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        hierarchies.append((_ancestors(cgroup / mount, v1_path), _v1_limit))
+    for directories, read in hierarchies:
+        limits = [limit for limit in map(read, directories) if limit is not None]
+        if limits:
+            finite = [limit for limit in limits if limit[0] is not None]
+            if not finite:
+                return Quota(None, limits[0][1])
+            cpus, source = min(finite, key=lambda limit: limit[0] or 0.0)
+            return Quota(cpus, source)
     return Quota(None, "no cgroup CPU controller found")
 
 

@@ -70,7 +70,7 @@ def config_lines() -> list[str]:
         f"threads: {get_num_threads()}"
         + ("" if _core.has_openmp else " (built without OpenMP: always 1)")
         + (
-            f" (capped by the cgroup CPU quota, {CPU_QUOTA.source})"
+            f" (the default at most {DEFAULT_THREAD_CAP}: the cgroup CPU quota, {CPU_QUOTA.source})"
             if DEFAULT_THREAD_CAP is not None
             else ""
         )

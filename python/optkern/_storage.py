@@ -120,7 +120,7 @@ def check_rounding(name: str, value: Any, where: str) -> None:
     if value not in _ROUNDINGS:
         raise ValueError(
             f"{where}: invalid {name}={value!r}: expected 'nearest' or 'stochastic' "
-            "(stochastic rounding of bfloat16 stores)"
+            "(stochastic rounding of float16 and bfloat16 stores)"
         )
 
 
@@ -214,6 +214,7 @@ COMBINATIONS = (
     Combination("float16-grad32", "float16", "float32"),
     Combination("bfloat16-grad32", "bfloat16", "float32"),
     Combination("bfloat16-state16", "bfloat16", "bfloat16", state_dtype="bfloat16"),
+    Combination("float16-state16", "float16", "float16", state_dtype="bfloat16"),
     Combination("float32-state16", "float32", "float32", state_dtype="bfloat16"),
     Combination("float16-master", "float16", "float16", master_weights=True),
     Combination("bfloat16-master", "bfloat16", "bfloat16", master_weights=True),

@@ -42,7 +42,7 @@ Backend = Literal["fused", "reference"]
 #: The ``state_dtype`` option (see ``optkern._storage``): None is the parameter's dtype (float32
 #: for 16-bit parameters).
 StateDType = Literal["float32", "bfloat16"] | None
-#: The ``rounding`` option: how stores into bfloat16 arrays round (see ``optkern._storage``).
+#: The ``rounding`` option: how stores into 16-bit arrays round (see ``optkern._storage``).
 Rounding = Literal["nearest", "stochastic"]
 #: step()'s keywords as PreparedStep.run takes them: (max_grad_norm or None, grad_scale,
 #: skip_if_nonfinite, the EMA's averages or None, the EMA update's weight).

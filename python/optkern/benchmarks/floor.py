@@ -9,8 +9,8 @@ within every L1 data cache these machines have: 32 KiB on Zen 2 and 3, 48 KiB on
 one part per thread, whose kernel call goes over each thread's part ``repeats`` times
 (``PreparedStep._set_segment_repeats``): one call, one OpenMP region, no Python between passes.
 The repeats bring the element updates of one call to at least the case's count and at least
-2**20, so that the call's fixed cost is under 1 %; the timing is then scaled to the case's element
-count (``Floor.scale``)."""
+2**20 per thread, so that the call's fixed cost (the Python call, the OpenMP region) is under
+1 %; the timing is then scaled to the case's element count (``Floor.scale``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from ..optimizer import Optimizer
 
 #: Bytes of parameter, gradient and states per thread: half of the smallest L1 data cache here.
 RESIDENT_BYTES = 16 * 1024
-#: The least element updates of one floor call.
+#: The least element updates of one floor call, per thread.
 MIN_UPDATES = 2**20
 
 
@@ -63,7 +63,7 @@ def arithmetic_floor(
     rng = np.random.default_rng(1)
     param = rng.standard_normal(size).astype(dtype)
     grads = [rng.standard_normal(size).astype(grad_dtype)]
-    repeats = max(1, -(-max(elements, MIN_UPDATES) // size))
+    repeats = max(1, -(-max(elements, MIN_UPDATES * threads) // size))
     optimizer = make([param], threads)
 
     def run() -> None:

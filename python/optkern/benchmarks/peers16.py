@@ -110,13 +110,14 @@ def contenders(
         add_ceiling(out, ceiling, optkern(threads, **storage), grads, threads, moved)
     # The floors of the two storages whose arithmetic differs most (master weights' is plain's
     # plus one rounding): each element's parameter and gradient in 16 bits, its states in theirs.
-    for floor, state_bytes, storage in (
-        (FLOOR, 4, {}),
-        (FLOOR_STATE16, 2, {"state_dtype": "bfloat16"}),
-    ):
+    floors: tuple[tuple[str, int, int, dict[str, Any]], ...] = (
+        (FLOOR, 4, plain, {}),
+        (FLOOR_STATE16, 2, half, {"state_dtype": "bfloat16"}),
+    )
+    for floor, state_bytes, moved, storage in floors:
         resident = 2 * p16 + states * state_bytes
         add_floor(
-            out, make_optkern, dtype, dtype, resident, shapes, threads, plain, name=floor, **storage
+            out, make_optkern, dtype, dtype, resident, shapes, threads, moved, name=floor, **storage
         )
 
     if torch is not None:
