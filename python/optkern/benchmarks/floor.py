@@ -4,9 +4,8 @@ memory. Next to the same-traffic ceiling (harness.same_traffic_ceiling: the memo
 larger of the two is the limit a step is judged against (report.Case.share_of_limit).
 
 How: an optimizer of the same algorithm, hyperparameters, storage and thread count over one tensor
-of ``per_thread`` elements per thread (about 16 KiB of parameter, gradient and states per thread,
-within every L1 data cache these machines have: 32 KiB on Zen 2 and 3, 48 KiB on Zen 5), cut into
-one part per thread, whose kernel call goes over each thread's part ``repeats`` times
+of ``per_thread`` elements per thread (32 KiB of parameter, gradient and states per thread: the L1
+data cache of Zen 2 and 3, two thirds of Zen 5's 48 KiB), cut into one part per thread, whose kernel call goes over each thread's part ``repeats`` times
 (``PreparedStep._set_segment_repeats``): one call, one OpenMP region, no Python between passes.
 The repeats bring the element updates of one call to at least the case's count and at least
 2**20 per thread, so that the call's fixed cost (the Python call, the OpenMP region) is under
@@ -24,8 +23,11 @@ from numpy.typing import NDArray
 from .. import _core
 from ..optimizer import Optimizer
 
-#: Bytes of parameter, gradient and states per thread: half of the smallest L1 data cache here.
-RESIDENT_BYTES = 16 * 1024
+#: Bytes of parameter, gradient and states per thread. Half as many (16 KiB) made the 16-bit floors
+#: 1.1-1.4x slower on the Zen 5 VM (bfloat16 Adam 0.418 against 0.300 ns per element): each pass
+#: over a part pays the segment's dispatch and peel once, which then weighed against only 1,344
+#: elements; from 32 KiB to 256 KiB the floors stayed within 5 % (float32 0.153-0.203).
+RESIDENT_BYTES = 32 * 1024
 #: The least element updates of one floor call, per thread.
 MIN_UPDATES = 2**20
 

@@ -82,7 +82,7 @@ OTHERS_LEGEND = (
 )
 LIMIT_LEGEND = (
     "arithmetic floor: optkern's own kernel, through the same loop and on the same threads, going "
-    "over about 16 KiB of L1-resident arrays per thread as many times as the case has elements "
+    "over 32 KiB of cache-resident arrays per thread as many times as the case has elements "
     "(its time scaled to the case's count): what the arithmetic alone costs. % of limit: the "
     "larger of the same-traffic ceiling (memory) and the arithmetic floor over the contender's "
     "median, and which of the two it is."
