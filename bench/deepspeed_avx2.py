@@ -12,7 +12,8 @@ ceiling, interleaved, one thread:
     OPTKERN_ISA=avx2 python bench/deepspeed_avx2.py --sizes 1e5,1e6,1e7 --dtypes bfloat16,float16
 
 On an AVX-512 machine this runs both AVX2 code paths on a CPU that also has AVX-512; an AVX2-only
-CPU (Zen 2/3) has other latencies, so quote the machine. Needs torch and deepspeed (bench/README.md).
+CPU (Zen 2/3) has other latencies, so quote the machine. Needs torch and deepspeed
+(bench/README.md).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def main() -> None:
     torch.set_num_threads(1)
     op = avx2_cpu_adam()
     print(
-        "| dtype | size | optkern avx2 µs | % of ceiling | DeepSpeed AVX2 µs | DeepSpeed / optkern |"
+        "| dtype | size | optkern avx2 µs | % of ceiling | DeepSpeed AVX2 µs | "
+        "DeepSpeed / optkern |"
     )
     print("|---|---:|---:|---:|---:|---:|")
     for name in args.dtypes.split(","):

@@ -130,7 +130,10 @@ def test_the_cap_limits_the_default_and_not_an_explicit_count(restore_cap: None)
 
 
 def test_omp_num_threads_leaves_the_default_uncapped_at_import() -> None:
-    code = "import optkern; print(optkern._runtime.DEFAULT_THREAD_CAP, optkern._core._default_thread_cap())"
+    code = (
+        "import optkern; "
+        "print(optkern._runtime.DEFAULT_THREAD_CAP, optkern._core._default_thread_cap())"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True

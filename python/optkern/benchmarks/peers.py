@@ -40,7 +40,7 @@ except ImportError:  # not installed
     DeepSpeedCPUAdam = DeepSpeedCPUAdagrad = None
 
 CEILING = "same-traffic ceiling"
-#: optkern's own kernel on L1-resident data, as many element updates (floor.py)
+#: optkern's own kernel on cache-resident data, as many element updates (floor.py)
 FLOOR = "arithmetic floor"
 #: optkern on one thread, in the rounds of a case on more: the threads' gain read off one case
 ONE_THREAD = "optkern 1 thread"

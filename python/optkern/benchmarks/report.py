@@ -115,9 +115,10 @@ def _limit(case: Case, contender: str) -> str:
 def table(cases: list[Case]) -> str:
     """Markdown rows: min / median / max make the noise visible; "% of ceiling" is the ceiling's
     median time over the contender's; "% of limit" the same for the larger of the ceiling and
-    the arithmetic floor (optkern's kernel on L1-resident data, floor.py), naming which it is; "vs optkern" is the contender's median over optkern's
-    (> 1: optkern is faster); flags mark rows whose samples say the machine was busy. Under the
-    table: the flags' legend and why a ceiling is n/a."""
+    the arithmetic floor (optkern's kernel on cache-resident data, floor.py), naming which it
+    is; "vs optkern" is the contender's median over optkern's (> 1: optkern is faster); flags
+    mark rows whose samples say the machine was busy. Under the table: the flags' legend and
+    why a ceiling is n/a."""
     rows = [HEADER]
     for case in cases:
         ours = case.median("optkern")
