@@ -296,28 +296,42 @@ inline void store_bfloat16(const float* from, std::uint16_t* to, std::int64_t n)
   for (std::int64_t i = 0; i < n; ++i) to[i] = convert_detail::store_bfloat16_one(from[i]);
 }
 
-// from[i] -> to[i] rounded stochastically, for the elements first + i of a tensor whose role keys
-// are key = (k1, k2) (rounding_hash.h has the whole function). One scalar function per element in
-// a `#pragma omp simd` loop, which GCC vectorizes (vpmulld on AVX2 and AVX-512); the loop runs in
-// pieces that do not cross a multiple of 2^32 elements, so that e_hi is constant inside each.
-inline void store_bfloat16_stochastic(const float* from, std::uint16_t* to, std::int64_t n,
-                                      const std::uint32_t key[2], std::int64_t first) {
+// Calls piece(i, m, lo, k2_hi) for consecutive pieces [i, i + m) of n elements (at most
+// max_piece each) of a tensor's elements first + i: pieces that do not cross a multiple of 2^32
+// elements, so that within each the element's upper half is constant (folded into k2_hi =
+// k2 ^ e_hi) and its lower half is lo + j (rounding_hash.h has the whole function).
+template <class Piece>
+OPTKERN_INLINE void for_each_hash_piece(std::int64_t n, std::int64_t first,
+                                        const std::uint32_t key[2], std::int64_t max_piece,
+                                        const Piece& piece) {
   for (std::int64_t i = 0; i < n;) {
     const auto element = static_cast<std::uint64_t>(first + i);
     const auto lo = static_cast<std::uint32_t>(element);
-    const std::uint32_t k1 = key[0];
     const std::uint32_t k2_hi = key[1] ^ static_cast<std::uint32_t>(element >> 32);
     const auto room = static_cast<std::int64_t>((std::uint64_t{1} << 32) - lo);
-    const std::int64_t m = n - i < room ? n - i : room;
-    const float* piece_from = from + i;
-    std::uint16_t* piece_to = to + i;
-#pragma omp simd
-    for (std::int64_t j = 0; j < m; ++j) {
-      const std::uint32_t word = rounding_word(k1, k2_hi, lo + static_cast<std::uint32_t>(j));
-      piece_to[j] = convert_detail::store_bfloat16_stochastic_one(piece_from[j], word);
-    }
+    std::int64_t m = n - i < room ? n - i : room;
+    m = m < max_piece ? m : max_piece;
+    piece(i, m, lo, k2_hi);
     i += m;
   }
+}
+
+// from[i] -> to[i] rounded stochastically, for the elements first + i of a tensor whose role keys
+// are key = (k1, k2). One scalar function per element in a `#pragma omp simd` loop, which GCC
+// vectorizes (vpmulld on AVX2 and AVX-512).
+inline void store_bfloat16_stochastic(const float* from, std::uint16_t* to, std::int64_t n,
+                                      const std::uint32_t key[2], std::int64_t first) {
+  const std::uint32_t k1 = key[0];
+  for_each_hash_piece(
+      n, first, key, n, [&](std::int64_t i, std::int64_t m, std::uint32_t lo, std::uint32_t k2_hi) {
+        const float* piece_from = from + i;
+        std::uint16_t* piece_to = to + i;
+#pragma omp simd
+        for (std::int64_t j = 0; j < m; ++j) {
+          const std::uint32_t word = rounding_word(k1, k2_hi, lo + static_cast<std::uint32_t>(j));
+          piece_to[j] = convert_detail::store_bfloat16_stochastic_one(piece_from[j], word);
+        }
+      });
 }
 
 // from[i] -> to[i] rounded stochastically to float16, with the random words of
@@ -328,23 +342,18 @@ inline void store_float16_stochastic(const float* from, std::uint16_t* to, std::
                                      const std::uint32_t key[2], std::int64_t first) {
   constexpr std::int64_t kPiece = 256;
   alignas(64) float grid[kPiece];
-  for (std::int64_t i = 0; i < n;) {
-    const auto element = static_cast<std::uint64_t>(first + i);
-    const auto lo = static_cast<std::uint32_t>(element);
-    const std::uint32_t k1 = key[0];
-    const std::uint32_t k2_hi = key[1] ^ static_cast<std::uint32_t>(element >> 32);
-    const auto room = static_cast<std::int64_t>((std::uint64_t{1} << 32) - lo);
-    const std::int64_t left = n - i < room ? n - i : room;
-    const std::int64_t m = left < kPiece ? left : kPiece;
-    const float* piece_from = from + i;
+  const std::uint32_t k1 = key[0];
+  for_each_hash_piece(
+      n, first, key, kPiece,
+      [&](std::int64_t i, std::int64_t m, std::uint32_t lo, std::uint32_t k2_hi) {
+        const float* piece_from = from + i;
 #pragma omp simd
-    for (std::int64_t j = 0; j < m; ++j) {
-      const std::uint32_t word = rounding_word(k1, k2_hi, lo + static_cast<std::uint32_t>(j));
-      grid[j] = convert_detail::float16_stochastic_grid_one(piece_from[j], word);
-    }
-    store_float16(grid, to + i, m);
-    i += m;
-  }
+        for (std::int64_t j = 0; j < m; ++j) {
+          const std::uint32_t word = rounding_word(k1, k2_hi, lo + static_cast<std::uint32_t>(j));
+          grid[j] = convert_detail::float16_stochastic_grid_one(piece_from[j], word);
+        }
+        store_float16(grid, to + i, m);
+      });
 }
 
 }  // namespace optkern::OPTKERN_ISA_NAMESPACE
