@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 PROC = Path("/proc")
 CGROUP = Path("/sys/fs/cgroup")
+#: Quota.source when no cgroup CPU controller was found at all (rather than one without a limit).
+NO_CONTROLLER = "no cgroup CPU controller found"
 
 
 class Quota(NamedTuple):
@@ -99,7 +101,7 @@ def cgroup_quota(proc: Path = PROC, cgroup: Path = CGROUP) -> Quota:
                 return Quota(None, limits[0][1])
             cpus, source = min(finite, key=lambda limit: limit[0] or 0.0)
             return Quota(cpus, source)
-    return Quota(None, "no cgroup CPU controller found")
+    return Quota(None, NO_CONTROLLER)
 
 
 def default_thread_cap(environ: Mapping[str, str], quota: Quota) -> int | None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from .. import _cpus
 
-PROC = Path("/proc")
-CGROUP = Path("/sys/fs/cgroup")
+PROC = _cpus.PROC
+CGROUP = _cpus.CGROUP  # a test points it elsewhere
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def cpu_quota() -> str:
     """The cgroup's CPU limit as read (``optkern._cpus.cgroup_quota``)."""
     quota = _cpus.cgroup_quota(PROC, CGROUP)
     if quota.cpus is None:
-        return f"{'none' if 'controller' not in quota.source else 'n/a'} ({quota.source})"
+        return f"{'n/a' if quota.source == _cpus.NO_CONTROLLER else 'none'} ({quota.source})"
     return f"{quota.cpus:.2f} CPUs ({quota.source})"
 
 
