@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -121,25 +120,15 @@ def run(size: int, rounds: int, warmup: int) -> dict[tuple[str, str], list[int]]
     return found
 
 
-def cpu_model() -> str:
-    """/proc/cpuinfo's first "model name" (Linux), else what platform knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="16,1000", help="elements per step, comma-separated")
     parser.add_argument("--rounds", type=int, default=401)
     parser.add_argument("--warmup", type=int, default=50)
     args = parser.parse_args()
-    print(f"{cpu_model()}; optkern {optkern.__version__}, ISA {optkern.active_isa()}, 1 thread")
+    print(
+        f"{machine.cpu_model()}; optkern {optkern.__version__}, ISA {optkern.active_isa()}, 1 thread"
+    )
     print(
         f"medians of {args.rounds} rounds after {args.warmup} warm-up; "
         "(ratio to alone, + extra time over it)\n"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -294,3 +295,13 @@ def test_measure_runs_the_hook_before_every_call() -> None:
     )
     assert len(log) == 2 * 3 * 2 * 2  # (hook, call) x contenders x rounds x calls
     assert log[::2] == ["hook"] * (len(log) // 2)
+
+
+def test_cpu_model_is_read_from_proc_cpuinfo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: Some CPU 9000\n")
+    monkeypatch.setattr(machine, "PROC", tmp_path)
+    assert machine.cpu_model() == "Some CPU 9000"
+    (tmp_path / "cpuinfo").unlink()  # unreadable: what platform knows
+    assert machine.cpu_model() == (platform.processor() or platform.machine())

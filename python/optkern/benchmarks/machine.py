@@ -8,6 +8,7 @@ Linux only (/proc, /sys/fs/cgroup); elsewhere each part says "n/a".
 from __future__ import annotations
 
 import os
+import platform
 import time
 from dataclasses import dataclass
 
@@ -57,6 +58,14 @@ def cpu_quota() -> str:
     if quota.cpus is None:
         return f"{'n/a' if quota.source == _cpus.NO_CONTROLLER else 'none'} ({quota.source})"
     return f"{quota.cpus:.2f} CPUs ({quota.source})"
+
+
+def cpu_model() -> str:
+    """The first "model name" of /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    for line in (_cpus.read_or_none(PROC / "cpuinfo") or "").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def affinity() -> str:
